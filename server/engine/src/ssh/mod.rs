@@ -1,7 +1,22 @@
 //! The SSH transport (russh): one persistent connection per host, many channels on it.
 //!
-//! Must not: know about playbooks, HTTP or storage. Host keys are always verified.
+//! `Connector` opens connections (host key verification is mandatory, see `known_hosts`),
+//! `Connection` runs commands and moves files, `fanout` runs work on many hosts with a bound.
+//! Must not: know about playbooks, HTTP or storage.
 
+mod connection;
+mod connector;
+pub mod error;
+pub mod fanout;
+pub mod known_hosts;
+pub mod options;
+pub mod quote;
 pub mod target;
+mod transfer;
 
+pub use connection::{Connection, ExecOutput, ExecRequest, Stdin, Stream};
+pub use connector::Connector;
+pub use error::{Phase, SshError};
+pub use options::{HostKeyPolicy, SshOptions};
 pub use target::{Identity, Target};
+pub use transfer::{Transferred, UploadRequest};
