@@ -106,7 +106,11 @@ impl Diagnostic {
             .then(|| source.lines().nth(self.line - 1))
             .flatten();
         // The gutter is as wide as the line number; without a line there is no gutter.
-        let number = if self.line > 0 { self.line.to_string() } else { String::new() };
+        let number = if self.line > 0 {
+            self.line.to_string()
+        } else {
+            String::new()
+        };
         let pad = " ".repeat(number.len());
         if !self.file.is_empty() || self.line > 0 {
             let arrow_pad = if self.line > 0 { pad.as_str() } else { " " };
@@ -265,7 +269,10 @@ mod tests {
     #[test]
     fn position_past_the_source_does_not_panic() {
         let d = Diagnostic::error("f", span(9, 40, 3), "m").label("here");
-        assert_eq!(d.render("one line"), "error: m\n --> f:9:40\n  = note: here\n");
+        assert_eq!(
+            d.render("one line"),
+            "error: m\n --> f:9:40\n  = note: here\n"
+        );
     }
 
     #[test]

@@ -18,6 +18,11 @@
 //!
 //! Must not: read `host_vars/`/`group_vars/` (`vars_files` does, for every format).
 
+// Readers return `Result<_, Diagnostic>`: a diagnostic is built only on the error path,
+// once per load, and callers box it into `InventoryError`; boxing every internal result too
+// would only add noise.
+#![allow(clippy::result_large_err)]
+
 use std::sync::OnceLock;
 
 use indexmap::IndexMap;
@@ -26,7 +31,7 @@ use serde_json::{Number, Value};
 
 use super::diagnostic::Diagnostic;
 use super::model::{Inventory, UNGROUPED, Vars};
-use super::pattern::expand_range;
+use super::pattern::expand_host_entry;
 use super::pyliteral::literal_eval;
 use super::spans::Span;
 
@@ -83,7 +88,9 @@ pub(crate) fn parse(file: &str, src: &str) -> Result<Inventory, Diagnostic> {
                             format!("unknown section type \"{other}\" in [{name}:{other}]"),
                         )
                         .label("expected vars or children")
-                        .help(format!("use [{name}] for hosts, [{name}:vars] or [{name}:children]")));
+                        .help(format!(
+                            "use [{name}] for hosts, [{name}:vars] or [{name}:children]"
+                        )));
                 }
             };
             r.declare(&name, section, at(1, name.chars().count()))?;
@@ -187,9 +194,8 @@ impl Reader<'_> {
             return Ok(()); // only a comment
         };
         let first_at = at(first.offset, first.len);
-        let (names, port) = host_pattern(&first.text).map_err(|(message, help)| {
-            self.error(first_at, message).help(help)
-        })?;
+        let (names, port) = expand_host_entry(&first.text)
+            .map_err(|(message, help)| self.error(first_at, message).help(help))?;
 
         let mut vars = Vars::new();
         if let Some(port) = port {
@@ -229,7 +235,9 @@ impl Reader<'_> {
                     format!("expected key=value, found \"{line}\""),
                 )
                 .label("not a variable")
-                .help(format!("each line of [{group}:vars] sets one variable: name=value")));
+                .help(format!(
+                    "each line of [{group}:vars] sets one variable: name=value"
+                )));
         };
         self.inventory
             .add_group(group)
@@ -258,10 +266,13 @@ impl Reader<'_> {
         if self.inventory.groups.contains_key(child) {
             return self.add_child(group, child, child_at);
         }
-        match self.pending.entry(child.to_string()).or_insert(Pending::Children {
-            at: child_at,
-            parents: Vec::new(),
-        }) {
+        match self
+            .pending
+            .entry(child.to_string())
+            .or_insert(Pending::Children {
+                at: child_at,
+                parents: Vec::new(),
+            }) {
             Pending::Children { parents, .. } => parents.push(group.to_string()),
             // `[child:vars]` came first: the group exists then, so this cannot happen.
             Pending::Vars { .. } => {}
@@ -273,69 +284,6 @@ impl Reader<'_> {
 /// A value as Ansible stores it: the Python literal it spells, else the text.
 fn ini_value(text: &str) -> Value {
     literal_eval(text).unwrap_or_else(|| Value::String(text.to_string()))
-}
-
-/// `name`, `name:port`, `[v6::addr]:port`, with ranges expanded: the names and the port.
-/// Errors are `(message, help)`.
-fn host_pattern(token: &str) -> Result<(Vec<String>, Option<u16>), (String, String)> {
-    if token == "---" {
-        return Err((
-            "\"---\" is not a host name".into(),
-            "this file looks like YAML: give it a .yml or .yaml name".into(),
-        ));
-    }
-    let (name, port) = split_port(token);
-    if name.ends_with(':') && port.is_none() {
-        return Err((
-            format!("host \"{token}\" ends with \":\""),
-            "a \":\" after a host name must be followed by a port number".into(),
-        ));
-    }
-    let port = match port {
-        None => None,
-        Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
-            (
-                format!("invalid port \"{p}\" in \"{token}\""),
-                "a port is a number from 1 to 65535".to_string(),
-            )
-        })?),
-    };
-    let names = if name.contains('[') {
-        expand_range(name).map_err(|e| {
-            (
-                e.to_string(),
-                "ranges look like node[01:10], node[a:f] or node[1:10:2]".to_string(),
-            )
-        })?
-    } else {
-        vec![name.to_string()]
-    };
-    Ok((names, port))
-}
-
-/// Split a trailing `:port` off a host token, leaving IPv6 addresses whole.
-fn split_port(token: &str) -> (&str, Option<&str>) {
-    let is_ip = |s: &str| s.parse::<std::net::IpAddr>().is_ok();
-    if let Some(rest) = token.strip_prefix('[') {
-        if let Some((inner, port)) = rest.split_once("]:") {
-            if is_ip(inner) {
-                return (inner, Some(port));
-            }
-        }
-    }
-    if is_ip(token) {
-        return (token, None);
-    }
-    if let Some((name, port)) = token.rsplit_once(':') {
-        // `db-[a:b]:2222`: the colons left are all inside ranges.
-        let outside_brackets = !name.contains(':')
-            || (name.rfind(']').is_some_and(|close| !name[close..].contains(':'))
-                && name.matches(':').count() == name.matches('[').count());
-        if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && outside_brackets {
-            return (name, Some(port));
-        }
-    }
-    (token, None)
 }
 
 /// One word of a host line and where it starts (char offset) and how long it is in the line.
@@ -445,7 +393,10 @@ mod tests {
              db1\n\
              solo\n",
         );
-        assert_eq!(inv.hosts.keys().collect::<Vec<_>>(), ["solo", "web1", "web2", "px1", "db1"]);
+        assert_eq!(
+            inv.hosts.keys().collect::<Vec<_>>(),
+            ["solo", "web1", "web2", "px1", "db1"]
+        );
         assert_eq!(inv.groups["edge"].children, ["web", "proxy"]);
         assert_eq!(inv.group_hosts("edge"), ["web1", "web2", "px1"]);
         // solo is in db too, so it leaves ungrouped.
@@ -509,7 +460,16 @@ mod tests {
         );
         assert_eq!(
             inv.hosts.keys().collect::<Vec<_>>(),
-            ["node01", "node02", "node03", "db-a", "db-b", "fe80::1", "2001:db8::1", "10.0.0.5"]
+            [
+                "node01",
+                "node02",
+                "node03",
+                "db-a",
+                "db-b",
+                "fe80::1",
+                "2001:db8::1",
+                "10.0.0.5"
+            ]
         );
         assert_eq!(inv.hosts["node02"].vars["role"], "n");
         assert_eq!(inv.hosts["db-b"].vars["ansible_port"], 2222);
@@ -521,7 +481,10 @@ mod tests {
     #[test]
     fn host_in_two_groups_merges_vars() {
         let inv = load("[a]\nh x=1 y=1\n[b]\nh y=2\n");
-        assert_eq!(Value::Object(inv.hosts["h"].vars.clone()), json!({"x": 1, "y": 2}));
+        assert_eq!(
+            Value::Object(inv.hosts["h"].vars.clone()),
+            json!({"x": 1, "y": 2})
+        );
         assert_eq!(inv.groups_of("h"), ["a", "b"]);
     }
 
@@ -536,21 +499,65 @@ mod tests {
     #[test]
     fn errors_point_at_the_line() {
         let cases: &[(&str, &str, (usize, usize, usize))] = &[
-            ("[web:hostvars]\n", "unknown section type \"hostvars\" in [web:hostvars]", (1, 6, 8)),
-            ("h\n[web servers]\n", "invalid section header [web servers]", (2, 1, 13)),
-            ("[g:vars]\nx=1\n", "[g:vars] sets variables of group \"g\", which is not defined anywhere", (1, 2, 1)),
-            ("[p:children]\n  nope\n[q]\n", "[p:children] lists group \"nope\", which is not defined anywhere", (2, 3, 4)),
-            ("[p:children]\na b\n", "expected a group name, found \"a b\"", (2, 1, 3)),
-            ("[g]\nh\n[g:vars]\njust_a_word\n", "expected key=value, found \"just_a_word\"", (4, 1, 11)),
-            ("[g:vars]\n= 3\n[g]\n", "expected key=value, found \"= 3\"", (2, 1, 3)),
-            ("[g]\nh1 a=1 oops\n", "expected key=value after the host name, found \"oops\"", (2, 8, 4)),
+            (
+                "[web:hostvars]\n",
+                "unknown section type \"hostvars\" in [web:hostvars]",
+                (1, 6, 8),
+            ),
+            (
+                "h\n[web servers]\n",
+                "invalid section header [web servers]",
+                (2, 1, 13),
+            ),
+            (
+                "[g:vars]\nx=1\n",
+                "[g:vars] sets variables of group \"g\", which is not defined anywhere",
+                (1, 2, 1),
+            ),
+            (
+                "[p:children]\n  nope\n[q]\n",
+                "[p:children] lists group \"nope\", which is not defined anywhere",
+                (2, 3, 4),
+            ),
+            (
+                "[p:children]\na b\n",
+                "expected a group name, found \"a b\"",
+                (2, 1, 3),
+            ),
+            (
+                "[g]\nh\n[g:vars]\njust_a_word\n",
+                "expected key=value, found \"just_a_word\"",
+                (4, 1, 11),
+            ),
+            (
+                "[g:vars]\n= 3\n[g]\n",
+                "expected key=value, found \"= 3\"",
+                (2, 1, 3),
+            ),
+            (
+                "[g]\nh1 a=1 oops\n",
+                "expected key=value after the host name, found \"oops\"",
+                (2, 8, 4),
+            ),
             ("[g]\nh1 a=\"open\n", "unclosed \" quote", (2, 6, 5)),
             ("h1 a=b\\", "nothing follows the final \"\\\"", (1, 7, 1)),
-            ("[g]\nnode[1:]\n", "invalid host range \"node[1:]\": the range has no end value", (2, 1, 8)),
-            ("web1:99999\n", "invalid port \"99999\" in \"web1:99999\"", (1, 1, 10)),
+            (
+                "[g]\nnode[1:]\n",
+                "invalid host range \"node[1:]\": the range has no end value",
+                (2, 1, 8),
+            ),
+            (
+                "web1:99999\n",
+                "invalid port \"99999\" in \"web1:99999\"",
+                (1, 1, 10),
+            ),
             ("web1:\n", "host \"web1:\" ends with \":\"", (1, 1, 5)),
             ("---\n", "\"---\" is not a host name", (1, 1, 3)),
-            ("[a:children]\nb\n[b:children]\na\n", "group \"a\" cannot be a child of \"b\": \"b\" is already inside \"a\", which would make a loop", (4, 1, 1)),
+            (
+                "[a:children]\nb\n[b:children]\na\n",
+                "group \"a\" cannot be a child of \"b\": \"b\" is already inside \"a\", which would make a loop",
+                (4, 1, 1),
+            ),
         ];
         for (src, message, (line, column, len)) in cases {
             let d = parse("hosts", src).unwrap_err();

@@ -151,7 +151,12 @@ impl Inventory {
         while !level.is_empty() {
             let mut next = Vec::new();
             for g in &level {
-                for c in self.groups.get(g).map(|g| g.children.as_slice()).unwrap_or(&[]) {
+                for c in self
+                    .groups
+                    .get(g)
+                    .map(|g| g.children.as_slice())
+                    .unwrap_or(&[])
+                {
                     if c != group && !out.contains(c) {
                         out.push(c.clone());
                         next.push(c.clone());
@@ -175,7 +180,10 @@ impl Inventory {
     /// `ansible_group_priority` (default 1), which orders groups of equal depth before their
     /// names do. Like Ansible, only the inventory's own group vars can set it.
     fn priority(&self, group: &str) -> i64 {
-        let value = self.groups.get(group).and_then(|g| g.vars.get("ansible_group_priority"));
+        let value = self
+            .groups
+            .get(group)
+            .and_then(|g| g.vars.get("ansible_group_priority"));
         match value {
             Some(Value::Number(n)) => n.as_i64().unwrap_or(1),
             Some(Value::String(s)) => s.trim().parse().unwrap_or(1),

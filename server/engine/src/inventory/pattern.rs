@@ -36,7 +36,9 @@ pub enum PatternError {
     Unclosed { pattern: String },
     #[error("host pattern \"{pattern}\" is not a valid regular expression: {reason}")]
     Regex { pattern: String, reason: String },
-    #[error("host pattern \"{pattern}\" selects index {index}, but it matches only {count} host(s)")]
+    #[error(
+        "host pattern \"{pattern}\" selects index {index}, but it matches only {count} host(s)"
+    )]
     Subscript {
         pattern: String,
         index: i64,
@@ -129,7 +131,10 @@ impl Inventory {
         }
         let wildcard = expr.starts_with('~') || expr.contains(['.', '?', '*', '[']);
         if groups.is_empty() || wildcard {
-            self.hosts.keys().filter(|h| matcher.is_match(h)).for_each(push);
+            self.hosts
+                .keys()
+                .filter(|h| matcher.is_match(h))
+                .for_each(push);
         }
 
         match subscript {
@@ -219,10 +224,10 @@ fn split_subscript(part: &str) -> (&str, Option<Subscript>) {
         Some(rest) => (true, rest),
         None => (false, inner),
     };
-    if digits(magnitude) {
-        if let Ok(n) = magnitude.parse::<i64>() {
-            return (expr, Some(Subscript::Index(if negative { -n } else { n })));
-        }
+    if digits(magnitude)
+        && let Ok(n) = magnitude.parse::<i64>()
+    {
+        return (expr, Some(Subscript::Index(if negative { -n } else { n })));
     }
     if let Some(sep) = inner.find([':', '-']) {
         let (start, end) = (&inner[..sep], &inner[sep + 1..]);
@@ -393,7 +398,11 @@ pub fn expand_range(input: &str) -> Result<Vec<String>, RangeError> {
         if b > e {
             return Err(fail("the range begins after it ends"));
         }
-        LETTERS[b..=e].chars().step_by(step).map(String::from).collect()
+        LETTERS[b..=e]
+            .chars()
+            .step_by(step)
+            .map(String::from)
+            .collect()
     } else {
         let number = |s: &str| {
             s.parse::<u64>()
@@ -408,7 +417,9 @@ pub fn expand_range(input: &str) -> Result<Vec<String>, RangeError> {
         }
         let width = if begin.len() > 1 && begin.starts_with('0') {
             if begin.len() != end.len() {
-                return Err(fail("zero-padded bounds must have the same width (01:10, not 01:100)"));
+                return Err(fail(
+                    "zero-padded bounds must have the same width (01:10, not 01:100)",
+                ));
             }
             begin.len()
         } else {
@@ -433,6 +444,73 @@ pub fn expand_range(input: &str) -> Result<Vec<String>, RangeError> {
         }
     }
     Ok(names)
+}
+
+/// An inventory host entry (INI host line, YAML `hosts:` key): `name`, `name:port` or
+/// `[v6::addr]:port`, with ranges expanded. Returns the names and the port; errors are
+/// `(message, help)`.
+pub(crate) fn expand_host_entry(
+    token: &str,
+) -> Result<(Vec<String>, Option<u16>), (String, String)> {
+    if token == "---" {
+        return Err((
+            "\"---\" is not a host name".into(),
+            "this file looks like YAML: give it a .yml or .yaml name".into(),
+        ));
+    }
+    let (name, port) = split_port(token);
+    if name.ends_with(':') && port.is_none() {
+        return Err((
+            format!("host \"{token}\" ends with \":\""),
+            "a \":\" after a host name must be followed by a port number".into(),
+        ));
+    }
+    let port = match port {
+        None => None,
+        Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+            (
+                format!("invalid port \"{p}\" in \"{token}\""),
+                "a port is a number from 1 to 65535".to_string(),
+            )
+        })?),
+    };
+    let names = if name.contains('[') {
+        expand_range(name).map_err(|e| {
+            (
+                e.to_string(),
+                "ranges look like node[01:10], node[a:f] or node[1:10:2]".to_string(),
+            )
+        })?
+    } else {
+        vec![name.to_string()]
+    };
+    Ok((names, port))
+}
+
+/// Split a trailing `:port` off a host token, leaving IPv6 addresses whole.
+fn split_port(token: &str) -> (&str, Option<&str>) {
+    let is_ip = |s: &str| s.parse::<std::net::IpAddr>().is_ok();
+    if let Some(rest) = token.strip_prefix('[')
+        && let Some((inner, port)) = rest.split_once("]:")
+        && is_ip(inner)
+    {
+        return (inner, Some(port));
+    }
+    if is_ip(token) {
+        return (token, None);
+    }
+    if let Some((name, port)) = token.rsplit_once(':') {
+        // `db-[a:b]:2222`: the colons left are all inside ranges.
+        let outside_brackets = !name.contains(':')
+            || (name
+                .rfind(']')
+                .is_some_and(|close| !name[close..].contains(':'))
+                && name.matches(':').count() == name.matches('[').count());
+        if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && outside_brackets {
+            return (name, Some(port));
+        }
+    }
+    (token, None)
 }
 
 #[cfg(test)]
@@ -530,11 +608,23 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             ("", "empty host pattern"),
             (" , ", "empty host pattern"),
-            ("web:!", "host pattern \"web:!\": \"!\" must be followed by a pattern"),
-            ("&", "host pattern \"&\": \"&\" must be followed by a pattern"),
+            (
+                "web:!",
+                "host pattern \"web:!\": \"!\" must be followed by a pattern",
+            ),
+            (
+                "&",
+                "host pattern \"&\": \"&\" must be followed by a pattern",
+            ),
             ("web[1", "host pattern \"web[1\" has an unclosed \"[\""),
-            ("db[5]", "host pattern \"db[5]\" selects index 5, but it matches only 2 host(s)"),
-            ("db[-3]", "host pattern \"db[-3]\" selects index -3, but it matches only 2 host(s)"),
+            (
+                "db[5]",
+                "host pattern \"db[5]\" selects index 5, but it matches only 2 host(s)",
+            ),
+            (
+                "db[-3]",
+                "host pattern \"db[-3]\" selects index -3, but it matches only 2 host(s)",
+            ),
         ];
         for (pattern, want) in cases {
             let e = inv.select(pattern).unwrap_err();
@@ -542,7 +632,8 @@ mod tests {
         }
         let e = inv.select("~web(").unwrap_err();
         assert!(
-            e.to_string().starts_with("host pattern \"~web(\" is not a valid regular expression: "),
+            e.to_string()
+                .starts_with("host pattern \"~web(\" is not a valid regular expression: "),
             "{e}"
         );
     }
@@ -569,7 +660,11 @@ mod tests {
             ("*", "", true),
         ];
         for (glob, name, want) in cases {
-            assert_eq!(glob_regex(glob).is_match(name), *want, "{glob:?} vs {name:?}");
+            assert_eq!(
+                glob_regex(glob).is_match(name),
+                *want,
+                "{glob:?} vs {name:?}"
+            );
         }
     }
 
@@ -595,6 +690,27 @@ mod tests {
     }
 
     #[test]
+    fn host_entries_split_ports() {
+        let cases: &[(&str, &[&str], Option<u16>)] = &[
+            ("web1:22", &["web1"], Some(22)),
+            ("web1", &["web1"], None),
+            ("fe80::1", &["fe80::1"], None),
+            ("[2001:db8::1]:2022", &["2001:db8::1"], Some(2022)),
+            ("10.0.0.5:23", &["10.0.0.5"], Some(23)),
+            ("n[1:2]", &["n1", "n2"], None),
+            ("n[1:2]:2022", &["n1", "n2"], Some(2022)),
+            ("a:b", &["a:b"], None),
+        ];
+        for (input, names, port) in cases {
+            assert_eq!(
+                expand_host_entry(input).unwrap(),
+                (names.iter().map(|s| s.to_string()).collect(), *port),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
     fn range_errors() {
         let cases: &[(&str, &str)] = &[
             ("n[1]", "a range is [begin:end] or [begin:end:step]"),
@@ -602,10 +718,16 @@ mod tests {
             ("n[1:]", "the range has no end value"),
             ("n[1:5:0]", "the step must be a positive integer"),
             ("n[1:5:x]", "the step must be a positive integer"),
-            ("n[01:100]", "zero-padded bounds must have the same width (01:10, not 01:100)"),
+            (
+                "n[01:100]",
+                "zero-padded bounds must have the same width (01:10, not 01:100)",
+            ),
             ("n[5:1]", "the range begins after it ends"),
             ("n[f:a]", "the range begins after it ends"),
-            ("n[a:9]", "begin and end must both be numbers or both single letters"),
+            (
+                "n[a:9]",
+                "begin and end must both be numbers or both single letters",
+            ),
             ("n[1:3", "unclosed \"[\""),
             ("n]1:3[", "\"]\" before \"[\""),
             ("n1:3]", "\"]\" without \"[\""),

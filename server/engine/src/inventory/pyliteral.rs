@@ -181,7 +181,9 @@ impl Parser {
             .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
             || (matches!(self.peek(), Some('+' | '-'))
                 && matches!(self.chars.get(self.pos - 1), Some('e' | 'E'))
-                && !self.chars[start..self.pos].iter().any(|c| matches!(c, 'x' | 'X')))
+                && !self.chars[start..self.pos]
+                    .iter()
+                    .any(|c| matches!(c, 'x' | 'X')))
         {
             self.pos += 1;
         }
@@ -214,7 +216,8 @@ impl Parser {
             loop {
                 let c = self.peek()?;
                 if c == quote
-                    && (!triple || (self.peek_at(1) == Some(quote) && self.peek_at(2) == Some(quote)))
+                    && (!triple
+                        || (self.peek_at(1) == Some(quote) && self.peek_at(2) == Some(quote)))
                 {
                     self.pos += if triple { 3 } else { 1 };
                     break;
@@ -411,7 +414,10 @@ mod tests {
             ("(1,)", json!([1])),
             ("(1)", json!(1)),
             ("()", json!([])),
-            ("{'a': 1, 'b': [True, None]}", json!({"a": 1, "b": [true, null]})),
+            (
+                "{'a': 1, 'b': [True, None]}",
+                json!({"a": 1, "b": [true, null]}),
+            ),
             ("{1: 'x', True: 'y'}", json!({"1": "x", "true": "y"})),
             ("{}", json!({})),
             ("{1, 2, 1}", json!([1, 2])),
@@ -428,9 +434,32 @@ mod tests {
     #[test]
     fn non_literals_are_refused() {
         for text in [
-            "", "abc", "10-5", "56L", "010", "1__0", "_1", "1_", "0x", "1e", "1.2.3", "inf",
-            "'open", "[1, 2", "{'a' 1}", "f'x'", "x'y'", "a b", "1 2", "--1", "-'a'", "True False",
-            "1j", "set()", "{'a': 1,, }", "1_.5",
+            "",
+            "abc",
+            "10-5",
+            "56L",
+            "010",
+            "1__0",
+            "_1",
+            "1_",
+            "0x",
+            "1e",
+            "1.2.3",
+            "inf",
+            "'open",
+            "[1, 2",
+            "{'a' 1}",
+            "f'x'",
+            "x'y'",
+            "a b",
+            "1 2",
+            "--1",
+            "-'a'",
+            "True False",
+            "1j",
+            "set()",
+            "{'a': 1,, }",
+            "1_.5",
         ] {
             assert_eq!(literal_eval(text), None, "{text:?} should stay a string");
         }

@@ -157,14 +157,18 @@ mod tests {
     fn paths_display_like_messages() {
         let p = YamlPath::root().key("hosts").index(2).key("address");
         assert_eq!(p.to_string(), "hosts[2].address");
-        assert_eq!(YamlPath::root().key("vars").key("a.b").to_string(), "vars[\"a.b\"]");
+        assert_eq!(
+            YamlPath::root().key("vars").key("a.b").to_string(),
+            "vars[\"a.b\"]"
+        );
         assert_eq!(YamlPath::root().index(0).to_string(), "[0]");
         assert_eq!(YamlPath::root().to_string(), "");
     }
 
     #[test]
     fn index_finds_values_and_keys() {
-        let src = "hosts:\n  - name: lab1\n    address: \"10.0.0.1\"\nroles:\n  etcd: [lab1, node4]\n";
+        let src =
+            "hosts:\n  - name: lab1\n    address: \"10.0.0.1\"\nroles:\n  etcd: [lab1, node4]\n";
         let index = SpanIndex::new(&parse(src).unwrap());
         let cases = [
             ("hosts[0].name", Span::new(2, 11, 4), Span::new(2, 5, 4)),

@@ -12,7 +12,6 @@
 //! Must not: know any schema. Callers (cluster.yaml, Ansible YAML inventories, vars files, later
 //! playbooks) walk the tree and report their own errors with the nodes' spans.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -215,10 +214,7 @@ impl<'a> Builder<'a> {
     fn new(src: &'a str) -> Self {
         Builder {
             src,
-            line_lengths: src
-                .lines()
-                .map(|l| l.trim_end().chars().count())
-                .collect(),
+            line_lengths: src.lines().map(|l| l.trim_end().chars().count()).collect(),
             stack: Vec::new(),
             anchors: HashMap::new(),
             root: None,
@@ -244,7 +240,9 @@ impl<'a> Builder<'a> {
                             "expected a single YAML document, found a second one",
                             self.span(span.start, span.end),
                         )
-                        .help("remove the `---` line and what follows, or move it to its own file"));
+                        .help(
+                            "remove the `---` line and what follows, or move it to its own file",
+                        ));
                     }
                 }
                 Event::Scalar(text, style, anchor, tag) => {
@@ -359,7 +357,11 @@ impl<'a> Builder<'a> {
             .line_lengths
             .get(line - 1)
             .map_or(0, |n| n.saturating_sub(start.col()));
-        let len = if len == 0 { line_rest } else { len.min(line_rest.max(1)) };
+        let len = if len == 0 {
+            line_rest
+        } else {
+            len.min(line_rest.max(1))
+        };
         Span::new(line, column, len)
     }
 }
@@ -385,7 +387,10 @@ fn merge_keys(entries: Vec<(Node, Node, bool)>) -> Result<Vec<(Node, Node)>, Yam
         for source in sources {
             let Some(pairs) = source.as_map() else {
                 return Err(YamlError::new(
-                    format!("a merge key `<<` takes a mapping or a list of mappings, found {}", source.kind()),
+                    format!(
+                        "a merge key `<<` takes a mapping or a list of mappings, found {}",
+                        source.kind()
+                    ),
                     source.span,
                 ));
             };
@@ -417,8 +422,13 @@ fn check_collection_tag(tag: Option<&Tag>, expected: &str, span: Span) -> Result
 
 fn unsupported_tag(tag: &Tag, span: Span) -> YamlError {
     if tag.handle == "!" && tag.suffix == "vault" {
-        return YamlError::new("ansible-vault encrypted values (!vault) are not supported", span)
-            .help("decrypt the value, or keep the secret outside the file (a *_env or *_file setting)");
+        return YamlError::new(
+            "ansible-vault encrypted values (!vault) are not supported",
+            span,
+        )
+        .help(
+            "decrypt the value, or keep the secret outside the file (a *_env or *_file setting)",
+        );
     }
     let shown = if tag.handle == CORE {
         format!("!!{}", tag.suffix)
@@ -430,7 +440,7 @@ fn unsupported_tag(tag: &Tag, span: Span) -> YamlError {
 }
 
 fn scalar_value(
-    text: &Cow<'_, str>,
+    text: &str,
     style: ScalarStyle,
     tag: Option<&Tag>,
     span: Span,
@@ -646,21 +656,49 @@ mod tests {
             ("|\n  a\n  b", json!("a\nb\n")),
         ];
         for (text, want) in cases {
-            assert_eq!(&json_of(&format!("v: {text}"))["v"], want, "scalar {text:?}");
+            assert_eq!(
+                &json_of(&format!("v: {text}"))["v"],
+                want,
+                "scalar {text:?}"
+            );
         }
     }
 
     #[test]
     fn bad_tags_and_syntax_are_errors_with_positions() {
         let cases = [
-            ("v: !vault |\n  $ANSIBLE_VAULT;1.1\n", "ansible-vault encrypted values (!vault) are not supported", (1, 4)),
-            ("v: !!binary aGk=\n", "unsupported YAML tag !!binary", (1, 4)),
+            (
+                "v: !vault |\n  $ANSIBLE_VAULT;1.1\n",
+                "ansible-vault encrypted values (!vault) are not supported",
+                (1, 4),
+            ),
+            (
+                "v: !!binary aGk=\n",
+                "unsupported YAML tag !!binary",
+                (1, 4),
+            ),
             ("v: !custom x\n", "unsupported YAML tag !custom", (1, 4)),
             ("v: !!int abc\n", "\"abc\" is not an integer", (1, 4)),
-            ("a: 1\n b: 2\n", "invalid YAML: mapping values are not allowed in this context", (2, 3)),
-            ("a: *nope\n", "invalid YAML: while parsing node, found unknown anchor", (1, 4)),
-            ("a: 1\n---\nb: 2\n", "expected a single YAML document, found a second one", (2, 1)),
-            ("a: {<<: 3}\n", "a merge key `<<` takes a mapping or a list of mappings, found an integer", (1, 9)),
+            (
+                "a: 1\n b: 2\n",
+                "invalid YAML: mapping values are not allowed in this context",
+                (2, 3),
+            ),
+            (
+                "a: *nope\n",
+                "invalid YAML: while parsing node, found unknown anchor",
+                (1, 4),
+            ),
+            (
+                "a: 1\n---\nb: 2\n",
+                "expected a single YAML document, found a second one",
+                (2, 1),
+            ),
+            (
+                "a: {<<: 3}\n",
+                "a merge key `<<` takes a mapping or a list of mappings, found an integer",
+                (1, 9),
+            ),
         ];
         for (src, message, (line, column)) in cases {
             let e = parse(src).unwrap_err();

@@ -36,7 +36,11 @@ pub struct Target {
 
 impl Target {
     /// A target with OpenSSH's defaults: port 22, agent allowed, default keys.
-    pub fn new(name: impl Into<String>, address: impl Into<String>, user: impl Into<String>) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        address: impl Into<String>,
+        user: impl Into<String>,
+    ) -> Self {
         Target {
             name: name.into(),
             address: address.into(),
