@@ -74,8 +74,9 @@ impl Loaded {
 /// - YAML whose top level has `kind` or `apiVersion` is a cluster.yaml (so a wrong `kind`
 ///   gets cluster.yaml's error rather than being read as an Ansible group named `kind`);
 /// - other YAML mappings are Ansible YAML inventories;
-/// - everything else is an INI inventory, except that a `.yml`, `.yaml` or `.json` file is
-///   always YAML (its syntax errors are reported as such).
+/// - everything else is an INI inventory, except that a `.yml`, `.yaml` or `.json` file, or
+///   one with a top-level `apiVersion:` or `kind:` line, is always YAML (its syntax errors are
+///   reported as such).
 ///
 /// For Ansible formats, `host_vars/` and `group_vars/` beside the file are read. Relative key
 /// and secret file paths in a cluster.yaml are taken relative to the file's directory. A
@@ -122,7 +123,12 @@ fn load_text(name: &str, text: Arc<str>, base: Option<&Path>) -> Result<Loaded, 
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
-    let yaml_name = matches!(ext.as_deref(), Some("yml" | "yaml" | "json"));
+    // A `.yml`/`.yaml`/`.json` name, or a cluster.yaml's telltale top-level keys, means YAML:
+    // its syntax errors must be reported as YAML errors, not as a confusing INI one.
+    let yaml_name = matches!(ext.as_deref(), Some("yml" | "yaml" | "json"))
+        || text
+            .lines()
+            .any(|l| l.starts_with("apiVersion:") || l.starts_with("kind:"));
     let (format, root) = match yaml::parse(&text) {
         Ok(root) if root.get("kind").is_some() || root.get("apiVersion").is_some() => {
             (Format::Cluster, Some(root))
@@ -194,6 +200,8 @@ mod tests {
     fn yaml_named_files_report_yaml_errors() {
         let e = load_str("inv.yml", "all:\n  hosts: [a\n").unwrap_err();
         assert!(e.diagnostic().message.starts_with("invalid YAML: "), "{e}");
+        let e = load_str("cluster", "apiVersion: cairn/v1\nkind: [Cluster\n").unwrap_err();
+        assert!(e.diagnostic().message.starts_with("invalid YAML: "), "{e}");
         let e = load_str("inv.yml", "- a\n").unwrap_err();
         assert_eq!(
             e.diagnostic().message,
@@ -222,6 +230,30 @@ mod tests {
             e.render(),
             format!(
                 "error: expected key=value after the host name, found \"oops\"\n --> {shown}:2:6\n  |\n2 | web1 oops\n  |      ^^^^ not a key=value variable\n  = help: host variables are written name=value; quote values with spaces: name=\"a b\"\n"
+            )
+        );
+    }
+
+    #[test]
+    fn yaml_inventories_read_vars_dirs_too() {
+        let tmp = TempDir::new("loadyaml");
+        let file = tmp.write(
+            "inv.yml",
+            "all:\n  vars: {v: inventory-all}\n  children:\n    web:\n      vars: {v: inventory-web, w: inventory-web}\n      hosts:\n        web1:\n",
+        );
+        tmp.write("group_vars/all/main.yml", "v: group_vars-all\n");
+        tmp.write("group_vars/web.yml", "dup: 1\ndup: 2\n");
+        let loaded = load(&file).unwrap();
+        let vars = loaded.inventory.host_vars("web1");
+        // group_vars/all beats the inventory's own web vars, as in Ansible.
+        assert_eq!(vars["v"], "group_vars-all");
+        assert_eq!(vars["w"], "inventory-web");
+        assert_eq!(vars["dup"], 2);
+        let shown = tmp.0.join("group_vars/web.yml").display().to_string();
+        assert_eq!(
+            loaded.render_warnings(),
+            format!(
+                "warning: duplicate key \"dup\" in the top level\n --> {shown}:2:1\n  |\n2 | dup: 2\n  | ^^^ written again here\n  = help: only the last value is used; remove one of them\n"
             )
         );
     }
