@@ -24,7 +24,7 @@ use super::diagnostic::Diagnostic;
 use super::model::{Inventory, UNGROUPED, Vars};
 use super::pattern::{expand_range, glob_regex, is_glob};
 use super::spans::{Span, SpanIndex, YamlPath};
-use super::yaml::{Node, NodeValue};
+use super::yaml::{Node, NodeValue, resolve_plain};
 
 pub const API_VERSIONS: &[&str] = &["cairn/v1"];
 pub const KIND: &str = "Cluster";
@@ -358,11 +358,18 @@ impl Reader<'_> {
                 format!("{path} must be {expected}, found {}", node.kind()),
             )
             .label(format!("expected {expected}"));
-        if expected == "a string" && matches!(node.value, NodeValue::Number(_) | NodeValue::Bool(_))
-        {
-            d.help("quote the value so YAML reads it as text")
-        } else {
-            d.help("docs/cluster-yaml.md describes every field")
+        let wants_scalar = expected.contains("number") || expected.contains("true or false");
+        match &node.value {
+            NodeValue::Number(_) | NodeValue::Bool(_) if expected == "a string" => {
+                d.help("quote the value so YAML reads it as text")
+            }
+            // `port: "22"`: the right value, quoted.
+            NodeValue::String(s)
+                if wants_scalar && !matches!(resolve_plain(s), NodeValue::String(_)) =>
+            {
+                d.help("remove the quotes: YAML reads a quoted value as text")
+            }
+            _ => d.help("docs/cluster-yaml.md describes every field"),
         }
     }
 
@@ -1414,6 +1421,30 @@ vars: { cluster_domain: cluster.local }
                 d.help.is_some(),
                 "every cluster.yaml error says what to do: {message}"
             );
+        }
+    }
+
+    #[test]
+    fn type_errors_say_how_to_fix_quoting() {
+        let head = "apiVersion: cairn/v1\nkind: Cluster\nname: x\nhosts:\n  - {name: a, address: 10.0.0.1, ";
+        let cases = [
+            (
+                "port: '22'}",
+                "remove the quotes: YAML reads a quoted value as text",
+            ),
+            (
+                "become: 'yes'}",
+                "remove the quotes: YAML reads a quoted value as text",
+            ),
+            (
+                "become: maybe}",
+                "docs/cluster-yaml.md describes every field",
+            ),
+            ("user: 1000}", "quote the value so YAML reads it as text"),
+        ];
+        for (tail, help) in cases {
+            let d = load(&format!("{head}{tail}\n")).unwrap_err();
+            assert_eq!(d.help.as_deref(), Some(help), "{tail}");
         }
     }
 

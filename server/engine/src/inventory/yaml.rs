@@ -227,10 +227,16 @@ impl<'a> Builder<'a> {
         while let Some(event) = parser.next_event() {
             let (event, span) = event.map_err(|e| {
                 let m = e.marker();
+                let help = if e.info().contains("tab") {
+                    "indent with spaces: YAML does not allow tabs for indentation"
+                } else {
+                    "check the indentation, quotes and brackets here and on the lines just before"
+                };
                 YamlError::new(
                     format!("invalid YAML: {}", e.info()),
                     Span::new(m.line(), m.col() + 1, 1),
                 )
+                .help(help)
             })?;
             match event {
                 Event::DocumentStart(_) => {
