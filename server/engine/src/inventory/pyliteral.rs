@@ -176,15 +176,16 @@ impl Parser {
     /// `010` and `56L` are syntax errors (so the text stays a string).
     fn number(&mut self) -> Option<Value> {
         let start = self.pos;
-        while self
-            .peek()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-            || (matches!(self.peek(), Some('+' | '-'))
-                && matches!(self.chars.get(self.pos - 1), Some('e' | 'E'))
-                && !self.chars[start..self.pos]
-                    .iter()
-                    .any(|c| matches!(c, 'x' | 'X')))
-        {
+        while let Some(c) = self.peek() {
+            let word = c.is_ascii_alphanumeric() || c == '_' || c == '.';
+            // The sign of an exponent (`1e-3`) belongs to the number; in `0x1e-3` it does not.
+            let taken = &self.chars[start..self.pos];
+            let exponent_sign = matches!(c, '+' | '-')
+                && matches!(taken.last(), Some('e' | 'E'))
+                && !taken.iter().any(|c| matches!(c, 'x' | 'X'));
+            if !word && !exponent_sign {
+                break;
+            }
             self.pos += 1;
         }
         let text: String = self.chars[start..self.pos].iter().collect();

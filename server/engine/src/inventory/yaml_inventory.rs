@@ -19,7 +19,6 @@ use serde_json::{Number, Value};
 use super::diagnostic::Diagnostic;
 use super::model::Inventory;
 use super::pattern::expand_host_entry;
-use super::spans::YamlPath;
 use super::yaml::{Node, NodeValue, duplicate_keys};
 
 struct Reader<'a> {
@@ -82,7 +81,7 @@ pub(crate) fn parse(file: &str, root: &Node) -> Result<(Inventory, Vec<Diagnosti
     }
     for (key, data) in entries {
         let name = key.key_string();
-        r.group(&name, data, &YamlPath::root().key(&name))?;
+        r.group(&name, data)?;
     }
     r.inventory.reconcile();
     Ok((r.inventory, r.warnings))
@@ -95,7 +94,7 @@ impl Reader<'_> {
 
     /// Read group `name` from `data`. Returns whether it was a group (a mapping or empty);
     /// anything else is skipped with a warning, as Ansible does.
-    fn group(&mut self, name: &str, data: &Node, path: &YamlPath) -> Result<bool, Diagnostic> {
+    fn group(&mut self, name: &str, data: &Node) -> Result<bool, Diagnostic> {
         let entries = match &data.value {
             NodeValue::Null => {
                 self.inventory.add_group(name);
@@ -120,7 +119,6 @@ impl Reader<'_> {
         self.inventory.add_group(name);
         for (key, value) in entries {
             let section = key.key_string();
-            let at = path.key(&section);
             match section.as_str() {
                 "hosts" | "vars" | "children" => {}
                 _ => {
@@ -173,7 +171,7 @@ impl Reader<'_> {
                             .insert(item, v.to_json());
                     }
                     "children" => {
-                        if self.group(&item, v, &at.key(&item))? {
+                        if self.group(&item, v)? {
                             self.inventory
                                 .add_child(name, &item)
                                 .map_err(|message| self.error(k, message))?;
