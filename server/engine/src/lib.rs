@@ -6,5 +6,6 @@
 //! Must not: know about HTTP, SQLite, the console or the bundle format. Those live in `server/`
 //! and `bundle/` and consume what this crate emits.
 
+pub mod inventory;
 pub mod secret;
 pub mod ssh;
