@@ -1,2 +1,44 @@
-//! `cairn`: the one binary. Parses the command line and hands off to the engine.
-fn main() {}
+//! `cairn`: the one binary. Parses the command line, sets up logging, runs the subcommand and
+//! turns its outcome into an exit code. `anyhow` lives here and nowhere below.
+
+mod cli;
+mod state_dir;
+
+use clap::Parser as _;
+
+fn main() -> std::process::ExitCode {
+    let args = match cli::Cli::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            // --help and --version "fail" to stdout with success; real usage errors share
+            // the exit status of every other bad-input error.
+            let _ = e.print();
+            return std::process::ExitCode::from(if e.use_stderr() { cli::EXIT_USAGE } else { 0 });
+        }
+    };
+    let filter = match args.verbose {
+        0 => "warn",
+        1 => "info,russh=warn",
+        2 => "debug,russh=info",
+        _ => "trace",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(cli::run(args)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(cli::EXIT_USAGE)
+        }
+    }
+}

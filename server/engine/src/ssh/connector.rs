@@ -329,7 +329,7 @@ async fn authenticate(
             } => {
                 *accepted = remaining_methods
                     .iter()
-                    .map(|m| <&str>::from(m))
+                    .map(<&str>::from)
                     .collect::<Vec<_>>()
                     .join(", ");
                 false
@@ -355,30 +355,30 @@ async fn authenticate(
         .map_err(lost)?
         .flatten();
 
-    if target.use_agent && server_allows(&accepted, MethodKind::PublicKey) {
-        if let Ok(mut agent) = russh::keys::agent::client::AgentClient::connect_env().await {
-            if let Ok(ids) = agent.request_identities().await {
-                for id in ids {
-                    let key = id.public_key().into_owned();
-                    tried.push(format!("agent key {}", known_hosts::fingerprint(&key)));
-                    let hash = if key.algorithm().is_rsa() {
-                        rsa_hash
-                    } else {
-                        None
-                    };
-                    match handle
-                        .authenticate_publickey_with(user, key, hash, &mut agent)
-                        .await
-                    {
-                        Ok(r) => {
-                            if note(r, &mut accepted) {
-                                return Ok(handle);
-                            }
-                        }
-                        // The agent declined or failed to sign: try the next credential.
-                        Err(e) => tracing::debug!(host = %host, "agent signing failed: {e}"),
+    if target.use_agent
+        && server_allows(&accepted, MethodKind::PublicKey)
+        && let Ok(mut agent) = russh::keys::agent::client::AgentClient::connect_env().await
+        && let Ok(ids) = agent.request_identities().await
+    {
+        for id in ids {
+            let key = id.public_key().into_owned();
+            tried.push(format!("agent key {}", known_hosts::fingerprint(&key)));
+            let hash = if key.algorithm().is_rsa() {
+                rsa_hash
+            } else {
+                None
+            };
+            match handle
+                .authenticate_publickey_with(user, key, hash, &mut agent)
+                .await
+            {
+                Ok(r) => {
+                    if note(r, &mut accepted) {
+                        return Ok(handle);
                     }
                 }
+                // The agent declined or failed to sign: try the next credential.
+                Err(e) => tracing::debug!(host = %host, "agent signing failed: {e}"),
             }
         }
     }

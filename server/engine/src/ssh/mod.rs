@@ -4,6 +4,10 @@
 //! `Connection` runs commands and moves files, `fanout` runs work on many hosts with a bound.
 //! Must not: know about playbooks, HTTP or storage.
 
+// SshError is large (it carries fingerprints, paths and reasons for the operator) but is
+// returned only on the cold path, once per host at most: boxing it would buy nothing.
+#![allow(clippy::result_large_err)]
+
 mod connection;
 mod connector;
 pub mod error;

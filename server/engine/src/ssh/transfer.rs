@@ -102,10 +102,32 @@ impl Connection {
     }
 
     /// Download a file from the host into `local` (written to a temporary file beside it and
-    /// renamed when complete).
+    /// renamed when complete; nothing is left behind on failure).
     pub async fn download(
         &self,
         remote: &str,
+        local: &Path,
+        become_user: Option<&str>,
+    ) -> Result<Transferred, SshError> {
+        let tmp = local.with_file_name(format!(
+            ".{}.cairn-tmp-{:08x}",
+            local
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default(),
+            rand::random::<u32>()
+        ));
+        let result = self.download_to(remote, &tmp, local, become_user).await;
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    async fn download_to(
+        &self,
+        remote: &str,
+        tmp: &Path,
         local: &Path,
         become_user: Option<&str>,
     ) -> Result<Transferred, SshError> {
@@ -116,16 +138,8 @@ impl Connection {
             context,
             reason: e.to_string(),
         };
-        let tmp = local.with_file_name(format!(
-            ".{}.cairn-tmp-{:08x}",
-            local
-                .file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default(),
-            rand::random::<u32>()
-        ));
-        let file = std::fs::File::create(&tmp)
-            .map_err(|e| io(format!("creating {}", tmp.display()), e))?;
+        let file =
+            std::fs::File::create(tmp).map_err(|e| io(format!("creating {}", tmp.display()), e))?;
         let mut file = std::io::BufWriter::with_capacity(256 * 1024, file);
         let mut hasher = Sha256::new();
         let mut bytes = 0u64;
@@ -135,7 +149,7 @@ impl Connection {
         if let Some(u) = become_user {
             req = req.become_user(u);
         }
-        let result = self
+        let out = self
             .exec_streaming(req, &mut |stream, data| {
                 if stream == Stream::Stdout && write_err.is_none() {
                     hasher.update(data);
@@ -145,35 +159,21 @@ impl Connection {
                     }
                 }
             })
-            .await;
-        let finish = |r: Result<(), SshError>| {
-            if r.is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
-            r
-        };
-        let out = match result {
-            Ok(o) => o,
-            Err(e) => return finish(Err(e)).map(|_| unreachable!()),
-        };
+            .await?;
         if let Some(e) = write_err {
-            return finish(Err(io(format!("writing {}", tmp.display()), e)))
-                .map(|_| unreachable!());
+            return Err(io(format!("writing {}", tmp.display()), e));
         }
         if !out.success() {
-            return finish(Err(SshError::Io {
+            return Err(SshError::Io {
                 host: self.host().to_string(),
                 context: format!("download of {remote} failed"),
                 reason: failure_text(&out.stderr_str(), out.exit_status),
-            }))
-            .map(|_| unreachable!());
+            });
         }
-        finish(
-            file.flush()
-                .and_then(|_| file.get_ref().sync_all())
-                .and_then(|_| std::fs::rename(&tmp, local))
-                .map_err(|e| io(format!("writing {}", local.display()), e)),
-        )?;
+        file.flush()
+            .and_then(|_| file.get_ref().sync_all())
+            .and_then(|_| std::fs::rename(tmp, local))
+            .map_err(|e| io(format!("writing {}", local.display()), e))?;
         Ok(Transferred {
             bytes,
             sha256: hex::encode(hasher.finalize()),

@@ -1,0 +1,186 @@
+//! What `ping` and `exec` share: the flags that choose and reach hosts, loading the
+//! inventory, and a per-host outcome with Ansible's distinction between failed and unreachable.
+
+use super::{EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE};
+use cairn_engine::inventory::{self, Inventory};
+use cairn_engine::ssh::{Connector, HostKeyPolicy, SshError, SshOptions, Target};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct HostArgs {
+    /// Ansible inventory (INI or YAML) or a Cairn cluster.yaml.
+    #[arg(
+        short = 'i',
+        long,
+        value_name = "FILE",
+        required_unless_present = "config",
+        conflicts_with = "config"
+    )]
+    pub inventory: Option<PathBuf>,
+
+    /// Cairn cluster.yaml (same as -i; the format is detected).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Only hosts matching this pattern (Ansible syntax: groups, globs, a:b, a:&b, a:!b, ~regex).
+    #[arg(short, long, value_name = "PATTERN", default_value = "all")]
+    pub limit: String,
+
+    /// Hosts worked on at once.
+    #[arg(short, long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub forks: u32,
+
+    /// Log in as this user instead of the inventory's.
+    #[arg(short, long)]
+    pub user: Option<String>,
+
+    /// Use this private key instead of the inventory's.
+    #[arg(long, value_name = "FILE")]
+    pub private_key: Option<PathBuf>,
+
+    /// Seconds allowed for each of TCP connect, SSH handshake and authentication.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    pub connect_timeout: f64,
+
+    /// Trust unknown host keys on first use and record them (a changed key is still refused).
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+
+    /// known_hosts file to trust (default: STATE_DIR/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+
+    /// Cairn's state directory [env: CAIRN_STATE_DIR] (default /var/lib/cairn as root,
+    /// ~/.local/state/cairn otherwise).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// The hosts a command will touch, and how to reach them.
+pub struct Selected {
+    pub inventory: Inventory,
+    pub hosts: Vec<String>,
+    pub connector: Connector,
+}
+
+impl HostArgs {
+    /// Load the inventory, select hosts, prepare the connector. Errors are the user's: they
+    /// are printed here and give EXIT_USAGE.
+    pub fn select(&self, command_timeout: Option<Duration>) -> Result<Selected, u8> {
+        let path = self
+            .inventory
+            .as_ref()
+            .or(self.config.as_ref())
+            .expect("clap requires one");
+        let loaded = match inventory::load(path) {
+            Ok(l) => l,
+            Err(e) => {
+                eprint!("{}", e.render());
+                return Err(EXIT_USAGE);
+            }
+        };
+        eprint!("{}", loaded.render_warnings());
+        let hosts = match loaded.inventory.select(&self.limit) {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("error: --limit {:?}: {e}", self.limit);
+                return Err(EXIT_USAGE);
+            }
+        };
+        if hosts.is_empty() {
+            eprintln!(
+                "error: no host matches {:?} in {}",
+                self.limit,
+                path.display()
+            );
+            return Err(EXIT_USAGE);
+        }
+        if !(self.connect_timeout > 0.0 && self.connect_timeout.is_finite()) {
+            eprintln!("error: --connect-timeout must be a positive number of seconds");
+            return Err(EXIT_USAGE);
+        }
+        let state = crate::state_dir::resolve(self.state_dir.clone());
+        let known_hosts = self
+            .known_hosts
+            .clone()
+            .unwrap_or_else(|| state.join("known_hosts"));
+        let options = SshOptions {
+            connect_timeout: Duration::from_secs_f64(self.connect_timeout),
+            command_timeout,
+            host_keys: if self.accept_new_host_keys {
+                HostKeyPolicy::AcceptNew
+            } else {
+                HostKeyPolicy::Strict
+            },
+            ..SshOptions::default()
+        };
+        let connector = match Connector::new(options, &known_hosts) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", known_hosts.display());
+                return Err(EXIT_USAGE);
+            }
+        };
+        Ok(Selected {
+            inventory: loaded.inventory,
+            hosts,
+            connector,
+        })
+    }
+
+    /// The inventory's target for `host`, with command-line overrides applied.
+    pub fn target(&self, inventory: &Inventory, host: &str) -> Result<Target, String> {
+        let mut t = inventory.target(host).map_err(|e| e.to_string())?;
+        if let Some(u) = &self.user {
+            t.user = u.clone();
+        }
+        if let Some(k) = &self.private_key {
+            t.identities = vec![cairn_engine::ssh::Identity {
+                path: k.clone(),
+                passphrase: t.identities.first().and_then(|i| i.passphrase.clone()),
+            }];
+        }
+        Ok(t)
+    }
+}
+
+/// How one host ended, Ansible's way.
+pub enum Outcome {
+    Ok,
+    Failed(String),
+    Unreachable(String),
+}
+
+impl Outcome {
+    pub fn from_error(e: &SshError) -> Outcome {
+        if e.is_unreachable() {
+            Outcome::Unreachable(e.to_string())
+        } else {
+            Outcome::Failed(e.to_string())
+        }
+    }
+}
+
+/// Tally outcomes into the summary line and the exit code.
+pub fn summary<'a>(outcomes: impl Iterator<Item = &'a Outcome>) -> (String, u8) {
+    let (mut ok, mut failed, mut unreachable) = (0, 0, 0);
+    for o in outcomes {
+        match o {
+            Outcome::Ok => ok += 1,
+            Outcome::Failed(_) => failed += 1,
+            Outcome::Unreachable(_) => unreachable += 1,
+        }
+    }
+    let code = if failed > 0 {
+        EXIT_FAILED
+    } else if unreachable > 0 {
+        EXIT_UNREACHABLE
+    } else {
+        EXIT_OK
+    };
+    (
+        format!("{ok} ok, {failed} failed, {unreachable} unreachable"),
+        code,
+    )
+}

@@ -1,0 +1,61 @@
+//! The command line: one subcommand per file. Each parses its flags (clap), calls the engine
+//! and renders what comes back for a terminal. Must not: hold engine logic.
+
+mod exec;
+mod hosts;
+mod inventory;
+mod ping;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Every host answered / the command succeeded everywhere.
+pub const EXIT_OK: u8 = 0;
+/// At least one host failed (non-zero exit, sudo refused, bad credentials or host key).
+pub const EXIT_FAILED: u8 = 2;
+/// Bad command line, unreadable or invalid inventory: nothing was attempted.
+pub const EXIT_USAGE: u8 = 3;
+/// At least one host was unreachable (and none failed otherwise).
+pub const EXIT_UNREACHABLE: u8 = 4;
+
+const EXIT_CODES: &str = "Exit status: 0 all hosts OK; 2 a host failed (command, sudo, \
+authentication or host key); 3 bad input (command line, inventory), nothing attempted; \
+4 a host was unreachable.";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cairn",
+    version,
+    about = "Cairn: install clusters offline, from one bundle, over SSH",
+    long_about = "Cairn installs Kubernetes-era platforms into datacenters without internet \
+access: one bundle file, one binary, one command. Hosts are reached over SSH; no Python is \
+needed on them.",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); CAIRN_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Connect to every host (in parallel) and run a no-op: per-host result and latency.
+    Ping(ping::Args),
+    /// Run a shell command on every host, like `ansible -m shell`.
+    Exec(exec::Args),
+    /// Validate an inventory or cluster.yaml and show its hosts, groups and variables.
+    Inventory(inventory::Args),
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let code = match cli.command {
+        Command::Ping(a) => ping::run(a).await?,
+        Command::Exec(a) => exec::run(a).await?,
+        Command::Inventory(a) => inventory::run(a)?,
+    };
+    Ok(ExitCode::from(code))
+}
