@@ -250,7 +250,7 @@ fn inventory_errors_point_at_the_line_and_nothing_is_attempted() {
     .unwrap();
     let o = cairn(&["ping", "--config", cfg.to_str().unwrap()]);
     let (out, err) = text(&o);
-    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(o.status.code(), Some(1));
     assert!(out.is_empty(), "{out}");
     assert!(
         err.starts_with("error: unknown host \"node4\" in roles.etcd\n"),

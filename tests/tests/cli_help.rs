@@ -37,8 +37,8 @@ fn bad_flags_are_usage_errors() {
     let o = Command::new(cairn_bin()).args(["ping"]).output().unwrap();
     assert_eq!(
         o.status.code(),
-        Some(3),
-        "usage errors exit 3, like other bad input"
+        Some(1),
+        "usage errors exit 1, like other bad input (as ansible-playbook)"
     );
     let err = String::from_utf8(o.stderr).unwrap();
     assert!(err.contains("--inventory <FILE>"), "{err}");

@@ -14,13 +14,13 @@ pub const EXIT_OK: u8 = 0;
 /// At least one host failed (non-zero exit, sudo refused, bad credentials or host key).
 pub const EXIT_FAILED: u8 = 2;
 /// Bad command line, unreadable or invalid inventory: nothing was attempted.
-pub const EXIT_USAGE: u8 = 3;
+pub const EXIT_USAGE: u8 = 1;
 /// At least one host was unreachable (and none failed otherwise).
 pub const EXIT_UNREACHABLE: u8 = 4;
 
-const EXIT_CODES: &str = "Exit status: 0 all hosts OK; 2 a host failed (command, sudo, \
-authentication or host key); 3 bad input (command line, inventory), nothing attempted; \
-4 a host was unreachable.";
+const EXIT_CODES: &str = "Exit status (as ansible-playbook): 0 all hosts OK; 1 bad input \
+(command line, inventory), nothing attempted; 2 a host failed (command, sudo, authentication or \
+host key); 4 a host was unreachable.";
 
 #[derive(Parser, Debug)]
 #[command(
