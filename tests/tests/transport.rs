@@ -519,3 +519,59 @@ async fn network_cut_mid_transfer_fails_instead_of_hanging() {
     // keepalive: 2 s interval, 2 unanswered → gone well before the command would have ended.
     assert!(took < Duration::from_secs(12), "took {took:?}: {err}");
 }
+
+#[tokio::test]
+async fn ssh_agent_keys_are_used() {
+    let lab = lab();
+    let dir = scratch("agent");
+    let sock = dir.join("agent.sock");
+    let agent = std::process::Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ssh-agent");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+        }
+    }
+    let _agent = Kill(agent);
+    for _ in 0..50 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let added = std::process::Command::new("ssh-add")
+        .env("SSH_AUTH_SOCK", &sock)
+        .arg(lab.key("id_ecdsa"))
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{added:?}");
+    // Only this test turns the agent on (Lab::target disables it), so setting the variable for
+    // the process does not change what other tests do.
+    unsafe { std::env::set_var("SSH_AUTH_SOCK", &sock) };
+
+    // The only key file offered is one the host does not know: success proves the agent's key
+    // was used.
+    let stranger = dir.join("stranger");
+    assert!(
+        std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&stranger)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut t = lab.target("lab3", "cairn");
+    t.use_agent = true;
+    t.identities = vec![Identity {
+        path: stranger,
+        passphrase: None,
+    }];
+    let c = lab.connector(&dir).connect(&t).await.expect("agent auth");
+    assert_eq!(c.run("id -un").await.unwrap().stdout_str().trim(), "cairn");
+}
