@@ -1,7 +1,7 @@
 //! `cairn exec`: one shell command on every selected host (Ansible's ad-hoc `-m shell`).
 
-use super::hosts::{HostArgs, Outcome, summary};
-use cairn_engine::ssh::{ExecRequest, fanout};
+use super::hosts::{BecomeArgs, HostArgs, Outcome, summary};
+use cairn_engine::ssh::{ExecRequest, SshError, fanout};
 use std::io::Write;
 use std::time::Duration;
 
@@ -12,12 +12,8 @@ pub struct Args {
     pub hosts: HostArgs,
 
     /// Run the command through sudo as --become-user.
-    #[arg(short, long)]
-    pub r#become: bool,
-
-    /// User to become with --become.
-    #[arg(long, default_value = "root")]
-    pub become_user: String,
+    #[command(flatten)]
+    pub escalate: BecomeArgs,
 
     /// Seconds a command may run on a host before it counts as failed.
     #[arg(short = 'T', long, value_name = "SECS")]
@@ -68,19 +64,11 @@ async fn exec_one(sel: &super::hosts::Selected, args: &Args, host: &str) -> (Out
     };
     let conn = match sel.connector.connect(&target).await {
         Ok(c) => c,
-        Err(e) => {
-            let o = Outcome::from_error(&e);
-            let tag = if matches!(o, Outcome::Unreachable(_)) {
-                "UNREACHABLE!"
-            } else {
-                "FAILED!"
-            };
-            return (o, format!("{host} | {tag} => {e}\n"));
-        }
+        Err(e) => return error_block(host, &e),
     };
     let mut req = ExecRequest::new(&args.command);
-    if args.r#become {
-        req = req.become_user(&args.become_user);
+    if let Some(u) = args.escalate.user() {
+        req = req.become_user(u);
     }
     let result = conn.exec(req).await;
     conn.close().await;
@@ -110,14 +98,12 @@ async fn exec_one(sel: &super::hosts::Selected, args: &Args, host: &str) -> (Out
             }
             (outcome, block)
         }
-        Err(e) => {
-            let o = Outcome::from_error(&e);
-            let tag = if matches!(o, Outcome::Unreachable(_)) {
-                "UNREACHABLE!"
-            } else {
-                "FAILED!"
-            };
-            (o, format!("{host} | {tag} => {e}\n"))
-        }
+        Err(e) => error_block(host, &e),
     }
+}
+
+fn error_block(host: &str, e: &SshError) -> (Outcome, String) {
+    let o = Outcome::from_error(e);
+    let block = format!("{host} | {} => {e}\n", o.tag());
+    (o, block)
 }

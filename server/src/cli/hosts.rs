@@ -2,13 +2,14 @@
 //! inventory, and a per-host outcome with Ansible's distinction between failed and unreachable.
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE};
-use cairn_engine::inventory::{self, Inventory};
+use cairn_engine::inventory::{self, Inventory, Loaded};
 use cairn_engine::ssh::{Connector, HostKeyPolicy, SshError, SshOptions, Target};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Where the hosts are described: `-i` or `--config`, one of them.
 #[derive(clap::Args, Debug, Clone)]
-pub struct HostArgs {
+pub struct InventoryArgs {
     /// Ansible inventory (INI or YAML) or a Cairn cluster.yaml.
     #[arg(
         short = 'i',
@@ -22,6 +23,54 @@ pub struct HostArgs {
     /// Cairn cluster.yaml (same as -i; the format is detected).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+impl InventoryArgs {
+    pub fn path(&self) -> &Path {
+        self.inventory
+            .as_deref()
+            .or(self.config.as_deref())
+            .expect("clap requires one")
+    }
+
+    /// Load and validate; errors and warnings are printed here (rendered with their source
+    /// line). An error gives EXIT_USAGE.
+    pub fn load(&self) -> Result<Loaded, u8> {
+        match inventory::load(self.path()) {
+            Ok(l) => {
+                eprint!("{}", l.render_warnings());
+                Ok(l)
+            }
+            Err(e) => {
+                eprint!("{}", e.render());
+                Err(EXIT_USAGE)
+            }
+        }
+    }
+}
+
+/// Privilege escalation for the command a subcommand runs on hosts.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BecomeArgs {
+    /// Run through sudo as --become-user.
+    #[arg(short, long)]
+    pub r#become: bool,
+
+    /// User to become with --become.
+    #[arg(long, default_value = "root")]
+    pub become_user: String,
+}
+
+impl BecomeArgs {
+    pub fn user(&self) -> Option<&str> {
+        self.r#become.then_some(self.become_user.as_str())
+    }
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct HostArgs {
+    #[command(flatten)]
+    pub source: InventoryArgs,
 
     /// Only hosts matching this pattern (Ansible syntax: groups, globs, a:b, a:&b, a:!b, ~regex).
     #[arg(short, long, value_name = "PATTERN", default_value = "all")]
@@ -68,19 +117,8 @@ impl HostArgs {
     /// Load the inventory, select hosts, prepare the connector. Errors are the user's: they
     /// are printed here and give EXIT_USAGE.
     pub fn select(&self, command_timeout: Option<Duration>) -> Result<Selected, u8> {
-        let path = self
-            .inventory
-            .as_ref()
-            .or(self.config.as_ref())
-            .expect("clap requires one");
-        let loaded = match inventory::load(path) {
-            Ok(l) => l,
-            Err(e) => {
-                eprint!("{}", e.render());
-                return Err(EXIT_USAGE);
-            }
-        };
-        eprint!("{}", loaded.render_warnings());
+        let path = self.source.path();
+        let loaded = self.source.load()?;
         let hosts = match loaded.inventory.select(&self.limit) {
             Ok(h) => h,
             Err(e) => {
@@ -153,6 +191,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Ansible's tag for the host's line.
+    pub fn tag(&self) -> &'static str {
+        match self {
+            Outcome::Ok => "SUCCESS",
+            Outcome::Failed(_) => "FAILED!",
+            Outcome::Unreachable(_) => "UNREACHABLE!",
+        }
+    }
+
     pub fn from_error(e: &SshError) -> Outcome {
         if e.is_unreachable() {
             Outcome::Unreachable(e.to_string())

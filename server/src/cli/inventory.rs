@@ -1,24 +1,13 @@
 //! `cairn inventory`: load and validate an inventory, then show what Cairn understood.
 
+use super::hosts::InventoryArgs;
 use super::{EXIT_OK, EXIT_USAGE};
 use cairn_engine::inventory::{self, Format, Inventory};
-use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Ansible inventory (INI or YAML) or a Cairn cluster.yaml.
-    #[arg(
-        short = 'i',
-        long,
-        value_name = "FILE",
-        required_unless_present = "config",
-        conflicts_with = "config"
-    )]
-    pub inventory: Option<PathBuf>,
-
-    /// Cairn cluster.yaml (same as -i).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: InventoryArgs,
 
     /// Print everything as JSON, in the shape of `ansible-inventory --list`.
     #[arg(long, conflicts_with_all = ["graph", "host"])]
@@ -34,19 +23,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let path = args
-        .inventory
-        .as_ref()
-        .or(args.config.as_ref())
-        .expect("clap requires one");
-    let loaded = match inventory::load(path) {
+    let path = args.source.path();
+    let loaded = match args.source.load() {
         Ok(l) => l,
-        Err(e) => {
-            eprint!("{}", e.render());
-            return Ok(EXIT_USAGE);
-        }
+        Err(code) => return Ok(code),
     };
-    eprint!("{}", loaded.render_warnings());
     let inv = &loaded.inventory;
     if let Some(h) = &args.host {
         if !inv.hosts.contains_key(h) {

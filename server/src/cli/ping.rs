@@ -1,6 +1,6 @@
 //! `cairn ping`: can Cairn reach and log in to every host (and, with --become, use sudo)?
 
-use super::hosts::{HostArgs, Outcome, summary};
+use super::hosts::{BecomeArgs, HostArgs, Outcome, summary};
 use cairn_engine::ssh::{ExecRequest, fanout};
 use std::io::Write;
 use std::time::Instant;
@@ -12,12 +12,8 @@ pub struct Args {
     pub hosts: HostArgs,
 
     /// Also check privilege escalation: run the probe through sudo as --become-user.
-    #[arg(short, long)]
-    pub r#become: bool,
-
-    /// User to become with --become.
-    #[arg(long, default_value = "root")]
-    pub become_user: String,
+    #[command(flatten)]
+    pub escalate: BecomeArgs,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
@@ -59,8 +55,8 @@ async fn ping_one(sel: &super::hosts::Selected, args: &Args, host: &str) -> (Out
     };
     let started = Instant::now();
     let mut req = ExecRequest::new("id -un");
-    if args.r#become {
-        req = req.become_user(&args.become_user);
+    if let Some(u) = args.escalate.user() {
+        req = req.become_user(u);
     }
     let result = conn.exec(req).await;
     let rtt = started.elapsed();
