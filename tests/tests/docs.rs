@@ -16,6 +16,10 @@ fn readme_cluster_yaml_is_valid() {
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(out.contains("Cairn cluster.yaml, 3 hosts"), "{out}");
 }
