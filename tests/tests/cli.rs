@@ -185,6 +185,29 @@ fn exec_runs_everywhere_and_reports_failures() {
         "{out}"
     );
 
+    // cluster.yaml's `become: true` applies without --become (like ansible_become).
+    let cfg2 = dir.join("become.yaml");
+    std::fs::write(
+        &cfg2,
+        format!(
+            "apiVersion: cairn/v1\nkind: Cluster\nname: lab\nhosts:\n  - name: lab2\n    address: {}\n    user: cairn\n    become: true\n    auth:\n      key: {}\n",
+            lab.address("lab2"),
+            lab.key("id_ed25519").display()
+        ),
+    )
+    .unwrap();
+    let o = cairn(&[
+        "exec",
+        "--config",
+        cfg2.to_str().unwrap(),
+        "--known-hosts",
+        kh,
+        "id -un",
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains(">>\nroot\n"), "{out}");
+
     // A command timeout.
     let o = cairn(&[
         "exec",

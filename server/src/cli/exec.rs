@@ -66,8 +66,9 @@ async fn exec_one(sel: &super::hosts::Selected, args: &Args, host: &str) -> (Out
         Ok(c) => c,
         Err(e) => return error_block(host, &e),
     };
+    let become_user = args.escalate.for_host(&sel.inventory, host);
     let mut req = ExecRequest::new(&args.command);
-    if let Some(u) = args.escalate.user() {
+    if let Some(u) = &become_user {
         req = req.become_user(u);
     }
     let result = conn.exec(req).await;

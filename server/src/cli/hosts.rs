@@ -62,8 +62,27 @@ pub struct BecomeArgs {
 }
 
 impl BecomeArgs {
-    pub fn user(&self) -> Option<&str> {
-        self.r#become.then_some(self.become_user.as_str())
+    /// The user to become on `host`: `--become` wins; otherwise the inventory's
+    /// `ansible_become` / `ansible_become_user` (cluster.yaml's `become:`), as Ansible's ad-hoc
+    /// commands do.
+    pub fn for_host(&self, inventory: &Inventory, host: &str) -> Option<String> {
+        if self.r#become {
+            return Some(self.become_user.clone());
+        }
+        let vars = inventory.host_vars(host);
+        let on = match vars.get("ansible_become") {
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(serde_json::Value::String(s)) => {
+                matches!(s.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1")
+            }
+            _ => false,
+        };
+        on.then(|| {
+            vars.get("ansible_become_user")
+                .and_then(|v| v.as_str())
+                .unwrap_or("root")
+                .to_string()
+        })
     }
 }
 

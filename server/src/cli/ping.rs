@@ -54,8 +54,9 @@ async fn ping_one(sel: &super::hosts::Selected, args: &Args, host: &str) -> (Out
         Err(e) => return (Outcome::from_error(&e), String::new()),
     };
     let started = Instant::now();
+    let become_user = args.escalate.for_host(&sel.inventory, host);
     let mut req = ExecRequest::new("id -un");
-    if let Some(u) = args.escalate.user() {
+    if let Some(u) = &become_user {
         req = req.become_user(u);
     }
     let result = conn.exec(req).await;
