@@ -265,7 +265,7 @@ impl Connection {
                                 GateAction::SendPassword(pw) => {
                                     // Written straight to the channel: never logged or kept.
                                     writer
-                                        .data(format!("{pw}\n").as_bytes())
+                                        .data(format!("{}\n", pw.expose()).as_bytes())
                                         .await
                                         .map_err(chan_err)?;
                                 }
@@ -388,7 +388,7 @@ impl Become {
         Gate {
             marker: format!("{}\n", self.marker).into_bytes(),
             prompt: self.prompt.clone().into_bytes(),
-            password: self.password.as_ref().map(|p| p.expose().to_string()),
+            password: self.password.clone(),
             stdout: Vec::new(),
             stderr: Vec::new(),
             prompts_seen: 0,
@@ -398,14 +398,14 @@ impl Become {
 
 enum GateAction {
     Wait,
-    SendPassword(String),
+    SendPassword(crate::secret::Secret),
     Fail(String),
 }
 
 struct Gate {
     marker: Vec<u8>,
     prompt: Vec<u8>,
-    password: Option<String>,
+    password: Option<crate::secret::Secret>,
     stdout: Vec<u8>,
     stderr: Vec<u8>,
     prompts_seen: usize,
@@ -478,7 +478,7 @@ mod tests {
         Gate {
             marker: b"MARK\n".to_vec(),
             prompt: b"[p] password: ".to_vec(),
-            password: password.map(str::to_string),
+            password: password.map(crate::secret::Secret::new),
             stdout: Vec::new(),
             stderr: Vec::new(),
             prompts_seen: 0,
@@ -496,7 +496,7 @@ mod tests {
     fn password_sent_once_then_wrong_password_fails() {
         let mut g = gate(Some("pw"));
         assert!(matches!(g.stderr(b"[p] pass"), GateAction::Wait));
-        assert!(matches!(g.stderr(b"word: "), GateAction::SendPassword(p) if p == "pw"));
+        assert!(matches!(g.stderr(b"word: "), GateAction::SendPassword(p) if p.expose() == "pw"));
         assert!(matches!(g.stderr(b"Sorry, try again.\n"), GateAction::Wait));
         assert!(
             matches!(g.stderr(b"[p] password: "), GateAction::Fail(r) if r == "incorrect sudo password")
