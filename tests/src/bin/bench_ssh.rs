@@ -298,11 +298,27 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
         }
     }
 
-    struct Probe<'a> {
-        hosts: &'a HostCpu,
+    /// Everything a measurement needs.
+    struct Bench {
+        lab: Lab,
+        cfg: Config,
+        hosts: HostCpu,
+        ssh: OpenSsh,
+        names: Vec<String>,
+        /// Indexes of `names`, for `HostCpu::read`.
+        all: Vec<usize>,
     }
 
-    impl Probe<'_> {
+    impl Bench {
+        /// The hosts a scenario uses: the first one, or all.
+        fn set(&self, scenario: Scenario) -> (&[String], &[usize]) {
+            match scenario {
+                Scenario::Seq => (&self.names[..1], &self.all[..1]),
+                Scenario::Par => (&self.names, &self.all),
+            }
+        }
+
+        /// A CPU reading: this process, its children, the given masters, the given hosts.
         fn read(&self, host_idx: &[usize], masters: &[u32]) -> Res<Cpu> {
             let mut masters_us = 0;
             for &pid in masters {
@@ -391,22 +407,16 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
 
     // ------------------------------------------------------------------ Cairn
 
-    async fn run_cairn(
-        lab: &Lab,
-        cfg: &Config,
-        probe: &Probe<'_>,
-        scenario: Scenario,
-        names: &[String],
-        idx: &[usize],
-        round: usize,
-    ) -> Res<Sample> {
+    async fn run_cairn(b: &Bench, scenario: Scenario, round: usize) -> Res<Sample> {
+        let (lab, cfg) = (&b.lab, &b.cfg);
+        let (names, idx) = b.set(scenario);
         let connector = Connector::new(SshOptions::default(), &lab.known_hosts)
             .map_err(|e| format!("{}: {e}", lab.known_hosts.display()))?;
         let targets: Vec<_> = names.iter().map(|h| lab.target(h, USER)).collect();
         let expect = cfg.expected_stdout();
         let cmd = cfg.command.as_str();
 
-        let c0 = probe.read(idx, &[])?;
+        let c0 = b.read(idx, &[])?;
         let t0 = Instant::now();
         let conns = fanout::bounded(targets, names.len(), |t| {
             let connector = &connector;
@@ -419,7 +429,7 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
             .collect::<Result<_, _>>()
             .map_err(|e| format!("cairn connect: {e}"))?;
         tokio::time::sleep(SETTLE).await;
-        let c1 = probe.read(idx, &[])?;
+        let c1 = b.read(idx, &[])?;
 
         for c in &conns {
             for _ in 0..cfg.warmup {
@@ -429,7 +439,7 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
         }
         tokio::time::sleep(SETTLE).await;
 
-        let c2 = probe.read(idx, &[])?;
+        let c2 = b.read(idx, &[])?;
         let w0 = Instant::now();
         let per_host = fanout::bounded(conns.iter().collect(), conns.len(), |c| async move {
             let mut lat = Vec::with_capacity(cfg.commands);
@@ -444,7 +454,7 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
         .await;
         let wall = w0.elapsed();
         tokio::time::sleep(SETTLE).await;
-        let c3 = probe.read(idx, &[])?;
+        let c3 = b.read(idx, &[])?;
         let cpu_window = w0.elapsed();
 
         for c in &conns {
@@ -508,7 +518,7 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
         }
 
         /// Open the master for `address` (`ssh -fN`: returns once authenticated, the master
-        /// stays in the background) .
+        /// stays in the background).
         fn open(&self, address: &str) -> Res<()> {
             let out = self
                 .command()
@@ -599,16 +609,9 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
         }
     }
 
-    fn run_openssh(
-        lab: &Lab,
-        cfg: &Config,
-        probe: &Probe<'_>,
-        ssh: &OpenSsh,
-        scenario: Scenario,
-        names: &[String],
-        idx: &[usize],
-        round: usize,
-    ) -> Res<Sample> {
+    fn run_openssh(b: &Bench, scenario: Scenario, round: usize) -> Res<Sample> {
+        let (lab, cfg, ssh) = (&b.lab, &b.cfg, &b.ssh);
+        let (names, idx) = b.set(scenario);
         let addresses: Vec<String> = names.iter().map(|h| lab.address(h)).collect();
         let expect = cfg.expected_stdout();
         let cmd = cfg.command.as_str();
@@ -618,7 +621,7 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
             pids: Vec::new(),
         };
 
-        let c0 = probe.read(idx, &[])?;
+        let c0 = b.read(idx, &[])?;
         let t0 = Instant::now();
         let opened: Vec<Res<()>> = std::thread::scope(|s| {
             let hs: Vec<_> = addresses
@@ -634,12 +637,12 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
         std::thread::sleep(SETTLE);
         // setup CPU: the `ssh -fN` processes (reaped: kex + auth), the hosts, and what the
         // masters did after they forked off (read once their pids are known)
-        let c1 = probe.read(idx, &[])?;
+        let c1 = b.read(idx, &[])?;
         for a in &addresses {
             masters.pids.push(ssh.master_pid(a)?);
         }
         let mut setup_cpu = c1.since(c0);
-        setup_cpu.masters_us = probe.read(idx, &masters.pids)?.masters_us;
+        setup_cpu.masters_us = b.read(idx, &masters.pids)?.masters_us;
 
         for a in &addresses {
             for _ in 0..cfg.warmup {
@@ -648,7 +651,7 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
         }
         std::thread::sleep(SETTLE);
 
-        let c2 = probe.read(idx, &masters.pids)?;
+        let c2 = b.read(idx, &masters.pids)?;
         let w0 = Instant::now();
         let per_host: Vec<Res<Vec<Duration>>> = std::thread::scope(|s| {
             let hs: Vec<_> = addresses
@@ -667,7 +670,7 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
         });
         let wall = w0.elapsed();
         std::thread::sleep(SETTLE);
-        let c3 = probe.read(idx, &masters.pids)?;
+        let c3 = b.read(idx, &masters.pids)?;
         let cpu_window = w0.elapsed();
 
         // every command must have gone through the master we measured, not a new connection
@@ -1058,7 +1061,6 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
         let lab = Lab::from_env();
         let names = cfg.names();
         let hosts = HostCpu::new(&names);
-        let probe = Probe { hosts: &hosts };
         let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
         let control_dir =
             std::env::temp_dir().join(format!("cairn-bench-ssh.{}", std::process::id()));
@@ -1109,7 +1111,15 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
             names.len()
         );
 
-        let first = &names[..1];
+        let b = Bench {
+            lab,
+            cfg,
+            hosts,
+            ssh,
+            names,
+            all,
+        };
+        let (cfg, names) = (&b.cfg, &b.names);
         let mut samples = Vec::new();
         for round in 1..=cfg.rounds {
             // ABBA: the tool that goes first alternates from round to round
@@ -1119,18 +1129,10 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
                 [Tool::OpenSsh, Tool::Cairn]
             };
             for scenario in [Scenario::Seq, Scenario::Par] {
-                let (set, idx): (&[String], &[usize]) = match scenario {
-                    Scenario::Seq => (first, &all[..1]),
-                    Scenario::Par => (&names, &all),
-                };
                 for tool in order {
                     let s = match tool {
-                        Tool::Cairn => {
-                            rt.block_on(run_cairn(&lab, &cfg, &probe, scenario, set, idx, round))?
-                        }
-                        Tool::OpenSsh => {
-                            run_openssh(&lab, &cfg, &probe, &ssh, scenario, set, idx, round)?
-                        }
+                        Tool::Cairn => rt.block_on(run_cairn(&b, scenario, round))?,
+                        Tool::OpenSsh => run_openssh(&b, scenario, round)?,
                     };
                     println!(
                         "round {round} {:<3} {:<12} wall {:>7.3} s  p50 {:>6.2} ms  p99 {:>6.2} ms  ctl {:>5.2} ms  host {:>5} ms per cmd·host",
