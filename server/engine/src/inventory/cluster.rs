@@ -20,11 +20,11 @@ use std::path::Path;
 
 use serde_json::{Number, Value};
 
-use super::diagnostic::Diagnostic;
 use super::model::{Inventory, UNGROUPED, Vars};
 use super::pattern::{expand_range, glob_regex, is_glob};
-use super::spans::{Span, SpanIndex, YamlPath};
-use super::yaml::{Node, NodeValue, resolve_plain};
+use crate::diagnostic::Diagnostic;
+use crate::yaml::{Node, NodeValue, resolve_plain};
+use crate::yaml::{Span, SpanIndex, YamlPath};
 
 pub const API_VERSIONS: &[&str] = &["cairn/v1"];
 pub const KIND: &str = "Cluster";
@@ -921,9 +921,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
     use crate::inventory::model::ALL;
-    use crate::inventory::yaml::parse as parse_yaml;
     use crate::secret::SecretSource;
     use crate::ssh::{Identity, Target};
+    use crate::yaml::parse as parse_yaml;
     use serde_json::json;
 
     /// The example of docs/cluster-yaml.md.
