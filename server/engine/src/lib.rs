@@ -11,6 +11,7 @@ pub mod diagnostic;
 pub mod inventory;
 pub mod secret;
 pub mod ssh;
+mod suggest;
 #[cfg(test)]
 mod testutil;
 pub mod yaml;

@@ -894,27 +894,7 @@ fn is_dns_name(s: &str) -> bool {
 
 /// The allowed word closest to a misspelt one, if it is close enough to be a likely typo.
 fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (edit_distance(word, c), *c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
+    crate::suggest::closest(word, candidates.iter().copied())
 }
 
 #[cfg(test)]
@@ -1460,6 +1440,5 @@ vars: { cluster_domain: cluster.local }
         assert!(!is_label("a.b"));
         assert_eq!(closest("adress", HOST_KEYS), Some("address"));
         assert_eq!(closest("zzzz", HOST_KEYS), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }
