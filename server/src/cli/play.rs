@@ -78,6 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     for path in &args.playbooks {
         match playbook::load(path, &options) {
             Ok(loaded) => {
+                eprint!("{}", loaded.render_warnings());
                 let hosts: Option<&Inventory> = inventory.as_ref().filter(|_| args.list_hosts);
                 let shown = path.display().to_string();
                 match playbook::render_listing(&shown, &loaded.playbook, hosts, args.list_tasks) {

@@ -45,6 +45,8 @@ pub struct Loader {
     pub options: Options,
     pub sources: Sources,
     pub errors: Vec<Diagnostic>,
+    /// Problems that do not stop loading (a key written twice: YAML keeps the last one).
+    pub warnings: Vec<Diagnostic>,
     /// The directory of the top playbook: `roles/` beside it is searched first.
     pub playbook_dir: PathBuf,
     /// Files being imported, outermost first, as (canonical path, shown name).
@@ -59,6 +61,7 @@ impl Loader {
             options,
             sources: Sources::default(),
             errors: Vec::new(),
+            warnings: Vec::new(),
             playbook_dir,
             chain: Vec::new(),
             roles: HashMap::new(),
@@ -94,11 +97,35 @@ impl Loader {
         let text: Arc<str> = text.into();
         self.sources.add(&shown, text.clone());
         match yaml::parse(&text) {
-            Ok(node) => Some(node),
+            Ok(node) => {
+                self.warn_duplicates(&shown, &node);
+                Some(node)
+            }
             Err(e) => {
                 self.report(e.into_diagnostic(&shown));
                 None
             }
+        }
+    }
+
+    /// A key written twice in a mapping is legal YAML and the last value wins, as in Ansible,
+    /// which warns too: a second `when:` silently replacing the first is a classic bug.
+    fn warn_duplicates(&mut self, shown: &str, node: &Node) {
+        for (path, key, span) in yaml::duplicate_keys(node) {
+            let place = if path.is_root() {
+                "the top level".to_string()
+            } else {
+                path.to_string()
+            };
+            self.warnings.push(
+                Diagnostic::warning(
+                    shown,
+                    Some(span),
+                    format!("duplicate key \"{key}\" in {place}"),
+                )
+                .label("written again here")
+                .help("only the last value is used; remove one of them"),
+            );
         }
     }
 

@@ -11,10 +11,12 @@
 //!
 //! One concept per file: `model` (the types), `loader` (files, search, cycles, collected
 //! errors), `play` (playbook files and play keys), `task` (tasks, blocks, handlers, imports),
-//! `roles` (role search path and layout), `fields` (typed keyword values), `modules` (module
+//! `roles` (role search path and layout), `handlers` (notify names a
+//! handler), `fields` (typed keyword values), `modules` (module
 //! registry, FQCN, free-form `k=v`), `listing` (`--list-*` output).
 
 mod fields;
+mod handlers;
 mod listing;
 mod loader;
 pub mod model;
@@ -42,11 +44,24 @@ pub struct Options {
     pub roles_path: Vec<PathBuf>,
 }
 
-/// A loaded playbook and the text of every file read (for rendering later diagnostics).
+/// A loaded playbook, what was noticed while loading it, and the text of every file read (for
+/// rendering diagnostics later).
 #[derive(Clone, Debug)]
 pub struct Loaded {
     pub playbook: Playbook,
+    /// Problems that do not stop loading (a key written twice).
+    pub warnings: Vec<Diagnostic>,
     pub sources: Sources,
+}
+
+impl Loaded {
+    /// Every warning rendered with its snippet, one after the other.
+    pub fn render_warnings(&self) -> String {
+        self.warnings
+            .iter()
+            .map(|w| self.sources.render(w))
+            .collect()
+    }
 }
 
 /// Everything wrong with a playbook, in the order found. Never empty.
@@ -91,7 +106,8 @@ impl fmt::Display for PlaybookError {
 impl std::error::Error for PlaybookError {}
 
 /// Load the playbook at `path` with everything it imports. Any problem anywhere (YAML syntax,
-/// unknown module or keyword, wrong type, missing role or file, import cycle) makes it an
+/// unknown module or keyword, wrong type, missing role or file, import cycle, a
+/// notification no handler answers) makes it an
 /// `Err` listing all of them.
 pub fn load(path: &Path, options: &Options) -> Result<Loaded, PlaybookError> {
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -106,6 +122,9 @@ pub fn load(path: &Path, options: &Options) -> Result<Loaded, PlaybookError> {
     } else {
         play::playbook_file(&mut ld, path, None)
     };
+    for p in &plays {
+        ld.errors.extend(handlers::check(p));
+    }
     if !ld.errors.is_empty() {
         return Err(PlaybookError {
             diagnostics: ld.errors,
@@ -117,6 +136,7 @@ pub fn load(path: &Path, options: &Options) -> Result<Loaded, PlaybookError> {
             path: path.to_path_buf(),
             plays,
         },
+        warnings: ld.warnings,
         sources: ld.sources,
     })
 }

@@ -214,6 +214,8 @@ pub struct Task {
     pub loop_control: Option<LoopControl>,
     pub register: Option<String>,
     pub notify: Vec<String>,
+    /// Where `notify:`'s value was written, to point at a handler name that does not exist.
+    pub notify_location: Option<Location>,
     /// Handler topics (`listen:`), handlers only.
     pub listen: Vec<String>,
     pub changed_when: Vec<String>,

@@ -160,6 +160,7 @@ fn task(ld: &mut Loader, f: &FileCtx, node: &Node, section: Section) -> Option<T
         loop_control: None,
         register: None,
         notify: Vec::new(),
+        notify_location: None,
         listen: Vec::new(),
         changed_when: Vec::new(),
         failed_when: Vec::new(),
@@ -188,7 +189,10 @@ fn task(ld: &mut Loader, f: &FileCtx, node: &Node, section: Section) -> Option<T
                 }
                 "loop_control" => t.loop_control = Some(loop_control(f, v)?),
                 "register" => t.register = Some(fields::string(file, &key, v)?),
-                "notify" => t.notify = fields::strings(file, &key, v)?,
+                "notify" => {
+                    t.notify = fields::strings(file, &key, v)?;
+                    t.notify_location = Some(f.location(v.span));
+                }
                 "listen" if section == Section::Handlers => {
                     t.listen = fields::strings(file, &key, v)?
                 }

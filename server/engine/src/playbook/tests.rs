@@ -237,6 +237,12 @@ const ERRORS: &[(&str, &str, usize, usize)] = &[
         17,
     ),
     (
+        "- hosts: all\n  tasks:\n    - command: ls\n      notify: restrt\n  handlers:\n    - name: restart\n      command: x\n",
+        "no handler named \"restrt\"",
+        4,
+        15,
+    ),
+    (
         "- hosts: all\n  tasks:\n    - command: ls\n   - command: pwd\n",
         "invalid YAML: while parsing a block mapping, did not find expected key",
         4,
@@ -285,6 +291,10 @@ fn suggestions_name_the_closest_word() {
             "did you mean `when`?",
         ),
         ("- hosts: all\n  taks: []\n", "did you mean `tasks`?"),
+        (
+            "- hosts: all\n  tasks:\n    - command: ls\n      notify: restrt\n  handlers:\n    - name: restart\n      command: x\n",
+            "did you mean \"restart\"?",
+        ),
         (
             "- hosts: all\n  tasks:\n    - tag: x\n",
             "did you mean `tags`?",
@@ -391,6 +401,10 @@ fn task_shapes_load_into_the_model() {
       notify: [restart a, restart b]
     - meta: flush_handlers
     - include_tasks: "{{ x }}.yml"
+  handlers:
+    - name: restart both
+      command: /bin/true
+      listen: [restart a, restart b]
 "#,
     )
     .unwrap();
@@ -449,4 +463,38 @@ fn task_shapes_load_into_the_model() {
     assert_eq!(t[2].notify, vec!["restart a", "restart b"]);
     assert!(matches!(&t[3].kind, TaskKind::Meta(m) if m == "flush_handlers"));
     assert!(matches!(&t[4].kind, TaskKind::IncludeTasks { file, .. } if file == "{{ x }}.yml"));
+}
+
+#[test]
+fn duplicate_keys_are_warnings() {
+    let tmp = TempDir::new("pb-dup");
+    let loaded = load_in(
+        &tmp,
+        "- hosts: all\n  tasks:\n    - command: ls\n      when: a\n      when: b\n",
+    )
+    .unwrap();
+    assert_eq!(loaded.playbook.plays[0].tasks[0].common.when, ["b"]);
+    let w = &loaded.warnings[0];
+    assert_eq!(w.message, "duplicate key \"when\" in [0].tasks[0]");
+    assert_eq!((w.line, w.column), (5, 7));
+}
+
+#[test]
+fn notify_finds_handlers_by_name_topic_and_role() {
+    let tmp = TempDir::new("pb-notify");
+    tmp.write(
+        "roles/r/handlers/main.yml",
+        "- name: reload r\n  command: x\n  listen: r changed\n",
+    );
+    tmp.write(
+        "roles/r/tasks/main.yml",
+        "- command: y\n  notify: \"r : reload r\"\n",
+    );
+    let loaded = load_in(
+        &tmp,
+        "- hosts: all\n  roles: [r]\n  tasks:\n    - command: ls\n      notify: [r changed, reload r, \"{{ h }}\", own]\n  handlers:\n    - block:\n        - name: own\n          command: z\n",
+    );
+    if let Err(e) = loaded {
+        panic!("{}", e.render());
+    }
 }
