@@ -120,61 +120,74 @@ pub fn is_fqcn(name: &str) -> bool {
 }
 
 /// Split a module's free-form string into arguments. For command-like modules only the known
-/// option keys are taken out and the rest is `_raw_params`; for the others every word must be
-/// `k=v`. An `Err` carries the offending word.
+/// option keys are taken out and the rest of the text, untouched (newlines of a `shell: |`
+/// script included), is `_raw_params`; for the others every word must be `k=v`. An `Err`
+/// carries the offending word.
 pub fn free_form(module: &str, text: &str) -> Result<Vars, String> {
     let mut args = Vars::new();
     let command_like = FREE_FORM.contains(&module);
-    let mut raw: Vec<String> = Vec::new();
-    for word in split_words(text) {
+    let mut raw = String::new();
+    let mut kept_from = 0;
+    for (start, end) in split_words(text) {
+        let word = &text[start..end];
         let kv = word.split_once('=').filter(|(k, _)| {
             !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         });
         match kv {
             Some((k, v)) if !command_like || COMMAND_KEYS.contains(&k) => {
                 args.insert(k.to_string(), Value::String(unquote(v)));
+                if command_like {
+                    // Cut the option and the blanks after it out of the command line.
+                    raw.push_str(&text[kept_from..start]);
+                    kept_from =
+                        end + text[end..].len() - text[end..].trim_start_matches([' ', '\t']).len();
+                }
             }
-            _ if command_like => raw.push(word),
-            _ => return Err(word),
+            _ if command_like => {}
+            _ => return Err(word.to_string()),
         }
     }
-    if !raw.is_empty() {
-        args.insert("_raw_params".into(), Value::String(raw.join(" ")));
+    if command_like {
+        raw.push_str(&text[kept_from..]);
+        let raw = raw.trim();
+        if !raw.is_empty() {
+            args.insert("_raw_params".into(), Value::String(raw.to_string()));
+        }
     }
     Ok(args)
 }
 
-/// Split on whitespace outside quotes and outside Jinja `{{ }}`/`{% %}`, keeping quotes (as
-/// Ansible's `split_args` does: `_raw_params` must stay a shell-ready command line).
-fn split_words(text: &str) -> Vec<String> {
+/// Byte ranges of the words of `text`: split on whitespace outside quotes and outside Jinja
+/// `{{ }}`/`{% %}`, quotes kept (as Ansible's `split_args` does: `_raw_params` must stay a
+/// shell-ready command line).
+fn split_words(text: &str) -> Vec<(usize, usize)> {
     let mut words = Vec::new();
-    let mut current = String::new();
+    let mut start: Option<usize> = None;
     let mut quote: Option<char> = None;
     let mut depth = 0usize;
-    let chars: Vec<char> = text.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let next = chars.get(i + 1).copied();
+    let mut prev: Option<char> = None;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let next = chars.peek().map(|&(_, n)| n);
         match (quote, c) {
-            (Some(q), _) if c == q && (i == 0 || chars[i - 1] != '\\') => quote = None,
+            (Some(q), _) if c == q && prev != Some('\\') => quote = None,
             (None, '"' | '\'') if depth == 0 => quote = Some(c),
             (None, '{') if matches!(next, Some('{' | '%')) => depth += 1,
             (None, '}' | '%') if next == Some('}') && depth > 0 => depth -= 1,
             (None, _) if c.is_whitespace() && depth == 0 => {
-                if !current.is_empty() {
-                    words.push(std::mem::take(&mut current));
+                if let Some(s) = start.take() {
+                    words.push((s, i));
                 }
-                i += 1;
+                prev = Some(c);
                 continue;
             }
             _ => {}
         }
-        current.push(c);
-        i += 1;
+        start.get_or_insert(i);
+        prev = Some(c);
     }
-    if !current.is_empty() {
-        words.push(current);
+    if let Some(s) = start {
+        words.push((s, text.len()));
     }
     words
 }
@@ -228,6 +241,13 @@ mod tests {
             args["_raw_params"],
             json!("echo {{ a | join(' ') }} > /tmp/x")
         );
+        let args = free_form("shell", "set -e\nif true; then\n  echo hi\nfi\n").unwrap();
+        assert_eq!(
+            args["_raw_params"],
+            json!("set -e\nif true; then\n  echo hi\nfi")
+        );
+        let args = free_form("command", "chdir=/x  ls   -l removes=/y").unwrap();
+        assert_eq!(args["_raw_params"], json!("ls   -l"));
         let args = free_form("debug", "msg=\"hello {{ who }}\"").unwrap();
         assert_eq!(args["msg"], json!("hello {{ who }}"));
         assert_eq!(free_form("copy", "src=a oops"), Err("oops".to_string()));
