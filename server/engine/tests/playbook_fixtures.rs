@@ -23,9 +23,9 @@ fn kubespray_like_site_lists_its_tasks_and_hosts() {
     assert_eq!(
         text,
         "\nplaybook: site.yml\n\
-         \n  play #1 (k8s_cluster:etcd): Gather facts\tTAGS: [always]\n\
+         \n  play #1 (k8s_cluster:etcd): Gather facts\tTAGS: [always,facts]\n\
          \x20   pattern: ['k8s_cluster:etcd']\n    hosts (3):\n      node1\n      node2\n      node3\n\
-         \x20   tasks:\n      Gather minimal facts\tTAGS: [always]\n\
+         \x20   tasks:\n      Gather minimal facts\tTAGS: [always, facts]\n\
          \n  play #2 (k8s_cluster:etcd): Prepare nodes\tTAGS: []\n\
          \x20   pattern: ['k8s_cluster:etcd']\n    hosts (3):\n      node1\n      node2\n      node3\n\
          \x20   tasks:\n\
@@ -46,6 +46,7 @@ fn kubespray_like_site_lists_its_tasks_and_hosts() {
 fn kubespray_like_roles_keep_their_parts() {
     let path = fixture("kubespray-like/site.yml");
     let loaded = playbook::load(&path, &Options::default()).unwrap();
+    assert_eq!(loaded.playbook.plays[0].common.vars["facts_subset"], "min");
     let play = &loaded.playbook.plays[1];
     let chrony = &play.roles[1];
     assert_eq!(chrony.common.tags, ["chrony"]);

@@ -94,7 +94,9 @@ fn plays(ld: &mut Loader, path: &Path, node: &Node) -> Vec<Play> {
             .iter()
             .find(|(k, _)| IMPORT_PLAYBOOK.contains(&k.key_string().as_str()))
         {
-            out.extend(import_playbook(ld, &f, v));
+            let mut imported = import_playbook(ld, &f, v);
+            import_keywords(ld, &f, item, &mut imported);
+            out.extend(imported);
             continue;
         }
         if let Some(p) = play(ld, &f, path, item) {
@@ -102,6 +104,38 @@ fn plays(ld: &mut Loader, path: &Path, node: &Node) -> Vec<Play> {
         }
     }
     out
+}
+
+/// Apply the keywords written beside `import_playbook` to the imported plays: `tags` are added
+/// to theirs and `vars` become play vars (written vars in the play win), as in Ansible.
+fn import_keywords(ld: &mut Loader, f: &FileCtx, item: &Node, plays: &mut [Play]) {
+    for (k, v) in item.as_map().unwrap_or_default() {
+        let key = k.key_string();
+        let read = match key.as_str() {
+            k if IMPORT_PLAYBOOK.contains(&k) => Ok(()),
+            "name" => fields::string(&f.name, &key, v).map(|_| ()),
+            "tags" => fields::tags(&f.name, v).map(|tags| {
+                for p in plays.iter_mut() {
+                    p.common.tags.extend(tags.iter().cloned());
+                }
+            }),
+            "vars" => fields::mapping(&f.name, &key, v).map(|vars| {
+                for p in plays.iter_mut() {
+                    for (name, value) in &vars {
+                        p.common.vars.entry(name.clone()).or_insert(value.clone());
+                    }
+                }
+            }),
+            _ => Err(Box::new(
+                f.error(k.span, format!("`{key}` is not valid beside `import_playbook`"))
+                    .label("not an import_playbook keyword")
+                    .help("import_playbook takes `name`, `tags` and `vars`; put other keywords in the imported plays"),
+            )),
+        };
+        if let Err(d) = read {
+            ld.report(d);
+        }
+    }
 }
 
 fn import_playbook(ld: &mut Loader, f: &FileCtx, value: &Node) -> Vec<Play> {

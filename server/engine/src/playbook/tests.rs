@@ -10,7 +10,7 @@ fn load_in(tmp: &TempDir, main: &str) -> Result<Loaded, PlaybookError> {
 }
 
 /// (playbook, expected message, line, column) — each loaded as `play.yml` in a fresh directory
-/// that also holds `roles/ok` (a one-task role) and `inc/loop_a.yml` ↔ `inc/loop_b.yml` (a
+/// that also holds `roles/ok` (a one-task role), `inc/plays.yml` (a play) and `inc/loop_a.yml` ↔ `inc/loop_b.yml` (a
 /// cycle). Temporary directory prefixes are removed from messages.
 const ERRORS: &[(&str, &str, usize, usize)] = &[
     (
@@ -224,6 +224,12 @@ const ERRORS: &[(&str, &str, usize, usize)] = &[
         21,
     ),
     (
+        "- import_playbook: inc/plays.yml\n  when: x\n",
+        "`when` is not valid beside `import_playbook`",
+        2,
+        3,
+    ),
+    (
         "- import_playbook: other.yml\n",
         "imported playbook \"other.yml\" not found",
         1,
@@ -257,6 +263,7 @@ fn every_error_message_points_at_its_source() {
         tmp.write("roles/ok/tasks/main.yml", "- debug: msg=ok\n");
         tmp.write("inc/loop_a.yml", "- import_tasks: loop_b.yml\n");
         tmp.write("inc/loop_b.yml", "- import_tasks: loop_a.yml\n");
+        tmp.write("inc/plays.yml", "- hosts: all\n");
         let e = match load_in(&tmp, src) {
             Ok(_) => panic!("expected {message:?} for:\n{src}"),
             Err(e) => e,
