@@ -1,7 +1,8 @@
 //! What `--list-tasks` and `--list-hosts` show, in ansible-playbook's shape.
 //!
 //! Owns the order tasks run in as far as loading can tell (pre_tasks, roles with their
-//! dependencies first, tasks, post_tasks; blocks and static imports flattened) with the tags
+//! dependencies first, tasks, post_tasks; blocks and static imports flattened, `rescue` and
+//! `always` left out as ansible-playbook leaves them out) with the tags
 //! each inherits, and the text of the listing. Must not: print (the CLI does) or evaluate
 //! conditions (a listing shows every task, as Ansible's does).
 
@@ -46,15 +47,8 @@ fn walk(tasks: &[Task], inherited: &BTreeSet<String>, out: &mut Vec<Listed>) {
         let mut tags = inherited.clone();
         tags.extend(t.common.tags.iter().cloned());
         match &t.kind {
-            TaskKind::Block {
-                block,
-                rescue,
-                always,
-            } => {
-                walk(block, &tags, out);
-                walk(rescue, &tags, out);
-                walk(always, &tags, out);
-            }
+            // ansible-playbook lists a block's main tasks only, not `rescue` or `always`.
+            TaskKind::Block { block, .. } => walk(block, &tags, out),
             TaskKind::ImportTasks { tasks, .. } => walk(tasks, &tags, out),
             TaskKind::ImportRole(r) => {
                 let mut r = (**r).clone();
@@ -62,9 +56,10 @@ fn walk(tasks: &[Task], inherited: &BTreeSet<String>, out: &mut Vec<Listed>) {
                 role(&r, inherited, out);
             }
             _ => {
-                let name = match &t.role {
-                    Some(role) => format!("{role} : {}", t.display_name()),
-                    None => t.display_name(),
+                // Ansible prefixes the role to task names, not to bare actions.
+                let name = match (&t.role, &t.name) {
+                    (Some(role), Some(name)) => format!("{role} : {name}"),
+                    _ => t.display_name().to_string(),
                 };
                 out.push(Listed {
                     name,
@@ -124,6 +119,8 @@ pub fn render(
                     l.tags.join(", ")
                 ));
             }
+            // ansible-playbook ends each task list with an empty line.
+            out.push('\n');
         }
     }
     Ok(out)

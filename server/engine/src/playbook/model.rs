@@ -206,6 +206,9 @@ pub enum TaskKind {
 pub struct Task {
     pub location: Location,
     pub name: Option<String>,
+    /// The module or statement key as written (`ansible.builtin.copy`, `import_tasks`), or
+    /// `block`.
+    pub action: String,
     pub kind: TaskKind,
     pub common: Common,
     /// The role this task comes from, for `role : task` display.
@@ -226,19 +229,9 @@ pub struct Task {
 }
 
 impl Task {
-    /// The name Ansible shows: `name:`, or the action (`copy`, `include_tasks`, ...).
-    pub fn display_name(&self) -> String {
-        if let Some(n) = &self.name {
-            return n.clone();
-        }
-        match &self.kind {
-            TaskKind::Action(a) => a.module.clone(),
-            TaskKind::Block { .. } => "block".into(),
-            TaskKind::ImportTasks { .. } => "import_tasks".into(),
-            TaskKind::IncludeTasks { .. } => "include_tasks".into(),
-            TaskKind::ImportRole(_) => "import_role".into(),
-            TaskKind::IncludeRole { .. } => "include_role".into(),
-            TaskKind::Meta(_) => "meta".into(),
-        }
+    /// The name Ansible shows: `name:`, or the action as written (`ansible.builtin.copy`,
+    /// `include_tasks`, `block`).
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.action)
     }
 }

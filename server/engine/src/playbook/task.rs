@@ -153,6 +153,7 @@ fn task(ld: &mut Loader, f: &FileCtx, node: &Node, section: Section) -> Option<T
     let mut t = Task {
         location: f.location(node.span),
         name: None,
+        action: "block".to_string(),
         kind: TaskKind::Meta(String::new()),
         common: Common::default(),
         role: f.role.as_ref().map(|(n, _)| n.clone()),
@@ -337,6 +338,7 @@ fn task(ld: &mut Loader, f: &FileCtx, node: &Node, section: Section) -> Option<T
         );
         return None;
     };
+    t.action = written.clone();
     t.kind = action(
         ld,
         f,
