@@ -131,7 +131,7 @@ pub fn tasks(ld: &mut Loader, f: &FileCtx, key: &str, node: &Node, section: Sect
 struct Parts<'a> {
     name: Option<String>,
     common: Common,
-    block: Option<(&'a Node, Span)>,
+    block: Option<&'a Node>,
     rescue: Option<&'a Node>,
     always: Option<&'a Node>,
     modules: Vec<(String, &'static str, Span, &'a Node)>,
@@ -153,6 +153,8 @@ fn task(ld: &mut Loader, f: &FileCtx, node: &Node, section: Section) -> Option<T
     let mut t = Task {
         location: f.location(node.span),
         name: None,
+        // `action` and `kind` are placeholders until the task's shape (block or module) is
+        // known, after all its keys are read.
         action: "block".to_string(),
         kind: TaskKind::Meta(String::new()),
         common: Common::default(),
@@ -177,7 +179,7 @@ fn task(ld: &mut Loader, f: &FileCtx, node: &Node, section: Section) -> Option<T
         let read = (|| -> fields::Read<()> {
             match key.as_str() {
                 "name" => parts.name = Some(fields::string(file, &key, v)?),
-                "block" => parts.block = Some((v, k.span)),
+                "block" => parts.block = Some(v),
                 "rescue" => parts.rescue = Some(v),
                 "always" => parts.always = Some(v),
                 "loop" => {
@@ -251,7 +253,7 @@ fn task(ld: &mut Loader, f: &FileCtx, node: &Node, section: Section) -> Option<T
     t.name = parts.name.clone();
     t.common = std::mem::take(&mut parts.common);
 
-    if let Some((block, _)) = parts.block {
+    if let Some(block) = parts.block {
         // A block is a container: module keys or task-only keywords on it are mistakes.
         for (written, _, span, _) in &parts.modules {
             ld.report(
