@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use cairn_engine::inventory;
-use cairn_engine::playbook::{self, Options, TaskKind};
+use cairn_engine::playbook::{self, ListOptions, Options, TagFilter, TaskKind};
 
 fn fixture(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -18,8 +18,12 @@ fn kubespray_like_site_lists_its_tasks_and_hosts() {
     let loaded =
         playbook::load(&path, &Options::default()).unwrap_or_else(|e| panic!("{}", e.render()));
     let inv = inventory::load(&fixture("kubespray-like/hosts")).unwrap();
-    let text =
-        playbook::render_listing("site.yml", &loaded.playbook, Some(&inv.inventory), true).unwrap();
+    let list = ListOptions {
+        inventory: Some(&inv.inventory),
+        limit: None,
+        tasks: Some(TagFilter::default()),
+    };
+    let text = playbook::render_listing("site.yml", &loaded.playbook, &list).unwrap();
     assert_eq!(
         text,
         "\nplaybook: site.yml\n\
@@ -39,6 +43,32 @@ fn kubespray_like_site_lists_its_tasks_and_hosts() {
          \x20     Set sysctl\tTAGS: [kernel]\n\
          \x20     Check time sync again\tTAGS: []\n\
          \x20     ansible.builtin.meta\tTAGS: []\n\n"
+    );
+}
+
+#[test]
+fn tags_and_limit_narrow_the_listing() {
+    let path = fixture("kubespray-like/site.yml");
+    let loaded = playbook::load(&path, &Options::default()).unwrap();
+    let inv = inventory::load(&fixture("kubespray-like/hosts")).unwrap();
+    let list = ListOptions {
+        inventory: Some(&inv.inventory),
+        limit: Some("kube_node"),
+        tasks: Some(TagFilter::new(&["debug,chrony".into()], &["kernel".into()])),
+    };
+    let text = playbook::render_listing("site.yml", &loaded.playbook, &list).unwrap();
+    let play2 = text.split("play #2").nth(1).unwrap();
+    assert_eq!(
+        play2,
+        " (k8s_cluster:etcd): Prepare nodes\tTAGS: []\n\
+         \x20   pattern: ['k8s_cluster:etcd']\n    hosts (2):\n      node2\n      node3\n\
+         \x20   tasks:\n\
+         \x20     os-common : Disable swap\tTAGS: [chrony]\n\
+         \x20     chrony : Install chrony\tTAGS: [chrony]\n\
+         \x20     chrony : Configure chrony\tTAGS: [chrony]\n\
+         \x20     chrony : Check chrony sources\tTAGS: [chrony]\n\
+         \x20     ansible.builtin.debug\tTAGS: [chrony]\n\
+         \x20     Never listed without --tags\tTAGS: [debug, never]\n\n"
     );
 }
 

@@ -2,8 +2,8 @@
 //! `--list-tasks`, `--list-hosts`) in ansible-playbook's output shape. Running them is not
 //! implemented yet and says so.
 
-use cairn_engine::inventory::{self, Inventory};
-use cairn_engine::playbook::{self, Options};
+use cairn_engine::inventory;
+use cairn_engine::playbook::{self, ListOptions, Options, TagFilter};
 use std::path::PathBuf;
 
 /// ansible-playbook's exit status for a playbook that does not load. (Flags clap refuses exit
@@ -43,6 +43,19 @@ pub struct Args {
     /// List the hosts each play matches in the inventory.
     #[arg(long)]
     pub list_hosts: bool,
+
+    /// With --list-hosts: only hosts that also match this pattern.
+    #[arg(short, long, value_name = "PATTERN")]
+    pub limit: Option<String>,
+
+    /// With --list-tasks: only tasks with these tags (comma-separated; `all`, `tagged`,
+    /// `untagged`, `always`, `never` as in Ansible).
+    #[arg(short, long, value_name = "TAGS")]
+    pub tags: Vec<String>,
+
+    /// With --list-tasks: leave out tasks with these tags.
+    #[arg(long, value_name = "TAGS")]
+    pub skip_tags: Vec<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
@@ -79,9 +92,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         match playbook::load(path, &options) {
             Ok(loaded) => {
                 eprint!("{}", loaded.render_warnings());
-                let hosts: Option<&Inventory> = inventory.as_ref().filter(|_| args.list_hosts);
+                let list = ListOptions {
+                    inventory: inventory.as_ref().filter(|_| args.list_hosts),
+                    limit: args.limit.as_deref(),
+                    tasks: args
+                        .list_tasks
+                        .then(|| TagFilter::new(&args.tags, &args.skip_tags)),
+                };
                 let shown = path.display().to_string();
-                match playbook::render_listing(&shown, &loaded.playbook, hosts, args.list_tasks) {
+                match playbook::render_listing(&shown, &loaded.playbook, &list) {
                     Ok(text) => print!("{text}"),
                     Err(e) => {
                         eprintln!("error: {e}");

@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 
 use super::model::{Play, Playbook, RoleRef, Task, TaskKind};
+use super::tags::TagFilter;
 use crate::inventory::Inventory;
 
 /// One task as listed: its display name (`role : name`) and its effective tags, sorted.
@@ -18,9 +19,9 @@ pub struct Listed {
     pub tags: Vec<String>,
 }
 
-/// The tasks of `play` in order, with inherited tags. Tasks tagged `never` are left out, as
-/// ansible-playbook leaves them out when no `--tags` are given.
-pub fn play_tasks(play: &Play) -> Vec<Listed> {
+/// The tasks of `play` in order, with inherited tags, that `filter` selects (by default every
+/// task but those tagged `never`, as ansible-playbook).
+pub fn play_tasks(play: &Play, filter: &TagFilter) -> Vec<Listed> {
     let mut out = Vec::new();
     let tags: BTreeSet<String> = play.common.tags.iter().cloned().collect();
     walk(&play.pre_tasks, &tags, &mut out);
@@ -29,7 +30,7 @@ pub fn play_tasks(play: &Play) -> Vec<Listed> {
     }
     walk(&play.tasks, &tags, &mut out);
     walk(&play.post_tasks, &tags, &mut out);
-    out.retain(|l| !l.tags.iter().any(|t| t == "never"));
+    out.retain(|l| filter.selects(&l.tags));
     out
 }
 
@@ -70,19 +71,31 @@ fn walk(tasks: &[Task], inherited: &BTreeSet<String>, out: &mut Vec<Listed>) {
     }
 }
 
-/// The `--syntax-check` / `--list-*` text for one playbook. With `inventory`, each play shows
-/// its pattern and the hosts it matches; with `tasks`, its tasks. A pattern the inventory
-/// cannot evaluate is an `Err` naming the play.
-pub fn render(
-    shown: &str,
-    playbook: &Playbook,
-    inventory: Option<&Inventory>,
-    tasks: bool,
-) -> Result<String, String> {
+/// What a listing shows besides the playbook's name.
+#[derive(Clone, Debug, Default)]
+pub struct ListOptions<'a> {
+    /// Show each play's pattern and the hosts it matches in this inventory...
+    pub inventory: Option<&'a Inventory>,
+    /// ...that also match this pattern (`--limit`).
+    pub limit: Option<&'a str>,
+    /// Show each play's tasks that this filter selects (`--tags`, `--skip-tags`).
+    pub tasks: Option<TagFilter>,
+}
+
+/// The `--syntax-check` / `--list-*` text for one playbook, in ansible-playbook's shape. A
+/// pattern the inventory cannot evaluate is an `Err` naming the play.
+pub fn render(shown: &str, playbook: &Playbook, options: &ListOptions) -> Result<String, String> {
     let mut out = format!("\nplaybook: {shown}\n");
-    if inventory.is_none() && !tasks {
+    if options.inventory.is_none() && options.tasks.is_none() {
         return Ok(out);
     }
+    let limit = match (options.inventory, options.limit) {
+        (Some(inv), Some(limit)) => Some(
+            inv.select(limit)
+                .map_err(|e| format!("--limit {limit:?}: {e}"))?,
+        ),
+        _ => None,
+    };
     for (i, play) in playbook.plays.iter().enumerate() {
         let play_tags: Vec<&str> = play.common.tags.iter().map(String::as_str).collect();
         out.push_str(&format!(
@@ -92,8 +105,8 @@ pub fn render(
             play.display_name(),
             play_tags.join(",")
         ));
-        if let Some(inv) = inventory {
-            let hosts = inv.select(&play.hosts).map_err(|e| {
+        if let Some(inv) = options.inventory {
+            let mut hosts = inv.select(&play.hosts).map_err(|e| {
                 format!(
                     "play #{} ({}): hosts {:?}: {e}",
                     i + 1,
@@ -101,6 +114,9 @@ pub fn render(
                     play.hosts
                 )
             })?;
+            if let Some(limit) = &limit {
+                hosts.retain(|h| limit.contains(h));
+            }
             out.push_str(&format!(
                 "    pattern: ['{}']\n    hosts ({}):\n",
                 play.hosts,
@@ -110,9 +126,9 @@ pub fn render(
                 out.push_str(&format!("      {h}\n"));
             }
         }
-        if tasks {
+        if let Some(filter) = &options.tasks {
             out.push_str("    tasks:\n");
-            for l in play_tasks(play) {
+            for l in play_tasks(play, filter) {
                 out.push_str(&format!(
                     "      {}\tTAGS: [{}]\n",
                     l.name,

@@ -13,7 +13,8 @@
 //! errors), `play` (playbook files and play keys), `task` (tasks, blocks, handlers, imports),
 //! `roles` (role search path and layout), `handlers` (notify names a
 //! handler), `fields` (typed keyword values), `modules` (module
-//! registry, FQCN, free-form `k=v`), `listing` (`--list-*` output).
+//! registry, FQCN, free-form `k=v`), `tags` (`--tags`/`--skip-tags` selection), `listing`
+//! (`--list-*` output).
 
 mod fields;
 mod handlers;
@@ -23,16 +24,18 @@ pub mod model;
 pub mod modules;
 mod play;
 mod roles;
+mod tags;
 mod task;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use listing::{Listed, play_tasks, render as render_listing};
+pub use listing::{ListOptions, Listed, play_tasks, render as render_listing};
 pub use model::{
     Action, Batch, Common, Count, Flag, Location, Loop, LoopControl, Play, Playbook, Role, RoleRef,
     Strategy, Task, TaskKind, Vars,
 };
+pub use tags::TagFilter;
 
 use crate::diagnostic::{Diagnostic, Sources};
 use loader::Loader;
