@@ -29,7 +29,7 @@ fn kubespray_like_site_lists_its_tasks_and_hosts() {
         "\nplaybook: site.yml\n\
          \n  play #1 (k8s_cluster:etcd): Gather facts\tTAGS: [always,facts]\n\
          \x20   pattern: ['k8s_cluster:etcd']\n    hosts (3):\n      node1\n      node2\n      node3\n\
-         \x20   tasks:\n      Gather minimal facts\tTAGS: [always, facts]\n\n\
+         \x20   tasks:\n      Gather minimal facts\tTAGS: [always, facts]\n\
          \n  play #2 (k8s_cluster:etcd): Prepare nodes\tTAGS: []\n\
          \x20   pattern: ['k8s_cluster:etcd']\n    hosts (3):\n      node1\n      node2\n      node3\n\
          \x20   tasks:\n\
@@ -42,7 +42,7 @@ fn kubespray_like_site_lists_its_tasks_and_hosts() {
          \x20     Load br_netfilter\tTAGS: [kernel]\n\
          \x20     Set sysctl\tTAGS: [kernel]\n\
          \x20     Check time sync again\tTAGS: []\n\
-         \x20     ansible.builtin.meta\tTAGS: []\n\n"
+         \x20     ansible.builtin.meta\tTAGS: []\n"
     );
 }
 
@@ -68,7 +68,7 @@ fn tags_and_limit_narrow_the_listing() {
          \x20     chrony : Configure chrony\tTAGS: [chrony]\n\
          \x20     chrony : Check chrony sources\tTAGS: [chrony]\n\
          \x20     ansible.builtin.debug\tTAGS: [chrony]\n\
-         \x20     Never listed without --tags\tTAGS: [debug, never]\n\n"
+         \x20     Never listed without --tags\tTAGS: [debug, never]\n"
     );
 }
 

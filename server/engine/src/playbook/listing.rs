@@ -135,8 +135,6 @@ pub fn render(shown: &str, playbook: &Playbook, options: &ListOptions) -> Result
                     l.tags.join(", ")
                 ));
             }
-            // ansible-playbook ends each task list with an empty line.
-            out.push('\n');
         }
     }
     Ok(out)
