@@ -5,6 +5,7 @@ mod exec;
 mod hosts;
 mod inventory;
 mod ping;
+mod play;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -49,6 +50,8 @@ pub enum Command {
     Exec(exec::Args),
     /// Validate an inventory or cluster.yaml and show its hosts, groups and variables.
     Inventory(inventory::Args),
+    /// Check a playbook, list its tasks or hosts (running is not implemented yet).
+    Play(play::Args),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -56,6 +59,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ping(a) => ping::run(a).await?,
         Command::Exec(a) => exec::run(a).await?,
         Command::Inventory(a) => inventory::run(a)?,
+        Command::Play(a) => play::run(a)?,
     };
     Ok(ExitCode::from(code))
 }

@@ -20,11 +20,11 @@ use std::path::Path;
 
 use serde_json::{Number, Value};
 
-use super::diagnostic::Diagnostic;
 use super::model::{Inventory, UNGROUPED, Vars};
 use super::pattern::{expand_range, glob_regex, is_glob};
-use super::spans::{Span, SpanIndex, YamlPath};
-use super::yaml::{Node, NodeValue, resolve_plain};
+use crate::diagnostic::Diagnostic;
+use crate::yaml::{Node, NodeValue, resolve_plain};
+use crate::yaml::{Span, SpanIndex, YamlPath};
 
 pub const API_VERSIONS: &[&str] = &["cairn/v1"];
 pub const KIND: &str = "Cluster";
@@ -894,36 +894,16 @@ fn is_dns_name(s: &str) -> bool {
 
 /// The allowed word closest to a misspelt one, if it is close enough to be a likely typo.
 fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (edit_distance(word, c), *c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
+    crate::suggest::closest(word, candidates.iter().copied())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::inventory::model::ALL;
-    use crate::inventory::yaml::parse as parse_yaml;
     use crate::secret::SecretSource;
     use crate::ssh::{Identity, Target};
+    use crate::yaml::parse as parse_yaml;
     use serde_json::json;
 
     /// The example of docs/cluster-yaml.md.
@@ -1460,6 +1440,5 @@ vars: { cluster_domain: cluster.local }
         assert!(!is_label("a.b"));
         assert_eq!(closest("adress", HOST_KEYS), Some("address"));
         assert_eq!(closest("zzzz", HOST_KEYS), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

@@ -23,8 +23,9 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::diagnostic::{Diagnostic, InventoryError};
+use super::error::InventoryError;
 use super::model::{Inventory, Vars};
+use crate::diagnostic::Diagnostic;
 use crate::secret::{Secret, SecretSource};
 use crate::ssh::{Identity, Target};
 

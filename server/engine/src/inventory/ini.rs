@@ -29,11 +29,11 @@ use indexmap::IndexMap;
 use regex::Regex;
 use serde_json::{Number, Value};
 
-use super::diagnostic::Diagnostic;
 use super::model::{Inventory, UNGROUPED, Vars};
 use super::pattern::expand_host_entry;
 use super::pyliteral::literal_eval;
-use super::spans::Span;
+use crate::diagnostic::Diagnostic;
+use crate::yaml::Span;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Section {

@@ -12,31 +12,29 @@
 //!
 //! One concept per file: `model` (the model and variable precedence), `pattern` (host
 //! patterns and ranges), `ini`, `yaml_inventory`, `cluster` (the formats), `vars_files`
-//! (`host_vars/`, `group_vars/`), `connection` (targets), `diagnostic` and `spans` (where and
-//! what), `yaml` (YAML with positions, typed as Ansible types it), `pyliteral` (INI values).
+//! (`host_vars/`, `group_vars/`), `connection` (targets), `error` (the error type),
+//! `pyliteral` (INI values). YAML with positions and diagnostics are engine-wide
+//! ([`crate::yaml`], [`crate::diagnostic`]); their types are re-exported here.
 
 mod cluster;
 mod connection;
-pub mod diagnostic;
+mod error;
 mod ini;
 pub mod model;
 pub mod pattern;
 mod pyliteral;
-pub mod spans;
-#[cfg(test)]
-mod testutil;
 mod vars_files;
-pub mod yaml;
 mod yaml_inventory;
 
 use std::path::Path;
 use std::sync::Arc;
 
+pub use crate::diagnostic::{Diagnostic, Severity, Sources};
+pub use crate::yaml::{Span, SpanIndex, YamlPath};
 pub use cluster::{API_VERSIONS, ROLES};
-pub use diagnostic::{Diagnostic, InventoryError, Severity, Sources};
+pub use error::InventoryError;
 pub use model::{ALL, Group, Host, Inventory, UNGROUPED, Vars};
 pub use pattern::{PatternError, RangeError, expand_range};
-pub use spans::{Span, SpanIndex, YamlPath};
 
 /// Which format a file was read as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,7 +127,7 @@ fn load_text(name: &str, text: Arc<str>, base: Option<&Path>) -> Result<Loaded, 
         || text
             .lines()
             .any(|l| l.starts_with("apiVersion:") || l.starts_with("kind:"));
-    let (format, root) = match yaml::parse(&text) {
+    let (format, root) = match crate::yaml::parse(&text) {
         Ok(root) if root.get("kind").is_some() || root.get("apiVersion").is_some() => {
             (Format::Cluster, Some(root))
         }
@@ -159,7 +157,7 @@ fn load_text(name: &str, text: Arc<str>, base: Option<&Path>) -> Result<Loaded, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use testutil::TempDir;
+    use crate::testutil::TempDir;
 
     #[test]
     fn detects_formats() {

@@ -12,9 +12,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::diagnostic::{Diagnostic, InventoryError, Sources};
+use super::error::InventoryError;
 use super::model::{Inventory, Vars};
-use super::yaml::{self, NodeValue};
+use crate::diagnostic::{Diagnostic, Sources};
+use crate::yaml::{self, NodeValue};
 
 const EXTENSIONS: [&str; 3] = ["yml", "yaml", "json"];
 
@@ -157,7 +158,7 @@ fn read_file(
 mod tests {
     use super::*;
     use crate::inventory::model::ALL;
-    use crate::inventory::testutil::TempDir;
+    use crate::testutil::TempDir;
     use serde_json::json;
 
     fn inventory() -> Inventory {

@@ -16,10 +16,10 @@
 
 use serde_json::{Number, Value};
 
-use super::diagnostic::Diagnostic;
 use super::model::Inventory;
 use super::pattern::expand_host_entry;
-use super::yaml::{Node, NodeValue, duplicate_keys};
+use crate::diagnostic::Diagnostic;
+use crate::yaml::{Node, NodeValue, duplicate_keys};
 
 struct Reader<'a> {
     file: &'a str,
@@ -221,7 +221,7 @@ impl Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::yaml::parse as parse_yaml;
+    use crate::yaml::parse as parse_yaml;
     use serde_json::json;
 
     fn load(src: &str) -> (Inventory, Vec<Diagnostic>) {

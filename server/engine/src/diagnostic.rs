@@ -1,13 +1,15 @@
-//! User-facing problems in an inventory: what is wrong, where (file:line:column), what to do.
+//! User-facing problems in input files (inventories, playbooks, roles): what is wrong, where
+//! (file:line:column), what to do.
 //!
 //! Owns the `Diagnostic` value, its rustc-like rendering with a caret under the offending text,
-//! and `InventoryError`, the one error type of `inventory`. Must not: decide *what* is an error
-//! (the parsers do) nor print anything (the CLI and the server choose where diagnostics go).
+//! and `Sources`, the texts diagnostics point into. Shared by the whole engine so every reader
+//! reports mistakes the same way. Must not: decide *what* is an error (the readers do) nor print
+//! anything (the CLI and the server choose where diagnostics go).
 
 use std::fmt;
 use std::sync::Arc;
 
-use super::spans::Span;
+use crate::yaml::Span;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Severity {
@@ -181,46 +183,6 @@ impl Sources {
     }
 }
 
-/// Everything that can go wrong loading an inventory or building a connection target. Always
-/// a [`Diagnostic`]: even an unreadable file is reported against its name.
-#[derive(Debug, thiserror::Error)]
-#[error("{diagnostic}")]
-pub struct InventoryError {
-    diagnostic: Box<Diagnostic>,
-    /// The text of `diagnostic.file`, when it was read, so the error renders on its own.
-    source_text: Option<Arc<str>>,
-}
-
-impl InventoryError {
-    pub fn new(diagnostic: Diagnostic) -> Self {
-        InventoryError {
-            diagnostic: Box::new(diagnostic),
-            source_text: None,
-        }
-    }
-
-    pub(crate) fn with_source(mut self, text: Arc<str>) -> Self {
-        self.source_text = Some(text);
-        self
-    }
-
-    pub fn diagnostic(&self) -> &Diagnostic {
-        &self.diagnostic
-    }
-
-    /// The full rustc-like rendering, with the offending line when the file was read.
-    pub fn render(&self) -> String {
-        self.diagnostic
-            .render(self.source_text.as_deref().unwrap_or(""))
-    }
-}
-
-impl From<Diagnostic> for InventoryError {
-    fn from(diagnostic: Diagnostic) -> Self {
-        InventoryError::new(diagnostic)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,6 +249,5 @@ mod tests {
     fn display_is_one_line_with_location() {
         let d = Diagnostic::error("inv", span(3, 7, 1), "bad");
         assert_eq!(d.to_string(), "inv:3:7: error: bad");
-        assert_eq!(InventoryError::from(d).to_string(), "inv:3:7: error: bad");
     }
 }

@@ -1,4 +1,4 @@
-//! Helpers shared by the inventory tests.
+//! Helpers shared by the engine's unit tests.
 
 use std::path::PathBuf;
 

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use super::yaml::{Node, NodeValue};
+use super::{Node, NodeValue};
 
 /// A stretch of text on one line. `line` and `column` are 1-based and count characters;
 /// `line == 0` (the default) means "no position".
@@ -151,7 +151,7 @@ impl SpanIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::yaml::parse;
+    use crate::yaml::parse;
 
     #[test]
     fn paths_display_like_messages() {

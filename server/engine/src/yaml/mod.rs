@@ -5,12 +5,12 @@
 //!
 //! Plain scalars are typed with YAML 1.1 rules, as PyYAML (Ansible's loader) types them, not
 //! YAML 1.2: `yes`/`no`/`on`/`off` are booleans, `010` is octal 8, `1:30` is 90, `1e3` is a
-//! string. An inventory that means `false` when it says `no` must keep meaning it here. Merge
+//! string. A file that means `false` when it says `no` must keep meaning it here. Merge
 //! keys (`<<: *anchor`) work as in PyYAML; `!unsafe` values load as plain strings; `!vault`
 //! values are refused (Cairn cannot decrypt them).
 //!
-//! Must not: know any schema. Callers (cluster.yaml, Ansible YAML inventories, vars files, later
-//! playbooks) walk the tree and report their own errors with the nodes' spans.
+//! Must not: know any schema. Callers (cluster.yaml, Ansible YAML inventories, vars files,
+//! playbooks, roles) walk the tree and report their own errors with the nodes' spans.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -19,8 +19,10 @@ use regex::Regex;
 use saphyr_parser::{Event, Marker, Parser, ScalarStyle, Tag};
 use serde_json::{Number, Value};
 
-use super::diagnostic::Diagnostic;
-use super::spans::{Span, YamlPath};
+use crate::diagnostic::Diagnostic;
+mod spans;
+
+pub use spans::{Segment, Span, SpanIndex, Spanned, YamlPath};
 
 /// One YAML value and where it was written.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,0 +1,92 @@
+//! `cairn play` without a lab: checking and listing playbooks, positioned errors, and the
+//! honest refusal to run (execution is not implemented yet).
+
+use std::process::{Command, Output};
+
+fn cairn(args: &[&str], dir: &std::path::Path) -> Output {
+    Command::new(cairn_tests::cairn_bin())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run cairn")
+}
+
+fn fixture() -> std::path::PathBuf {
+    cairn_tests::repo_root().join("server/engine/tests/fixtures/kubespray-like")
+}
+
+fn out(o: &Output) -> (Option<i32>, String, String) {
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn syntax_check_and_listings() {
+    let (code, stdout, stderr) = out(&cairn(&["play", "site.yml", "--syntax-check"], &fixture()));
+    assert_eq!(
+        (code, stdout.as_str(), stderr.as_str()),
+        (Some(0), "\nplaybook: site.yml\n", "")
+    );
+
+    let o = cairn(
+        &[
+            "play",
+            "site.yml",
+            "-i",
+            "hosts",
+            "--list-hosts",
+            "--list-tasks",
+        ],
+        &fixture(),
+    );
+    let (code, stdout, stderr) = out(&o);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains(
+            "  play #2 (k8s_cluster:etcd): Prepare nodes\tTAGS: []\n    pattern: ['k8s_cluster:etcd']\n    hosts (3):\n      node1\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("      chrony : Install chrony\tTAGS: [chrony]\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn running_is_refused_honestly() {
+    let (code, stdout, stderr) = out(&cairn(&["play", "site.yml", "-i", "hosts"], &fixture()));
+    assert_eq!(code, Some(1));
+    assert_eq!(stdout, "");
+    assert_eq!(
+        stderr,
+        "error: running playbooks is not implemented yet; use --syntax-check, --list-tasks or --list-hosts\n"
+    );
+    let (code, _, stderr) = out(&cairn(&["play", "site.yml", "--list-hosts"], &fixture()));
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("--list-hosts needs an inventory"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn errors_point_at_file_line_and_column() {
+    let dir = std::env::temp_dir().join(format!("cairn-cli-play-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("bad.yml"),
+        "- hosts: all\n  tasks:\n    - name: install\n      copyy: src=a dest=b\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = out(&cairn(&["play", "bad.yml", "--syntax-check"], &dir));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!((code, stdout.as_str()), (Some(1), ""));
+    assert_eq!(
+        stderr,
+        "error: unknown module `copyy`\n --> bad.yml:4:7\n  |\n4 |       copyy: src=a dest=b\n  |       ^^^^^ not a module Cairn knows\n  = help: did you mean `copy`?\n\n"
+    );
+}
