@@ -36,15 +36,20 @@ impl InventoryArgs {
     /// Load and validate; errors and warnings are printed here (rendered with their source
     /// line). An error gives EXIT_USAGE.
     pub fn load(&self) -> Result<Loaded, u8> {
-        match inventory::load(self.path()) {
-            Ok(l) => {
-                eprint!("{}", l.render_warnings());
-                Ok(l)
-            }
-            Err(e) => {
-                eprint!("{}", e.render());
-                Err(EXIT_USAGE)
-            }
+        load_inventory(self.path())
+    }
+}
+
+/// Load and validate an inventory, printing its warnings, or its error (then EXIT_USAGE).
+pub fn load_inventory(path: &Path) -> Result<Loaded, u8> {
+    match inventory::load(path) {
+        Ok(l) => {
+            eprint!("{}", l.render_warnings());
+            Ok(l)
+        }
+        Err(e) => {
+            eprint!("{}", e.render());
+            Err(EXIT_USAGE)
         }
     }
 }

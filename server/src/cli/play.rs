@@ -2,18 +2,17 @@
 //! `--list-tasks`, `--list-hosts`) in ansible-playbook's output shape. Running them is not
 //! implemented yet and says so.
 
-use cairn_engine::inventory;
 use cairn_engine::playbook::{self, ListOptions, Options, TagFilter};
 use std::path::PathBuf;
 
-/// ansible-playbook's exit status for a playbook that does not load. (Flags clap refuses exit
-/// with EXIT_USAGE like every other subcommand's.)
-const EXIT_PLAY_ERROR: u8 = 1;
+/// ansible-playbook's exit status for a playbook that does not load: the same as any other
+/// bad input.
+const EXIT_PLAY_ERROR: u8 = super::EXIT_USAGE;
 
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Exit status: 0 the playbooks are valid (and listed); 1 a playbook or the \
-inventory is invalid, or a run was asked for (not implemented yet); 3 unknown or missing flags."
+inventory is invalid, a flag is wrong, or a run was asked for (not implemented yet)."
 )]
 pub struct Args {
     /// Playbook files, checked in order.
@@ -66,15 +65,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         return Ok(EXIT_PLAY_ERROR);
     }
     let inventory = match args.inventory.as_ref().or(args.config.as_ref()) {
-        Some(path) => match inventory::load(path) {
-            Ok(loaded) => {
-                eprint!("{}", loaded.render_warnings());
-                Some(loaded.inventory)
-            }
-            Err(e) => {
-                eprint!("{}", e.render());
-                return Ok(EXIT_PLAY_ERROR);
-            }
+        Some(path) => match super::hosts::load_inventory(path) {
+            Ok(loaded) => Some(loaded.inventory),
+            Err(code) => return Ok(code),
         },
         None => None,
     };
