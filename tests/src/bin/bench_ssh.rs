@@ -19,13 +19,13 @@
 //! - hosts: the lab hosts' cgroups (`cpu.stat` `usage_usec` of `cairn-lab/labN`), i.e. everything
 //!   each host ran: sshd, the user's shell, and systemd/logind/journald's share.
 
-#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+#[cfg(not(target_os = "linux"))]
 fn main() {
-    eprintln!("bench_ssh runs on 64-bit Linux only (getrusage layout, /proc, cgroups)");
+    eprintln!("bench_ssh runs on Linux only (/proc, cgroups)");
     std::process::exit(2);
 }
 
-#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+#[cfg(target_os = "linux")]
 fn main() {
     if let Err(e) = imp::main() {
         eprintln!("bench_ssh: {e}");
@@ -33,10 +33,13 @@ fn main() {
     }
 }
 
-#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+#[cfg(target_os = "linux")]
 mod imp {
     use cairn_engine::ssh::{Connection, Connector, ExecOutput, SshOptions, fanout};
     use cairn_tests::Lab;
+    use clap::Parser;
+    use clap::builder::RangedU64ValueParser;
+    use serde::Serialize;
     use std::fmt::Write as _;
     use std::path::{Path, PathBuf};
     use std::process::{Command, Stdio};
@@ -44,73 +47,50 @@ mod imp {
 
     type Res<T> = Result<T, String>;
 
-    const USAGE: &str = "\
-usage: bench_ssh [--first K] [--hosts N] [--commands M] [--rounds R] [--warmup W]
-                 [--command CMD] [--json FILE]
-  --first K      first lab host: labK (default 7); the hosts are labK..lab(K+N-1)
-  --hosts N      hosts in the parallel scenario (default 10); the sequential one uses labK
-  --commands M   measured commands per host and scenario (default 200)
-  --rounds R     repetitions of the alternating sequence (default 3); medians are reported
-  --warmup W     unmeasured commands per connection before measuring (default 10)
-  --command CMD  remote command (default 'echo x', whose output is checked)
-  --json FILE    also write every raw number as JSON to FILE
-Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: use scripts/bench-ssh.";
-
     const USER: &str = "root";
     /// Pause before reading the hosts' CPU, so sshd has finished with the last command.
     const SETTLE: Duration = Duration::from_millis(300);
 
+    /// SSH transport benchmark: Cairn's transport (russh) against OpenSSH multiplexing, on lab hosts.
+    #[derive(Parser)]
+    #[command(
+        name = "bench_ssh",
+        after_help = "Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts \
+                      running: use scripts/bench-ssh."
+    )]
     struct Config {
-        first: u32,
+        /// First lab host: labK; the hosts are labK..lab(K+N-1)
+        #[arg(long, value_name = "K", default_value_t = 7, value_parser = positive())]
+        first: usize,
+        /// Hosts in the parallel scenario; the sequential one uses labK
+        #[arg(long, value_name = "N", default_value_t = 10, value_parser = positive())]
         hosts: usize,
+        /// Measured commands per host and scenario
+        #[arg(long, value_name = "M", default_value_t = 200, value_parser = positive())]
         commands: usize,
+        /// Repetitions of the alternating sequence; medians are reported
+        #[arg(long, value_name = "R", default_value_t = 3, value_parser = positive())]
         rounds: usize,
+        /// Unmeasured commands per connection before measuring
+        #[arg(long, value_name = "W", default_value_t = 10)]
         warmup: usize,
+        /// Remote command (the default's output is checked; other commands only need exit 0)
+        #[arg(long, value_name = "CMD", default_value = "echo x")]
         command: String,
+        /// Also write every raw number as JSON to FILE
+        #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     }
 
-    impl Config {
-        fn parse() -> Res<Config> {
-            let mut c = Config {
-                first: 7,
-                hosts: 10,
-                commands: 200,
-                rounds: 3,
-                warmup: 10,
-                command: "echo x".into(),
-                json: None,
-            };
-            let mut args = std::env::args().skip(1);
-            while let Some(a) = args.next() {
-                if a == "-h" || a == "--help" {
-                    println!("{USAGE}");
-                    std::process::exit(0);
-                }
-                let mut value = || args.next().ok_or(format!("{a} needs a value\n{USAGE}"));
-                let number = |v: String| {
-                    v.parse::<usize>()
-                        .ok()
-                        .filter(|n| *n >= 1)
-                        .ok_or(format!("{a}: not a positive number: {v}"))
-                };
-                match a.as_str() {
-                    "--first" => c.first = number(value()?)? as u32,
-                    "--hosts" => c.hosts = number(value()?)?,
-                    "--commands" => c.commands = number(value()?)?,
-                    "--rounds" => c.rounds = number(value()?)?,
-                    "--warmup" => c.warmup = value()?.parse().map_err(|e| format!("{a}: {e}"))?,
-                    "--command" => c.command = value()?,
-                    "--json" => c.json = Some(PathBuf::from(value()?)),
-                    _ => return Err(format!("unknown argument: {a}\n{USAGE}")),
-                }
-            }
-            Ok(c)
-        }
+    /// A number >= 1.
+    fn positive() -> RangedU64ValueParser<usize> {
+        RangedU64ValueParser::new().range(1..)
+    }
 
+    impl Config {
         fn names(&self) -> Vec<String> {
             (0..self.hosts)
-                .map(|i| format!("lab{}", self.first as usize + i))
+                .map(|i| format!("lab{}", self.first + i))
                 .collect()
         }
 
@@ -120,13 +100,17 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
         }
     }
 
-    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
     enum Tool {
+        #[serde(rename = "cairn")]
         Cairn,
+        #[serde(rename = "openssh-mux")]
         OpenSsh,
     }
 
     impl Tool {
+        const ALL: [Tool; 2] = [Tool::Cairn, Tool::OpenSsh];
+
         fn name(self) -> &'static str {
             match self {
                 Tool::Cairn => "cairn",
@@ -135,13 +119,16 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
         }
     }
 
-    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+    #[serde(rename_all = "lowercase")]
     enum Scenario {
         Seq,
         Par,
     }
 
     impl Scenario {
+        const ALL: [Scenario; 2] = [Scenario::Seq, Scenario::Par];
+
         fn name(self) -> &'static str {
             match self {
                 Scenario::Seq => "seq",
@@ -152,40 +139,15 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
 
     // ------------------------------------------------------------------ CPU accounting
 
-    #[repr(C)]
-    struct Timeval {
-        sec: i64,
-        usec: i64,
-    }
-
-    /// `struct rusage` on 64-bit Linux: two timevals, then 14 `long`s.
-    #[repr(C)]
-    struct Rusage {
-        utime: Timeval,
-        stime: Timeval,
-        _rest: [i64; 14],
-    }
-
-    unsafe extern "C" {
-        fn getrusage(who: i32, usage: *mut Rusage) -> i32;
-    }
-
-    const RUSAGE_SELF: i32 = 0;
-    const RUSAGE_CHILDREN: i32 = -1;
-
     /// User + system CPU of this process (all its threads) or of its reaped children, in µs.
-    fn rusage_us(who: i32) -> u64 {
-        let mut r = Rusage {
-            utime: Timeval { sec: 0, usec: 0 },
-            stime: Timeval { sec: 0, usec: 0 },
-            _rest: [0; 14],
-        };
-        // SAFETY: `r` has the layout of `struct rusage` on 64-bit Linux (the only build target
-        // of this module) and getrusage writes nothing beyond it.
-        let rc = unsafe { getrusage(who, &mut r) };
+    fn rusage_us(who: libc::c_int) -> u64 {
+        // SAFETY: `struct rusage` is plain integers, for which all zeroes is a valid value.
+        let mut r: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `r` is a valid `struct rusage` for getrusage to fill in.
+        let rc = unsafe { libc::getrusage(who, &mut r) };
         assert_eq!(rc, 0, "getrusage: {}", std::io::Error::last_os_error());
-        let us = |t: &Timeval| (t.sec * 1_000_000 + t.usec) as u64;
-        us(&r.utime) + us(&r.stime)
+        let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+        us(r.ru_utime) + us(r.ru_stime)
     }
 
     /// CPU time a (single-threaded) process has run, in µs, from `/proc/PID/schedstat` (ns).
@@ -200,8 +162,13 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
         Ok(ns / 1000)
     }
 
-    /// A cumulative CPU reading; subtract two to get what happened in between.
-    #[derive(Clone, Copy, Default, Debug)]
+    /// CPU of the ControlMaster processes `pids`, in µs.
+    fn masters_us(pids: &[u32]) -> Res<u64> {
+        pids.iter().map(|&pid| proc_cpu_us(pid)).sum()
+    }
+
+    /// A cumulative CPU reading in µs; `since` turns two into what was used in between.
+    #[derive(Clone, Copy, Debug, Serialize)]
     struct Cpu {
         /// This process (Cairn's transport, or the driver spawning `ssh` clients).
         self_us: u64,
@@ -209,6 +176,8 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
         children_us: u64,
         /// ControlMaster processes.
         masters_us: u64,
+        /// The controller side: self + children + masters.
+        controller_us: u64,
         /// The hosts' whole cgroups; None when cgroup v2 accounting is not available.
         host_us: Option<u64>,
         /// The part of `host_us` in the hosts' sshd service and user sessions.
@@ -216,20 +185,38 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
     }
 
     impl Cpu {
-        fn since(self, before: Cpu) -> Cpu {
-            let d = |a: Option<u64>, b: Option<u64>| Some(a?.saturating_sub(b?));
+        fn new(
+            self_us: u64,
+            children_us: u64,
+            masters_us: u64,
+            host_us: Option<u64>,
+            host_sshd_us: Option<u64>,
+        ) -> Cpu {
             Cpu {
-                self_us: self.self_us.saturating_sub(before.self_us),
-                children_us: self.children_us.saturating_sub(before.children_us),
-                masters_us: self.masters_us.saturating_sub(before.masters_us),
-                host_us: d(self.host_us, before.host_us),
-                host_sshd_us: d(self.host_sshd_us, before.host_sshd_us),
+                self_us,
+                children_us,
+                masters_us,
+                controller_us: self_us + children_us + masters_us,
+                host_us,
+                host_sshd_us,
             }
         }
 
-        fn controller_us(&self) -> u64 {
-            self.self_us + self.children_us + self.masters_us
+        fn since(self, before: Cpu) -> Cpu {
+            let d = |a: Option<u64>, b: Option<u64>| Some(a?.saturating_sub(b?));
+            Cpu::new(
+                self.self_us.saturating_sub(before.self_us),
+                self.children_us.saturating_sub(before.children_us),
+                self.masters_us.saturating_sub(before.masters_us),
+                d(self.host_us, before.host_us),
+                d(self.host_sshd_us, before.host_sshd_us),
+            )
         }
+    }
+
+    /// `us` µs of CPU spread over `n` (commands, connections), in ms each.
+    fn per_ms(us: u64, n: usize) -> f64 {
+        us as f64 / 1000.0 / n as f64
     }
 
     /// Reads the hosts' cgroup CPU counters (scripts/lab puts host labN, everything it runs,
@@ -320,39 +307,57 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
 
         /// A CPU reading: this process, its children, the given masters, the given hosts.
         fn read(&self, host_idx: &[usize], masters: &[u32]) -> Res<Cpu> {
-            let mut masters_us = 0;
-            for &pid in masters {
-                masters_us += proc_cpu_us(pid)?;
-            }
+            let masters_us = masters_us(masters)?;
             let (host_us, host_sshd_us) = self.hosts.read(host_idx);
-            Ok(Cpu {
-                self_us: rusage_us(RUSAGE_SELF),
-                children_us: rusage_us(RUSAGE_CHILDREN),
+            Ok(Cpu::new(
+                rusage_us(libc::RUSAGE_SELF),
+                rusage_us(libc::RUSAGE_CHILDREN),
                 masters_us,
                 host_us,
                 host_sshd_us,
-            })
+            ))
         }
     }
 
     // ------------------------------------------------------------------ one measurement
 
-    struct Sample {
-        tool: Tool,
-        scenario: Scenario,
-        round: usize,
-        hosts: usize,
-        commands: usize,
+    /// What one tool measured in one scenario, before any statistics.
+    struct Run {
         /// Opening all connections (in parallel), until each is authenticated.
         setup_wall: Duration,
         setup_cpu: Cpu,
         /// The measured commands, first start to last end.
         wall: Duration,
-        /// Every measured command's latency, sorted.
+        /// Every measured command's latency, in no particular order.
         latencies: Vec<Duration>,
         cpu: Cpu,
         /// Time between the two CPU readings (includes SETTLE).
         cpu_window: Duration,
+    }
+
+    /// One run with its figures; serialized as is into the JSON `samples`.
+    #[derive(Serialize)]
+    struct Sample {
+        round: usize,
+        scenario: Scenario,
+        tool: Tool,
+        hosts: usize,
+        commands_per_host: usize,
+        setup_wall_ms: f64,
+        setup_cpu: Cpu,
+        wall_s: f64,
+        commands_per_s: f64,
+        p50_ms: f64,
+        p90_ms: f64,
+        p99_ms: f64,
+        max_ms: f64,
+        cpu: Cpu,
+        cpu_window_s: f64,
+        controller_ms_per_cmd_host: f64,
+        host_ms_per_cmd_host: Option<f64>,
+        total_ms_per_cmd_host: Option<f64>,
+        /// Every measured command's latency, sorted.
+        latencies_ms: Vec<f64>,
     }
 
     fn ms(d: Duration) -> f64 {
@@ -360,31 +365,45 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
     }
 
     impl Sample {
-        fn executions(&self) -> usize {
-            self.hosts * self.commands
-        }
-        fn pct_ms(&self, p: f64) -> f64 {
-            let n = self.latencies.len();
-            let rank = ((p / 100.0) * n as f64).ceil().max(1.0) as usize;
-            ms(self.latencies[rank.min(n) - 1])
-        }
-        fn per_sec(&self) -> f64 {
-            self.executions() as f64 / self.wall.as_secs_f64()
-        }
-        fn ctl_ms(&self) -> f64 {
-            self.cpu.controller_us() as f64 / 1000.0 / self.executions() as f64
-        }
-        fn host_ms(&self) -> Option<f64> {
-            Some(self.cpu.host_us? as f64 / 1000.0 / self.executions() as f64)
-        }
-        fn total_ms(&self) -> Option<f64> {
-            Some(self.ctl_ms() + self.host_ms()?)
-        }
-        fn setup_ctl_ms_per_conn(&self) -> f64 {
-            self.setup_cpu.controller_us() as f64 / 1000.0 / self.hosts as f64
-        }
-        fn setup_host_ms_per_conn(&self) -> Option<f64> {
-            Some(self.setup_cpu.host_us? as f64 / 1000.0 / self.hosts as f64)
+        fn new(
+            tool: Tool,
+            scenario: Scenario,
+            round: usize,
+            hosts: usize,
+            commands: usize,
+            run: Run,
+        ) -> Sample {
+            let mut latencies = run.latencies;
+            latencies.sort();
+            let n = latencies.len();
+            let pct_ms = |p: f64| {
+                let rank = ((p / 100.0) * n as f64).ceil().max(1.0) as usize;
+                ms(latencies[rank.min(n) - 1])
+            };
+            let executions = hosts * commands;
+            let controller = per_ms(run.cpu.controller_us, executions);
+            let host = run.cpu.host_us.map(|us| per_ms(us, executions));
+            Sample {
+                round,
+                scenario,
+                tool,
+                hosts,
+                commands_per_host: commands,
+                setup_wall_ms: ms(run.setup_wall),
+                setup_cpu: run.setup_cpu,
+                wall_s: run.wall.as_secs_f64(),
+                commands_per_s: executions as f64 / run.wall.as_secs_f64(),
+                p50_ms: pct_ms(50.0),
+                p90_ms: pct_ms(90.0),
+                p99_ms: pct_ms(99.0),
+                max_ms: pct_ms(100.0),
+                cpu: run.cpu,
+                cpu_window_s: run.cpu_window.as_secs_f64(),
+                controller_ms_per_cmd_host: controller,
+                host_ms_per_cmd_host: host,
+                total_ms_per_cmd_host: host.map(|h| controller + h),
+                latencies_ms: latencies.iter().map(|&d| ms(d)).collect(),
+            }
         }
     }
 
@@ -405,9 +424,14 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
         Ok(())
     }
 
+    /// Each host's latencies, or the first error, as one list.
+    fn merge(per_host: Vec<Res<Vec<Duration>>>) -> Res<Vec<Duration>> {
+        Ok(per_host.into_iter().collect::<Res<Vec<_>>>()?.concat())
+    }
+
     // ------------------------------------------------------------------ Cairn
 
-    async fn run_cairn(b: &Bench, scenario: Scenario, round: usize) -> Res<Sample> {
+    async fn run_cairn(b: &Bench, scenario: Scenario) -> Res<Run> {
         let (lab, cfg) = (&b.lab, &b.cfg);
         let (names, idx) = b.set(scenario);
         let connector = Connector::new(SshOptions::default(), &lab.known_hosts)
@@ -460,21 +484,11 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
         for c in &conns {
             c.close().await;
         }
-        let mut latencies = Vec::new();
-        for l in per_host {
-            latencies.extend(l?);
-        }
-        latencies.sort();
-        Ok(Sample {
-            tool: Tool::Cairn,
-            scenario,
-            round,
-            hosts: names.len(),
-            commands: cfg.commands,
+        Ok(Run {
             setup_wall,
             setup_cpu: c1.since(c0),
             wall,
-            latencies,
+            latencies: merge(per_host)?,
             cpu: c3.since(c2),
             cpu_window,
         })
@@ -597,7 +611,7 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
     /// Closes the masters whatever happens (ControlPersist=60 would end them anyway).
     struct Masters<'a> {
         ssh: &'a OpenSsh,
-        addresses: Vec<String>,
+        addresses: &'a [String],
         pids: Vec<u32>,
     }
 
@@ -609,7 +623,18 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
         }
     }
 
-    fn run_openssh(b: &Bench, scenario: Scenario, round: usize) -> Res<Sample> {
+    /// `f(address)` for every address, each in a thread of its own; the results in order.
+    fn on_each<T: Send>(addresses: &[String], f: impl Fn(&str) -> T + Sync) -> Vec<T> {
+        let f = &f;
+        std::thread::scope(|s| {
+            let hs: Vec<_> = addresses.iter().map(|a| s.spawn(move || f(a))).collect();
+            hs.into_iter()
+                .map(|h| h.join().expect("ssh thread"))
+                .collect()
+        })
+    }
+
+    fn run_openssh(b: &Bench, scenario: Scenario) -> Res<Run> {
         let (lab, cfg, ssh) = (&b.lab, &b.cfg, &b.ssh);
         let (names, idx) = b.set(scenario);
         let addresses: Vec<String> = names.iter().map(|h| lab.address(h)).collect();
@@ -617,32 +642,28 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
         let cmd = cfg.command.as_str();
         let mut masters = Masters {
             ssh,
-            addresses: addresses.clone(),
+            addresses: &addresses,
             pids: Vec::new(),
         };
 
         let c0 = b.read(idx, &[])?;
         let t0 = Instant::now();
-        let opened: Vec<Res<()>> = std::thread::scope(|s| {
-            let hs: Vec<_> = addresses
-                .iter()
-                .map(|a| s.spawn(move || ssh.open(a)))
-                .collect();
-            hs.into_iter()
-                .map(|h| h.join().expect("ssh thread"))
-                .collect()
-        });
+        let opened = on_each(&addresses, |a| ssh.open(a));
         let setup_wall = t0.elapsed();
         opened.into_iter().collect::<Res<Vec<()>>>()?;
         std::thread::sleep(SETTLE);
         // setup CPU: the `ssh -fN` processes (reaped: kex + auth), the hosts, and what the
-        // masters did after they forked off (read once their pids are known)
+        // masters did after they forked off (read once their pids are known, by `ssh -O check`
+        // processes that must not count as children of the setup; c0 had no masters: 0)
         let c1 = b.read(idx, &[])?;
         for a in &addresses {
             masters.pids.push(ssh.master_pid(a)?);
         }
-        let mut setup_cpu = c1.since(c0);
-        setup_cpu.masters_us = b.read(idx, &masters.pids)?.masters_us;
+        let setup_cpu = Cpu {
+            masters_us: masters_us(&masters.pids)?,
+            ..c1
+        }
+        .since(c0);
 
         for a in &addresses {
             for _ in 0..cfg.warmup {
@@ -653,20 +674,10 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
 
         let c2 = b.read(idx, &masters.pids)?;
         let w0 = Instant::now();
-        let per_host: Vec<Res<Vec<Duration>>> = std::thread::scope(|s| {
-            let hs: Vec<_> = addresses
-                .iter()
-                .map(|a| {
-                    s.spawn(move || {
-                        (0..cfg.commands)
-                            .map(|_| ssh.exec(a, cmd, expect))
-                            .collect::<Res<Vec<_>>>()
-                    })
-                })
-                .collect();
-            hs.into_iter()
-                .map(|h| h.join().expect("ssh thread"))
-                .collect()
+        let per_host = on_each(&addresses, |a| {
+            (0..cfg.commands)
+                .map(|_| ssh.exec(a, cmd, expect))
+                .collect::<Res<Vec<_>>>()
         });
         let wall = w0.elapsed();
         std::thread::sleep(SETTLE);
@@ -682,21 +693,11 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
         }
         drop(masters);
 
-        let mut latencies = Vec::new();
-        for l in per_host {
-            latencies.extend(l?);
-        }
-        latencies.sort();
-        Ok(Sample {
-            tool: Tool::OpenSsh,
-            scenario,
-            round,
-            hosts: names.len(),
-            commands: cfg.commands,
+        Ok(Run {
             setup_wall,
             setup_cpu,
             wall,
-            latencies,
+            latencies: merge(per_host)?,
             cpu: c3.since(c2),
             cpu_window,
         })
@@ -720,23 +721,24 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
     }
 
     /// Medians over the rounds of one scenario × tool.
+    #[derive(Serialize)]
     struct Summary {
         scenario: Scenario,
         tool: Tool,
         hosts: usize,
-        commands: usize,
-        setup_ms: f64,
-        setup_ctl_ms: f64,
-        setup_host_ms: Option<f64>,
+        commands_per_host: usize,
+        setup_wall_ms: f64,
+        setup_controller_ms_per_conn: f64,
+        setup_host_ms_per_conn: Option<f64>,
         wall_s: f64,
-        per_sec: f64,
-        p50: f64,
-        p90: f64,
-        p99: f64,
-        ctl_ms: f64,
-        host_ms: Option<f64>,
-        host_sshd_ms: Option<f64>,
-        total_ms: Option<f64>,
+        commands_per_s: f64,
+        p50_ms: f64,
+        p90_ms: f64,
+        p99_ms: f64,
+        controller_ms_per_cmd_host: f64,
+        host_ms_per_cmd_host: Option<f64>,
+        host_sshd_ms_per_cmd_host: Option<f64>,
+        total_ms_per_cmd_host: Option<f64>,
     }
 
     fn summarize(samples: &[Sample], scenario: Scenario, tool: Tool) -> Summary {
@@ -744,28 +746,33 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
             .iter()
             .filter(|x| x.scenario == scenario && x.tool == tool)
             .collect();
-        let m = |f: &dyn Fn(&Sample) -> f64| median(s.iter().map(|x| f(x)).collect());
-        let mo = |f: &dyn Fn(&Sample) -> Option<f64>| median_opt(s.iter().map(|x| f(x)).collect());
+        let m = |f: fn(&Sample) -> f64| median(s.iter().map(|x| f(x)).collect());
+        let mo = |f: fn(&Sample) -> Option<f64>| median_opt(s.iter().map(|x| f(x)).collect());
         Summary {
             scenario,
             tool,
             hosts: s[0].hosts,
-            commands: s[0].commands,
-            setup_ms: m(&|x| ms(x.setup_wall)),
-            setup_ctl_ms: m(&|x| x.setup_ctl_ms_per_conn()),
-            setup_host_ms: mo(&|x| x.setup_host_ms_per_conn()),
-            wall_s: m(&|x| x.wall.as_secs_f64()),
-            per_sec: m(&|x| x.per_sec()),
-            p50: m(&|x| x.pct_ms(50.0)),
-            p90: m(&|x| x.pct_ms(90.0)),
-            p99: m(&|x| x.pct_ms(99.0)),
-            ctl_ms: m(&|x| x.ctl_ms()),
-            host_ms: mo(&|x| x.host_ms()),
-            host_sshd_ms: mo(&|x| {
-                Some(x.cpu.host_sshd_us? as f64 / 1000.0 / x.executions() as f64)
+            commands_per_host: s[0].commands_per_host,
+            setup_wall_ms: m(|x| x.setup_wall_ms),
+            setup_controller_ms_per_conn: m(|x| per_ms(x.setup_cpu.controller_us, x.hosts)),
+            setup_host_ms_per_conn: mo(|x| Some(per_ms(x.setup_cpu.host_us?, x.hosts))),
+            wall_s: m(|x| x.wall_s),
+            commands_per_s: m(|x| x.commands_per_s),
+            p50_ms: m(|x| x.p50_ms),
+            p90_ms: m(|x| x.p90_ms),
+            p99_ms: m(|x| x.p99_ms),
+            controller_ms_per_cmd_host: m(|x| x.controller_ms_per_cmd_host),
+            host_ms_per_cmd_host: mo(|x| x.host_ms_per_cmd_host),
+            host_sshd_ms_per_cmd_host: mo(|x| {
+                Some(per_ms(x.cpu.host_sshd_us?, x.hosts * x.commands_per_host))
             }),
-            total_ms: mo(&|x| x.total_ms()),
+            total_ms_per_cmd_host: mo(|x| x.total_ms_per_cmd_host),
         }
+    }
+
+    fn find(sums: &[Summary], scenario: Scenario, tool: Tool) -> Option<&Summary> {
+        sums.iter()
+            .find(|s| s.scenario == scenario && s.tool == tool)
     }
 
     fn opt(v: Option<f64>, prec: usize) -> String {
@@ -781,8 +788,8 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
 
     fn label(s: &Summary) -> String {
         match s.scenario {
-            Scenario::Seq => format!("seq: 1 host x {}", s.commands),
-            Scenario::Par => format!("par: {} hosts x {}", s.hosts, s.commands),
+            Scenario::Seq => format!("seq: 1 host x {}", s.commands_per_host),
+            Scenario::Par => format!("par: {} hosts x {}", s.hosts, s.commands_per_host),
         }
     }
 
@@ -809,13 +816,13 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
                 label(s),
                 s.tool.name(),
                 s.wall_s,
-                s.per_sec,
-                s.p50,
-                s.p90,
-                s.p99,
-                s.ctl_ms,
-                opt(s.host_ms, 2),
-                opt(s.total_ms, 2)
+                s.commands_per_s,
+                s.p50_ms,
+                s.p90_ms,
+                s.p99_ms,
+                s.controller_ms_per_cmd_host,
+                opt(s.host_ms_per_cmd_host, 2),
+                opt(s.total_ms_per_cmd_host, 2)
             );
         }
         let _ = writeln!(
@@ -838,193 +845,43 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
                 "{:<22} {:<12} {:>14.1} {:>16.1} {:>16}",
                 label(s),
                 s.tool.name(),
-                s.setup_ms,
-                s.setup_ctl_ms,
-                opt(s.setup_host_ms, 1)
+                s.setup_wall_ms,
+                s.setup_controller_ms_per_conn,
+                opt(s.setup_host_ms_per_conn, 1)
             );
         }
         t
     }
 
+    /// Cairn's figures divided by OpenSSH's, for one scenario.
+    #[derive(Serialize)]
     struct Ratios {
         scenario: Scenario,
         wall: f64,
         p50: f64,
         p99: f64,
-        ctl: f64,
-        host: Option<f64>,
-        total: Option<f64>,
+        controller_cpu: f64,
+        host_cpu: Option<f64>,
+        total_cpu: Option<f64>,
     }
 
     fn ratios(sums: &[Summary]) -> Vec<Ratios> {
-        [Scenario::Seq, Scenario::Par]
+        Scenario::ALL
             .into_iter()
             .filter_map(|sc| {
-                let c = sums
-                    .iter()
-                    .find(|s| s.scenario == sc && s.tool == Tool::Cairn)?;
-                let o = sums
-                    .iter()
-                    .find(|s| s.scenario == sc && s.tool == Tool::OpenSsh)?;
+                let c = find(sums, sc, Tool::Cairn)?;
+                let o = find(sums, sc, Tool::OpenSsh)?;
                 Some(Ratios {
                     scenario: sc,
                     wall: c.wall_s / o.wall_s,
-                    p50: c.p50 / o.p50,
-                    p99: c.p99 / o.p99,
-                    ctl: c.ctl_ms / o.ctl_ms,
-                    host: ratio(c.host_ms, o.host_ms),
-                    total: ratio(c.total_ms, o.total_ms),
+                    p50: c.p50_ms / o.p50_ms,
+                    p99: c.p99_ms / o.p99_ms,
+                    controller_cpu: c.controller_ms_per_cmd_host / o.controller_ms_per_cmd_host,
+                    host_cpu: ratio(c.host_ms_per_cmd_host, o.host_ms_per_cmd_host),
+                    total_cpu: ratio(c.total_ms_per_cmd_host, o.total_ms_per_cmd_host),
                 })
             })
             .collect()
-    }
-
-    // ------------------------------------------------------------------ JSON (no serde here)
-
-    enum J {
-        Num(f64),
-        Int(u64),
-        Str(String),
-        Arr(Vec<J>),
-        Obj(Vec<(&'static str, J)>),
-        Null,
-    }
-
-    impl J {
-        fn opt(v: Option<f64>) -> J {
-            v.map_or(J::Null, J::Num)
-        }
-        fn opt_int(v: Option<u64>) -> J {
-            v.map_or(J::Null, J::Int)
-        }
-        fn render(&self, out: &mut String, indent: usize) {
-            let pad = "  ".repeat(indent + 1);
-            match self {
-                J::Num(v) if v.is_finite() => {
-                    let _ = write!(out, "{}", (v * 1e6).round() / 1e6);
-                }
-                J::Num(_) | J::Null => out.push_str("null"),
-                J::Int(v) => {
-                    let _ = write!(out, "{v}");
-                }
-                J::Str(s) => {
-                    out.push('"');
-                    for ch in s.chars() {
-                        match ch {
-                            '"' => out.push_str("\\\""),
-                            '\\' => out.push_str("\\\\"),
-                            '\n' => out.push_str("\\n"),
-                            c if (c as u32) < 0x20 => {
-                                let _ = write!(out, "\\u{:04x}", c as u32);
-                            }
-                            c => out.push(c),
-                        }
-                    }
-                    out.push('"');
-                }
-                J::Arr(v) if v.iter().all(|x| matches!(x, J::Num(_) | J::Int(_))) => {
-                    out.push('[');
-                    for (i, x) in v.iter().enumerate() {
-                        if i > 0 {
-                            out.push_str(", ");
-                        }
-                        x.render(out, indent + 1);
-                    }
-                    out.push(']');
-                }
-                J::Arr(v) => {
-                    out.push_str("[\n");
-                    for (i, x) in v.iter().enumerate() {
-                        out.push_str(&pad);
-                        x.render(out, indent + 1);
-                        out.push_str(if i + 1 < v.len() { ",\n" } else { "\n" });
-                    }
-                    out.push_str(&"  ".repeat(indent));
-                    out.push(']');
-                }
-                J::Obj(v) => {
-                    out.push_str("{\n");
-                    for (i, (k, x)) in v.iter().enumerate() {
-                        let _ = write!(out, "{pad}\"{k}\": ");
-                        x.render(out, indent + 1);
-                        out.push_str(if i + 1 < v.len() { ",\n" } else { "\n" });
-                    }
-                    out.push_str(&"  ".repeat(indent));
-                    out.push('}');
-                }
-            }
-        }
-    }
-
-    fn cpu_json(c: &Cpu) -> J {
-        J::Obj(vec![
-            ("self_us", J::Int(c.self_us)),
-            ("children_us", J::Int(c.children_us)),
-            ("masters_us", J::Int(c.masters_us)),
-            ("controller_us", J::Int(c.controller_us())),
-            ("host_us", J::opt_int(c.host_us)),
-            ("host_sshd_us", J::opt_int(c.host_sshd_us)),
-        ])
-    }
-
-    fn sample_json(s: &Sample) -> J {
-        J::Obj(vec![
-            ("round", J::Int(s.round as u64)),
-            ("scenario", J::Str(s.scenario.name().into())),
-            ("tool", J::Str(s.tool.name().into())),
-            ("hosts", J::Int(s.hosts as u64)),
-            ("commands_per_host", J::Int(s.commands as u64)),
-            ("setup_wall_ms", J::Num(ms(s.setup_wall))),
-            ("setup_cpu", cpu_json(&s.setup_cpu)),
-            ("wall_s", J::Num(s.wall.as_secs_f64())),
-            ("commands_per_s", J::Num(s.per_sec())),
-            ("p50_ms", J::Num(s.pct_ms(50.0))),
-            ("p90_ms", J::Num(s.pct_ms(90.0))),
-            ("p99_ms", J::Num(s.pct_ms(99.0))),
-            ("max_ms", J::Num(s.pct_ms(100.0))),
-            ("cpu", cpu_json(&s.cpu)),
-            ("cpu_window_s", J::Num(s.cpu_window.as_secs_f64())),
-            ("controller_ms_per_cmd_host", J::Num(s.ctl_ms())),
-            ("host_ms_per_cmd_host", J::opt(s.host_ms())),
-            ("total_ms_per_cmd_host", J::opt(s.total_ms())),
-            (
-                "latencies_ms",
-                J::Arr(s.latencies.iter().map(|d| J::Num(ms(*d))).collect()),
-            ),
-        ])
-    }
-
-    fn summary_json(s: &Summary) -> J {
-        J::Obj(vec![
-            ("scenario", J::Str(s.scenario.name().into())),
-            ("tool", J::Str(s.tool.name().into())),
-            ("hosts", J::Int(s.hosts as u64)),
-            ("commands_per_host", J::Int(s.commands as u64)),
-            ("setup_wall_ms", J::Num(s.setup_ms)),
-            ("setup_controller_ms_per_conn", J::Num(s.setup_ctl_ms)),
-            ("setup_host_ms_per_conn", J::opt(s.setup_host_ms)),
-            ("wall_s", J::Num(s.wall_s)),
-            ("commands_per_s", J::Num(s.per_sec)),
-            ("p50_ms", J::Num(s.p50)),
-            ("p90_ms", J::Num(s.p90)),
-            ("p99_ms", J::Num(s.p99)),
-            ("controller_ms_per_cmd_host", J::Num(s.ctl_ms)),
-            ("host_ms_per_cmd_host", J::opt(s.host_ms)),
-            ("host_sshd_ms_per_cmd_host", J::opt(s.host_sshd_ms)),
-            ("total_ms_per_cmd_host", J::opt(s.total_ms)),
-        ])
-    }
-
-    fn ratios_json(r: &Ratios) -> J {
-        J::Obj(vec![
-            ("scenario", J::Str(r.scenario.name().into())),
-            ("wall", J::Num(r.wall)),
-            ("p50", J::Num(r.p50)),
-            ("p99", J::Num(r.p99)),
-            ("controller_cpu", J::Num(r.ctl)),
-            ("host_cpu", J::opt(r.host)),
-            ("total_cpu", J::opt(r.total)),
-        ])
     }
 
     // ------------------------------------------------------------------ machine facts
@@ -1057,11 +914,12 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
     // ------------------------------------------------------------------ main
 
     pub fn main() -> Res<()> {
-        let cfg = Config::parse()?;
+        let cfg = Config::parse();
         let lab = Lab::from_env();
         let names = cfg.names();
         let hosts = HostCpu::new(&names);
         let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let (model, client) = (cpu_model(), openssh_version());
         let control_dir =
             std::env::temp_dir().join(format!("cairn-bench-ssh.{}", std::process::id()));
         std::fs::create_dir_all(&control_dir)
@@ -1087,11 +945,7 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
             cfg.rounds,
             cfg.warmup
         );
-        println!(
-            "machine: {cpus} CPUs ({}), load average {load_start}; client {}",
-            cpu_model(),
-            openssh_version()
-        );
+        println!("machine: {cpus} CPUs ({model}), load average {load_start}; client {client}");
         if !hosts.available() {
             println!("host CPU: no cgroup v2 accounting for the lab hosts: host columns are n/a");
         }
@@ -1123,26 +977,27 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
         let mut samples = Vec::new();
         for round in 1..=cfg.rounds {
             // ABBA: the tool that goes first alternates from round to round
-            let order = if round % 2 == 1 {
-                [Tool::Cairn, Tool::OpenSsh]
-            } else {
-                [Tool::OpenSsh, Tool::Cairn]
-            };
-            for scenario in [Scenario::Seq, Scenario::Par] {
+            let mut order = Tool::ALL;
+            if round % 2 == 0 {
+                order.reverse();
+            }
+            for scenario in Scenario::ALL {
                 for tool in order {
-                    let s = match tool {
-                        Tool::Cairn => rt.block_on(run_cairn(&b, scenario, round))?,
-                        Tool::OpenSsh => run_openssh(&b, scenario, round)?,
+                    let run = match tool {
+                        Tool::Cairn => rt.block_on(run_cairn(&b, scenario))?,
+                        Tool::OpenSsh => run_openssh(&b, scenario)?,
                     };
+                    let hosts = b.set(scenario).0.len();
+                    let s = Sample::new(tool, scenario, round, hosts, cfg.commands, run);
                     println!(
                         "round {round} {:<3} {:<12} wall {:>7.3} s  p50 {:>6.2} ms  p99 {:>6.2} ms  ctl {:>5.2} ms  host {:>5} ms per cmd·host",
                         scenario.name(),
                         tool.name(),
-                        s.wall.as_secs_f64(),
-                        s.pct_ms(50.0),
-                        s.pct_ms(99.0),
-                        s.ctl_ms(),
-                        opt(s.host_ms(), 2)
+                        s.wall_s,
+                        s.p50_ms,
+                        s.p99_ms,
+                        s.controller_ms_per_cmd_host,
+                        opt(s.host_ms_per_cmd_host, 2)
                     );
                     samples.push(s);
                 }
@@ -1151,9 +1006,9 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
         let _ = std::fs::remove_dir_all(&control_dir);
         let load_end = loadavg();
 
-        let sums: Vec<Summary> = [Scenario::Seq, Scenario::Par]
+        let sums: Vec<Summary> = Scenario::ALL
             .into_iter()
-            .flat_map(|sc| [Tool::Cairn, Tool::OpenSsh].map(|t| summarize(&samples, sc, t)))
+            .flat_map(|sc| Tool::ALL.map(|t| summarize(&samples, sc, t)))
             .collect();
         let rs = ratios(&sums);
         println!();
@@ -1173,31 +1028,31 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
                 r.wall,
                 r.p50,
                 r.p99,
-                r.ctl,
-                opt(r.host, 2),
-                opt(r.total, 2)
+                r.controller_cpu,
+                opt(r.host_cpu, 2),
+                opt(r.total_cpu, 2)
             );
         }
-        let cairn_seq = sums
-            .iter()
-            .find(|s| s.scenario == Scenario::Seq && s.tool == Tool::Cairn);
-        let ssh_seq = sums
-            .iter()
-            .find(|s| s.scenario == Scenario::Seq && s.tool == Tool::OpenSsh);
+        let cairn_seq = find(&sums, Scenario::Seq, Tool::Cairn);
+        let ssh_seq = find(&sums, Scenario::Seq, Tool::OpenSsh);
         if let (Some(c), Some(o)) = (cairn_seq, ssh_seq) {
             println!(
                 "goal \"per-command latency <= OpenSSH mux\": p50 {:.2} vs {:.2} ms: {}",
-                c.p50,
-                o.p50,
-                if c.p50 <= o.p50 { "met" } else { "not met" }
+                c.p50_ms,
+                o.p50_ms,
+                if c.p50_ms <= o.p50_ms {
+                    "met"
+                } else {
+                    "not met"
+                }
             );
         }
         for s in sums.iter().filter(|s| s.tool == Tool::Cairn) {
             println!(
                 "goal \"CPU per command <= 15 ms·host total\" ({}): {} ms: {}",
                 s.scenario.name(),
-                opt(s.total_ms, 2),
-                match s.total_ms {
+                opt(s.total_ms_per_cmd_host, 2),
+                match s.total_ms_per_cmd_host {
                     Some(t) if t <= 15.0 => "met",
                     Some(_) => "not met",
                     None => "unknown (no host CPU)",
@@ -1206,43 +1061,30 @@ Needs the lab environment (eval \"$(scripts/lab env)\") and the hosts running: u
         }
 
         if let Some(path) = &cfg.json {
-            let doc = J::Obj(vec![
-                ("benchmark", J::Str("ssh-transport".into())),
-                ("started_unix", J::Int(started)),
-                (
-                    "params",
-                    J::Obj(vec![
-                        (
-                            "hosts",
-                            J::Arr(names.iter().map(|n| J::Str(n.clone())).collect()),
-                        ),
-                        ("commands_per_host", J::Int(cfg.commands as u64)),
-                        ("rounds", J::Int(cfg.rounds as u64)),
-                        ("warmup_per_connection", J::Int(cfg.warmup as u64)),
-                        ("command", J::Str(cfg.command.clone())),
-                        ("user", J::Str(USER.into())),
-                    ]),
-                ),
-                (
-                    "machine",
-                    J::Obj(vec![
-                        ("cpus", J::Int(cpus as u64)),
-                        ("cpu_model", J::Str(cpu_model())),
-                        ("loadavg_start", J::Str(load_start)),
-                        ("loadavg_end", J::Str(load_end)),
-                        ("openssh_client", J::Str(openssh_version())),
-                        ("host_idle_cpu_ms_per_s", J::opt(idle)),
-                    ]),
-                ),
-                ("summary", J::Arr(sums.iter().map(summary_json).collect())),
-                (
-                    "ratios_cairn_over_openssh",
-                    J::Arr(rs.iter().map(ratios_json).collect()),
-                ),
-                ("samples", J::Arr(samples.iter().map(sample_json).collect())),
-            ]);
-            let mut out = String::new();
-            doc.render(&mut out, 0);
+            let doc = serde_json::json!({
+                "benchmark": "ssh-transport",
+                "started_unix": started,
+                "params": {
+                    "hosts": names,
+                    "commands_per_host": cfg.commands,
+                    "rounds": cfg.rounds,
+                    "warmup_per_connection": cfg.warmup,
+                    "command": cfg.command,
+                    "user": USER,
+                },
+                "machine": {
+                    "cpus": cpus,
+                    "cpu_model": model,
+                    "loadavg_start": load_start,
+                    "loadavg_end": load_end,
+                    "openssh_client": client,
+                    "host_idle_cpu_ms_per_s": idle,
+                },
+                "summary": sums,
+                "ratios_cairn_over_openssh": rs,
+                "samples": samples,
+            });
+            let mut out = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
             out.push('\n');
             std::fs::write(path, out).map_err(|e| format!("{}: {e}", path.display()))?;
             println!("raw numbers: {}", path.display());
