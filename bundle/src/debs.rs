@@ -17,7 +17,9 @@ pub const LAB_BASE_STATUS: &str = "/var/lib/cairn-lab/base/var/lib/dpkg/status";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DebError {
-    #[error("cannot run apt-get ({0}): resolving debs.packages needs a Debian/Ubuntu build machine with apt")]
+    #[error(
+        "cannot run apt-get ({0}): resolving debs.packages needs a Debian/Ubuntu build machine with apt"
+    )]
     NoApt(std::io::Error),
     #[error(
         "debs.packages needs to know what the target base system already has: set debs.base_status \
@@ -39,7 +41,11 @@ pub enum DebError {
         stderr: String,
     },
     #[error("apt-get download gave {got} files for {want} packages in {dir}")]
-    Incomplete { got: usize, want: usize, dir: PathBuf },
+    Incomplete {
+        got: usize,
+        want: usize,
+        dir: PathBuf,
+    },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -224,8 +230,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let debs = resolve_and_download(&["chrony".into()], &base, None, dir.path()).unwrap();
         assert!(
-            debs.iter()
-                .any(|p| p.file_name().unwrap().to_string_lossy().starts_with("chrony_")),
+            debs.iter().any(|p| p
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("chrony_")),
             "{debs:?}"
         );
     }

@@ -250,7 +250,10 @@ mod tests {
         let bytes = m.to_bytes();
         assert_eq!(Manifest::from_bytes(&bytes).unwrap(), m);
         assert_eq!(bytes, Manifest::from_bytes(&bytes).unwrap().to_bytes());
-        assert_eq!(m.entries[0].media_type, "application/vnd.debian.binary-package");
+        assert_eq!(
+            m.entries[0].media_type,
+            "application/vnd.debian.binary-package"
+        );
         assert_eq!(m.entries[1].media_type, "application/yaml");
     }
 
@@ -264,7 +267,10 @@ mod tests {
         );
         for (p, msg) in [
             ("../x", "manifest.json lists \"../x\": path contains `..`"),
-            ("/etc/passwd", "manifest.json lists \"/etc/passwd\": absolute path"),
+            (
+                "/etc/passwd",
+                "manifest.json lists \"/etc/passwd\": absolute path",
+            ),
             (
                 "other/x",
                 "manifest.json lists \"other/x\", which is not under debs/, rpms/, files/ or playbooks/",
@@ -272,7 +278,10 @@ mod tests {
         ] {
             let mut m = sample();
             m.entries[0].path = p.into();
-            assert_eq!(Manifest::from_bytes(&m.to_bytes()).unwrap_err().to_string(), msg);
+            assert_eq!(
+                Manifest::from_bytes(&m.to_bytes()).unwrap_err().to_string(),
+                msg
+            );
         }
         let mut m = sample();
         m.entries[1].path = m.entries[0].path.clone();

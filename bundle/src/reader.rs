@@ -112,9 +112,7 @@ pub fn walk<R: Read, V: Visitor>(input: R, visitor: &mut V) -> Result<(), V::Err
         loop {
             let entry = match entries.next() {
                 None => break,
-                Some(r) => {
-                    r.map_err(|e| classify(e, &format!("the header after {last_path}")))?
-                }
+                Some(r) => r.map_err(|e| classify(e, &format!("the header after {last_path}")))?,
             };
             let mut entry = entry;
             let header = check_header(&entry)?;

@@ -60,7 +60,10 @@ pub fn keygen(out: &Path) -> Result<(PathBuf, VerifyingKey), KeyError> {
     write_new(
         &public,
         0o644,
-        &format!("{PUBLIC_TAG}{}\n", hex::encode(key.verifying_key().as_bytes())),
+        &format!(
+            "{PUBLIC_TAG}{}\n",
+            hex::encode(key.verifying_key().as_bytes())
+        ),
     )?;
     Ok((public, key.verifying_key()))
 }

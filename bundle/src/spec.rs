@@ -266,7 +266,8 @@ impl Sha256Hex {
 fn check_label(s: &str) -> Result<(), String> {
     let ok = !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-');
     if ok {
@@ -487,7 +488,11 @@ mod tests {
     fn load_puts_file_line_column_and_hint_first() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("b.yaml");
-        std::fs::write(&f, "apiVersion: cairn/v1\nkind: Bundel\nname: lab\nversion: 1\n").unwrap();
+        std::fs::write(
+            &f,
+            "apiVersion: cairn/v1\nkind: Bundel\nname: lab\nversion: 1\n",
+        )
+        .unwrap();
         let e = load(&f).unwrap_err().to_string();
         assert_eq!(
             e,

@@ -26,13 +26,17 @@ pub enum VerifyError {
     NotInManifest(String),
     #[error("entry {0:?} appears more than once")]
     Duplicate(String),
-    #[error("entry {path:?}: size mismatch: manifest.json says {expected} bytes, the archive has {actual}")]
+    #[error(
+        "entry {path:?}: size mismatch: manifest.json says {expected} bytes, the archive has {actual}"
+    )]
     Size {
         path: String,
         expected: u64,
         actual: u64,
     },
-    #[error("entry {path:?}: sha256 mismatch: manifest.json says {expected}, the data hashes to {actual}")]
+    #[error(
+        "entry {path:?}: sha256 mismatch: manifest.json says {expected}, the data hashes to {actual}"
+    )]
     Digest {
         path: String,
         expected: String,
@@ -187,3 +191,6 @@ pub fn read_head(input: impl Read) -> Result<Head, ReadError> {
     reader::walk(input, &mut first)?;
     Ok(first.0.expect("walk returned Ok, so head ran"))
 }
+
+#[cfg(test)]
+mod tests;

@@ -461,3 +461,157 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>) -> Result<()
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec;
+
+    fn sha(data: &[u8]) -> String {
+        hex::encode(Sha256::digest(data))
+    }
+
+    /// A spec in a fresh directory with one file `a.bin` and a playbooks dir; `extra` is
+    /// appended to the spec text.
+    fn setup(files: &str, extra: &str) -> (tempfile::TempDir, LoadedSpec) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("a.bin"), b"hello").unwrap();
+        std::fs::create_dir_all(d.join("debs")).unwrap();
+        std::fs::write(d.join("debs/x_1_all.deb"), b"not really a deb").unwrap();
+        std::fs::create_dir_all(d.join("pb")).unwrap();
+        std::fs::write(d.join("pb/site.yml"), "- hosts: all\n").unwrap();
+        std::fs::write(
+            d.join("s.yaml"),
+            format!(
+                "apiVersion: cairn/v1\nkind: Bundle\nname: t\nversion: '1'\n\
+                 debs:\n  dirs: [debs]\nfiles:\n{files}playbooks: pb\n{extra}"
+            ),
+        )
+        .unwrap();
+        let s = spec::load(&d.join("s.yaml")).unwrap();
+        (dir, s)
+    }
+
+    fn opts(out: &Path) -> BuildOptions {
+        BuildOptions {
+            out_dir: out.to_path_buf(),
+            sign: None,
+            created: 1_795_406_400,
+            tool: "cairn test".into(),
+        }
+    }
+
+    fn file_entry(sha256: &str) -> String {
+        format!("  - path: a.bin\n    sha256: {sha256}\n")
+    }
+
+    #[test]
+    fn same_inputs_give_the_same_bytes() {
+        let (dir, s) = setup(&file_entry(&sha(b"hello")), "");
+        let a = build(&s, &opts(&dir.path().join("o1")), &mut |_| {}).unwrap();
+        let b = build(&s, &opts(&dir.path().join("o2")), &mut |_| {}).unwrap();
+        assert_eq!(a.path.file_name().unwrap(), "t-1.cairn");
+        let (x, y) = (
+            std::fs::read(&a.path).unwrap(),
+            std::fs::read(&b.path).unwrap(),
+        );
+        assert_eq!(x, y, "two builds of the same inputs differ");
+        assert_eq!(a.bytes, x.len() as u64);
+        let paths: Vec<&str> = a.manifest.entries.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["debs/x_1_all.deb", "files/a.bin", "playbooks/site.yml"]
+        );
+        assert_eq!(a.manifest.created, "2026-11-23T04:00:00Z");
+        // No scratch or partial files are left behind.
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("o1")).unwrap().collect();
+        assert_eq!(left.len(), 1);
+    }
+
+    #[test]
+    fn progress_reports_both_passes() {
+        let (dir, s) = setup(&file_entry(&sha(b"hello")), "");
+        let mut events = Vec::new();
+        build(&s, &opts(&dir.path().join("o")), &mut |e| {
+            if !matches!(e, BuildEvent::Bytes(0)) {
+                events.push(e)
+            }
+        })
+        .unwrap();
+        let total = 16 + 5 + 13;
+        let bytes: u64 = events
+            .iter()
+            .map(|e| if let BuildEvent::Bytes(n) = e { *n } else { 0 })
+            .sum();
+        assert_eq!(bytes, 2 * total);
+        assert!(events.contains(&BuildEvent::Phase {
+            name: "hashing",
+            total
+        }));
+        assert!(events.contains(&BuildEvent::Phase {
+            name: "writing",
+            total
+        }));
+    }
+
+    #[test]
+    fn file_digest_mismatch_names_the_file() {
+        let wrong = "0".repeat(64);
+        let (dir, s) = setup(&file_entry(&wrong), "");
+        let e = build(&s, &opts(&dir.path().join("o")), &mut |_| {}).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "files: {}: sha256 mismatch: the spec says {wrong}, the file has {}",
+                dir.path().join("a.bin").display(),
+                sha(b"hello")
+            )
+        );
+        assert!(!dir.path().join("o/t-1.cairn").exists());
+    }
+
+    #[test]
+    fn images_are_refused_as_not_supported() {
+        let (dir, s) = setup("  []\n", "images: [registry.k8s.io/pause:3.9]\n");
+        let e = build(&s, &opts(&dir.path().join("o")), &mut |_| {}).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "images: building container images into a bundle is not supported yet; remove \
+             `images:` or ship the image archives as files:"
+        );
+    }
+
+    #[test]
+    fn two_inputs_for_one_path_collide() {
+        let files = format!(
+            "{}  - path: debs/x_1_all.deb\n    sha256: {}\n    name: a.bin\n",
+            file_entry(&sha(b"hello")),
+            sha(b"not really a deb")
+        );
+        let (dir, s) = setup(&files, "");
+        let e = build(&s, &opts(&dir.path().join("o")), &mut |_| {}).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "two inputs want the bundle path files/a.bin: {} and {}",
+                dir.path().join("a.bin").display(),
+                dir.path().join("debs/x_1_all.deb").display()
+            )
+        );
+    }
+
+    #[test]
+    fn missing_named_playbooks_dir_is_an_error() {
+        let (dir, s) = setup("  []\n", "");
+        std::fs::remove_dir_all(dir.path().join("pb")).unwrap();
+        let e = build(&s, &opts(&dir.path().join("o")), &mut |_| {}).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "playbooks: {}: directory not found",
+                dir.path().join("pb").display()
+            )
+        );
+    }
+}
