@@ -132,19 +132,19 @@ pub fn build(
             scratch.reset()?;
             let names: Vec<String> = d.packages.iter().map(|p| p.to_string()).collect();
             for f in debs::resolve_and_download(&names, &base, d.suite.as_deref(), &scratch.0)? {
-                add(&mut sources, "debs", &f, None)?;
+                add(&mut sources, "debs", &f)?;
             }
         }
         for dir in &d.dirs {
             for f in files_with_ext(&spec.resolve(dir), "deb")? {
-                add(&mut sources, "debs", &f, None)?;
+                add(&mut sources, "debs", &f)?;
             }
         }
     }
     if let Some(r) = &s.rpms {
         for dir in &r.dirs {
             for f in files_with_ext(&spec.resolve(dir), "rpm")? {
-                add(&mut sources, "rpms", &f, None)?;
+                add(&mut sources, "rpms", &f)?;
             }
         }
     }
@@ -376,19 +376,15 @@ fn base_name(path: &Path) -> Result<String, BuildError> {
         })
 }
 
-fn add(
-    sources: &mut BTreeMap<String, Source>,
-    dir: &str,
-    file: &Path,
-    expect_sha256: Option<String>,
-) -> Result<(), BuildError> {
+/// Adds a package file as `DIR/BASENAME`.
+fn add(sources: &mut BTreeMap<String, Source>, dir: &str, file: &Path) -> Result<(), BuildError> {
     let name = base_name(file)?;
     insert(
         sources,
         format!("{dir}/{name}"),
         Source {
             file: file.to_path_buf(),
-            expect_sha256,
+            expect_sha256: None,
         },
     )
 }

@@ -9,8 +9,8 @@ use cairn_bundle::verify::{self, Signature};
 use cairn_bundle::writer::{self, BuildEvent, BuildOptions};
 use cairn_bundle::{sign, spec};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::fs::File;
 use std::fmt::Write as _;
+use std::fs::File;
 use std::io::{BufReader, IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -95,7 +95,8 @@ fn build(spec_path: &Path, out: PathBuf, key: Option<&Path>) -> anyhow::Result<u
         }
         match ev {
             BuildEvent::Resolving => {
-                let pb = ProgressBar::new_spinner().with_message("resolving Debian packages (apt-get)");
+                let pb =
+                    ProgressBar::new_spinner().with_message("resolving Debian packages (apt-get)");
                 pb.enable_steady_tick(std::time::Duration::from_millis(120));
                 if let Some(old) = bar.replace(pb) {
                     old.finish_and_clear();
@@ -252,7 +253,13 @@ fn inspect(file: &Path, json: bool) -> anyhow::Result<u8> {
     );
     let _ = writeln!(out, "{:>12}  {:<16}  PATH", "SIZE", "SHA256");
     for e in &m.entries {
-        let _ = writeln!(out, "{:>12}  {:<16}  {}", human(e.size), &e.sha256[..16], e.path);
+        let _ = writeln!(
+            out,
+            "{:>12}  {:<16}  {}",
+            human(e.size),
+            &e.sha256[..16],
+            e.path
+        );
     }
     print_out(&out);
     Ok(EXIT_OK)
