@@ -184,6 +184,24 @@ pub fn walk<R: Read, V: Visitor>(input: R, visitor: &mut V) -> Result<(), V::Err
     Ok(())
 }
 
+/// Reads only the head of a bundle (manifest and signature, not checked): for `inspect`.
+pub fn read_head(input: impl Read) -> Result<Head, ReadError> {
+    struct First(Option<Head>);
+    impl Visitor for First {
+        type Error = ReadError;
+        fn head(&mut self, h: &Head) -> Result<bool, ReadError> {
+            self.0 = Some(h.clone());
+            Ok(false)
+        }
+        fn entry(&mut self, _: &EntryHeader, _: &mut dyn Read) -> Result<(), ReadError> {
+            Ok(())
+        }
+    }
+    let mut first = First(None);
+    walk(input, &mut first)?;
+    Ok(first.0.expect("walk returned Ok, so head ran"))
+}
+
 /// The checks every entry header passes before anyone looks at its data.
 fn check_header<R: Read>(entry: &tar::Entry<'_, R>) -> Result<EntryHeader, ReadError> {
     let raw = entry.path_bytes();

@@ -174,23 +174,5 @@ pub fn verify(input: impl Read, key: Option<&VerifyingKey>) -> Result<Verified, 
     })
 }
 
-/// Reads only the head of a bundle (manifest and signature, not checked): for `inspect`.
-pub fn read_head(input: impl Read) -> Result<Head, ReadError> {
-    struct First(Option<Head>);
-    impl reader::Visitor for First {
-        type Error = ReadError;
-        fn head(&mut self, h: &Head) -> Result<bool, ReadError> {
-            self.0 = Some(h.clone());
-            Ok(false)
-        }
-        fn entry(&mut self, _: &EntryHeader, _: &mut dyn Read) -> Result<(), ReadError> {
-            Ok(())
-        }
-    }
-    let mut first = First(None);
-    reader::walk(input, &mut first)?;
-    Ok(first.0.expect("walk returned Ok, so head ran"))
-}
-
 #[cfg(test)]
 mod tests;

@@ -610,4 +610,22 @@ mod tests {
             )
         );
     }
+
+    #[test]
+    fn long_paths_round_trip_through_gnu_long_names() {
+        let (dir, s) = setup("  []\n", "");
+        let long = format!("{}/{}.yml", "d".repeat(90), "f".repeat(120));
+        std::fs::create_dir_all(dir.path().join("pb").join("d".repeat(90))).unwrap();
+        std::fs::write(dir.path().join("pb").join(&long), "x").unwrap();
+        let b = build(&s, &opts(&dir.path().join("o")), &mut |_| {}).unwrap();
+        let v = crate::verify::verify(File::open(&b.path).unwrap(), None).unwrap();
+        assert!(
+            v.manifest
+                .entries
+                .iter()
+                .any(|e| e.path == format!("playbooks/{long}")),
+            "{:?}",
+            v.manifest.entries
+        );
+    }
 }

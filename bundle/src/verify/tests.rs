@@ -127,7 +127,7 @@ fn a_built_bundle_verifies_and_lists_its_entries() {
     );
     assert_eq!(v.signature, Signature::Unsigned);
     assert_eq!(v.bytes, 3000 + 13 + 3);
-    assert_eq!(read_head(&bytes[..]).unwrap().manifest, v.manifest);
+    assert_eq!(reader::read_head(&bytes[..]).unwrap().manifest, v.manifest);
 }
 
 #[test]

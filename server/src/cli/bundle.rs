@@ -7,7 +7,7 @@ use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use cairn_bundle::manifest::{EntryKind, Manifest};
 use cairn_bundle::verify::{self, Signature};
 use cairn_bundle::writer::{self, BuildEvent, BuildOptions};
-use cairn_bundle::{sign, spec};
+use cairn_bundle::{reader, sign, spec};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::fmt::Write as _;
 use std::fs::File;
@@ -207,7 +207,7 @@ fn verify(file: &Path, key: Option<&Path>) -> anyhow::Result<u8> {
 fn inspect(file: &Path, json: bool) -> anyhow::Result<u8> {
     let head = match File::open(file)
         .map_err(|e| e.to_string())
-        .and_then(|f| verify::read_head(BufReader::new(f)).map_err(|e| e.to_string()))
+        .and_then(|f| reader::read_head(BufReader::new(f)).map_err(|e| e.to_string()))
     {
         Ok(h) => h,
         Err(e) => {
