@@ -1,3 +1,23 @@
-//! The offline bundle format (issue "The offline bundle"): not built yet.
+//! Cairn's offline bundle: one tar file (`NAME-VERSION.cairn`) holding a signed-able manifest
+//! and the packages, files and playbooks an offline site needs. See `docs/bundle.md`.
 //!
-//! Must not: know about SSH, inventories or playbooks.
+//! Modules, one concept each: [`spec`] (the YAML an operator writes), [`debs`] (resolving
+//! Debian packages on a connected machine: the only shell-out), [`manifest`] (the JSON index),
+//! [`writer`] (building), [`reader`] (tar-level streaming rules), [`verify`] (checking every
+//! byte), [`sign`] (Ed25519 keys and the manifest signature).
+//!
+//! Must not: know about SSH, inventories or playbooks' meaning (they are files here), and must
+//! not depend on `cairn-engine`.
+
+pub mod debs;
+pub mod manifest;
+pub mod reader;
+pub mod sign;
+pub mod spec;
+pub mod verify;
+pub mod writer;
+
+/// `cairn X.Y.Z`, recorded in manifests (the workspace shares one version).
+pub fn tool() -> String {
+    format!("cairn {}", env!("CARGO_PKG_VERSION"))
+}

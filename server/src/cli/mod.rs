@@ -1,6 +1,7 @@
 //! The command line: one subcommand per file. Each parses its flags (clap), calls the engine
 //! and renders what comes back for a terminal. Must not: hold engine logic.
 
+mod bundle;
 mod exec;
 mod hosts;
 mod inventory;
@@ -12,16 +13,18 @@ use std::process::ExitCode;
 
 /// Every host answered / the command succeeded everywhere.
 pub const EXIT_OK: u8 = 0;
-/// At least one host failed (non-zero exit, sudo refused, bad credentials or host key).
+/// At least one host failed (non-zero exit, sudo refused, bad credentials or host key), or a
+/// bundle failed verification.
 pub const EXIT_FAILED: u8 = 2;
-/// Bad command line, unreadable or invalid inventory: nothing was attempted.
+/// Bad command line, unreadable or invalid inventory, playbook or bundle spec: nothing was
+/// attempted.
 pub const EXIT_USAGE: u8 = 1;
 /// At least one host was unreachable (and none failed otherwise).
 pub const EXIT_UNREACHABLE: u8 = 4;
 
 const EXIT_CODES: &str = "Exit status (as ansible-playbook): 0 all hosts OK; 1 bad input \
-(command line, inventory), nothing attempted; 2 a host failed (command, sudo, authentication or \
-host key); 4 a host was unreachable.";
+(command line, inventory, playbook, bundle spec), nothing attempted; 2 a host failed (command, \
+sudo, authentication or host key) or a bundle failed verification; 4 a host was unreachable.";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -52,6 +55,8 @@ pub enum Command {
     Inventory(inventory::Args),
     /// Check a playbook, list its tasks or hosts (running is not implemented yet).
     Play(play::Args),
+    /// Build, verify and inspect offline bundles (NAME-VERSION.cairn); make signing keys.
+    Bundle(bundle::Args),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -60,6 +65,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Exec(a) => exec::run(a).await?,
         Command::Inventory(a) => inventory::run(a)?,
         Command::Play(a) => play::run(a)?,
+        Command::Bundle(a) => bundle::run(a)?,
     };
     Ok(ExitCode::from(code))
 }

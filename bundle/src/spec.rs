@@ -1,0 +1,505 @@
+//! The bundle spec (`lab.yaml`, `el9.yaml`): what goes into a bundle, as the operator writes it.
+//!
+//! Owns: the YAML schema (`apiVersion: cairn/v1`, `kind: Bundle`), its validation, and error
+//! messages that point at `file:line:column` with a hint. Values are validated while they are
+//! deserialized (newtypes with `try_from`), so serde_yaml attaches the position of the bad value.
+//!
+//! Must not: touch the network, run tools, or read the files the spec names (the writer does).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A spec that parsed and validated, with the directory its relative paths are relative to.
+#[derive(Clone, Debug)]
+pub struct LoadedSpec {
+    pub spec: Spec,
+    /// The spec file, as given.
+    pub file: PathBuf,
+    /// The directory holding the spec file: relative paths in the spec start here.
+    pub dir: PathBuf,
+}
+
+impl LoadedSpec {
+    /// `p` made relative to the spec's directory (absolute paths stay as they are).
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        self.dir.join(p)
+    }
+
+    /// The playbooks directory: the one the spec names, else `../playbooks` (the repository's
+    /// `playbooks/` when the spec sits in `bundle/`). `explicit` says whether the spec named it:
+    /// a named directory must exist, the default may be absent.
+    pub fn playbooks_dir(&self) -> (PathBuf, bool) {
+        match &self.spec.playbooks {
+            Some(p) => (self.resolve(p), true),
+            None => (self.dir.join("../playbooks"), false),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    #[serde(rename = "apiVersion")]
+    pub api_version: ApiVersion,
+    pub kind: Kind,
+    pub name: Name,
+    pub version: Version,
+    #[serde(default)]
+    pub platforms: Vec<Platform>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debs: Option<Debs>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpms: Option<Rpms>,
+    #[serde(default)]
+    pub files: Vec<FileSpec>,
+    /// Accepted so specs can be written ahead of time; building them is not supported yet.
+    #[serde(default)]
+    pub images: Vec<serde_yaml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playbooks: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Debs {
+    /// The Debian suite the packages are for (`bookworm`); must match the build machine's apt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite: Option<String>,
+    /// Package names, resolved with their dependencies on a connected build machine.
+    #[serde(default)]
+    pub packages: Vec<PackageName>,
+    /// dpkg status file of the target base system: what it has needs not be bundled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_status: Option<PathBuf>,
+    /// Directories of ready `.deb` files, taken as they are (not recursive).
+    #[serde(default)]
+    pub dirs: Vec<PathBuf>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Rpms {
+    /// Directories of ready `.rpm` files, taken as they are (not recursive).
+    #[serde(default)]
+    pub dirs: Vec<PathBuf>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileSpec {
+    pub path: PathBuf,
+    /// Always refused for now (see [`Url`]); in the schema so the error can say so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<Url>,
+    pub sha256: Sha256Hex,
+    /// Name inside the bundle (`files/NAME`); default: the file's base name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<FileName>,
+}
+
+/// Defines a string newtype validated by `$check` while deserializing. The check runs inside
+/// the visitor of the scalar itself (not via `try_from`), so serde_yaml reports the position
+/// of the offending value rather than of the enclosing mapping.
+macro_rules! validated_string {
+    ($(#[$doc:meta])* $name:ident, $check:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub struct $name(String);
+
+        impl $name {
+            fn check(s: &str) -> Result<(), String> {
+                let check: fn(&str) -> Result<(), String> = $check;
+                check(s)
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                $name::check(&s).map(|()| $name(s))
+            }
+        }
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl serde::de::Visitor<'_> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a string")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$name, E> {
+                        $name::check(v).map_err(E::custom)?;
+                        Ok($name(v.to_string()))
+                    }
+                }
+                d.deserialize_str(V)
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+validated_string!(
+    /// Always `cairn/v1` for now.
+    ApiVersion,
+    |s| match s {
+        "cairn/v1" => Ok(()),
+        _ => Err(format!("unsupported {s:?}: this cairn reads `cairn/v1`")),
+    }
+);
+
+validated_string!(
+    /// Always `Bundle`.
+    Kind,
+    |s| match s {
+        "Bundle" => Ok(()),
+        _ => Err(format!("must be `Bundle`, not {s:?}")),
+    }
+);
+
+validated_string!(
+    /// An RFC 1123 label: it becomes part of the bundle's file name.
+    Name,
+    check_label
+);
+
+validated_string!(
+    /// Free-form but file-name safe: it becomes part of the bundle's file name.
+    Version,
+    |s| {
+        if !s.is_empty()
+            && s.len() <= 64
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || "._+~-".contains(c))
+            && !s.starts_with('.')
+        {
+            Ok(())
+        } else {
+            Err(format!(
+                "{s:?} is not usable: use 1 to 64 of A-Z a-z 0-9 . _ + ~ - (e.g. 0.1.0), not starting with a dot"
+            ))
+        }
+    }
+);
+
+validated_string!(
+    /// `os/arch`, e.g. `linux/amd64`.
+    Platform,
+    |s| match s.split_once('/') {
+        Some((os, arch)) if !os.is_empty() && !arch.is_empty() && !arch.contains('/') => Ok(()),
+        _ => Err(format!("{s:?} is not os/arch, e.g. linux/amd64")),
+    }
+);
+
+validated_string!(
+    /// A Debian package name (policy 5.6.7), optionally `name:arch` or `name=version`.
+    PackageName,
+    |s| {
+        let name = s.split([':', '=']).next().unwrap_or_default();
+        let ok = name.len() >= 2
+            && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c))
+            && !s.contains(char::is_whitespace);
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "{s:?} is not a Debian package name: lowercase letters, digits, + - . (at least 2 characters)"
+            ))
+        }
+    }
+);
+
+validated_string!(
+    /// 64 hex digits (lowercase or uppercase; compared case-insensitively).
+    Sha256Hex,
+    |s| {
+        if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(())
+        } else {
+            Err(format!(
+                "must be 64 hex digits, got {} characters: compute it with `sha256sum FILE`",
+                s.len()
+            ))
+        }
+    }
+);
+
+validated_string!(
+    /// A plain file name: no `/`, not `.` or `..`.
+    FileName,
+    |s| {
+        if s.is_empty() || s == "." || s == ".." || s.contains(['/', '\\', '\0']) {
+            Err(format!("{s:?} is not a plain file name (no `/`, not . or ..)"))
+        } else {
+            Ok(())
+        }
+    }
+);
+
+validated_string!(
+    /// Fetching by URL is not supported yet: every value is refused, with a way forward.
+    Url,
+    |s| Err(format!(
+        "files from a url ({s}) are not supported yet: download the file, then give its path: and sha256:"
+    ))
+);
+
+impl Sha256Hex {
+    /// Lowercase hex, for comparison with computed digests.
+    pub fn normalized(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+}
+
+fn check_label(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not an RFC 1123 label (1-63 of a-z 0-9 -, not starting or ending with -)"
+        ))
+    }
+}
+
+/// A spec that could not be read or is invalid.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    /// `line`/`column` are 1-based; absent when serde_yaml knows no position.
+    #[error("{}: {message}\n  hint: {hint}", position(file, *line, *column))]
+    Invalid {
+        file: PathBuf,
+        line: Option<usize>,
+        column: Option<usize>,
+        message: String,
+        hint: String,
+    },
+}
+
+fn position(file: &Path, line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!("{}:{l}:{c}", file.display()),
+        _ => file.display().to_string(),
+    }
+}
+
+/// Reads and validates the spec at `file`.
+pub fn load(file: &Path) -> Result<LoadedSpec, SpecError> {
+    let text = std::fs::read_to_string(file).map_err(|source| SpecError::Read {
+        file: file.to_path_buf(),
+        source,
+    })?;
+    let spec = parse(&text).map_err(|e| e.in_file(file))?;
+    let dir = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    Ok(LoadedSpec {
+        spec,
+        file: file.to_path_buf(),
+        dir,
+    })
+}
+
+/// A parse error before it is attached to a file name.
+#[derive(Debug)]
+pub struct ParseError {
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+    pub hint: String,
+}
+
+impl ParseError {
+    fn in_file(self, file: &Path) -> SpecError {
+        SpecError::Invalid {
+            file: file.to_path_buf(),
+            line: self.line,
+            column: self.column,
+            message: self.message,
+            hint: self.hint,
+        }
+    }
+}
+
+/// Parses spec text (no file involved; used by [`load`] and tests).
+pub fn parse(text: &str) -> Result<Spec, ParseError> {
+    serde_yaml::from_str::<Spec>(text).map_err(|e| {
+        let loc = e.location();
+        let mut message = e.to_string();
+        // serde_yaml appends " at line L column C"; we print the position up front instead.
+        if let Some(i) = message.rfind(" at line ") {
+            message.truncate(i);
+        }
+        let hint = hint_for(&message).to_string();
+        ParseError {
+            line: loc.as_ref().map(|l| l.line()),
+            column: loc.as_ref().map(|l| l.column()),
+            message,
+            hint,
+        }
+    })
+}
+
+fn hint_for(message: &str) -> &'static str {
+    if message.contains("unknown field") {
+        "check the spelling; the fields a spec may have are listed in docs/bundle.md"
+    } else if message.contains("missing field") {
+        "add the field; a minimal spec has apiVersion, kind, name and version"
+    } else if message.contains("not supported yet") {
+        "see \"What is not done yet\" in docs/bundle.md"
+    } else if message.contains("invalid type") {
+        "check the value's shape against the example in docs/bundle.md (list vs. string vs. map)"
+    } else {
+        "see docs/bundle.md for the spec format"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "apiVersion: cairn/v1\nkind: Bundle\nname: lab\nversion: 0.1.0\n";
+
+    fn err(text: &str) -> String {
+        let e = parse(text).expect_err("should be refused");
+        format!(
+            "{}:{}: {}",
+            e.line.unwrap_or(0),
+            e.column.unwrap_or(0),
+            e.message
+        )
+    }
+
+    #[test]
+    fn full_example_parses() {
+        let s = parse(
+            "apiVersion: cairn/v1\nkind: Bundle\nname: lab\nversion: 0.1.0\n\
+             platforms: [linux/amd64]\n\
+             debs:\n  suite: bookworm\n  packages: [etcd-server, chrony]\n  base_status: st\n  dirs: []\n\
+             rpms:\n  dirs: [r]\n\
+             files:\n  - path: a/b\n    sha256: '0000000000000000000000000000000000000000000000000000000000000000'\n    name: etcd\n\
+             images: []\nplaybooks: ../playbooks\n",
+        )
+        .expect("valid");
+        assert_eq!(s.name.as_str(), "lab");
+        assert_eq!(s.debs.as_ref().unwrap().packages.len(), 2);
+        assert_eq!(s.files[0].name.as_ref().unwrap().as_str(), "etcd");
+    }
+
+    #[test]
+    fn minimal_parses() {
+        let s = parse(MINIMAL).expect("valid");
+        assert!(s.debs.is_none() && s.files.is_empty() && s.playbooks.is_none());
+    }
+
+    #[test]
+    fn unknown_field_is_pinned() {
+        assert_eq!(
+            err(&format!("{MINIMAL}debz: {{}}\n")),
+            "5:1: unknown field `debz`, expected one of `apiVersion`, `kind`, `name`, `version`, \
+             `platforms`, `debs`, `rpms`, `files`, `images`, `playbooks`"
+        );
+    }
+
+    #[test]
+    fn bad_name_is_pinned() {
+        assert_eq!(
+            err("apiVersion: cairn/v1\nkind: Bundle\nname: Lab_1\nversion: 0.1.0\n"),
+            "3:7: name: \"Lab_1\" is not an RFC 1123 label (1-63 of a-z 0-9 -, not starting or ending with -)"
+        );
+    }
+
+    #[test]
+    fn bad_api_version_is_pinned() {
+        assert_eq!(
+            err("apiVersion: cairn/v2\nkind: Bundle\nname: lab\nversion: 0.1.0\n"),
+            "1:13: apiVersion: unsupported \"cairn/v2\": this cairn reads `cairn/v1`"
+        );
+    }
+
+    #[test]
+    fn missing_version_is_pinned() {
+        assert_eq!(
+            err("apiVersion: cairn/v1\nkind: Bundle\nname: lab\n"),
+            "1:1: missing field `version`"
+        );
+    }
+
+    #[test]
+    fn url_is_refused_as_not_supported() {
+        assert_eq!(
+            err(&format!(
+                "{MINIMAL}files:\n  - url: https://example.com/etcd\n    path: x\n    sha256: '{}'\n",
+                "a".repeat(64)
+            )),
+            "6:10: files[0].url: files from a url (https://example.com/etcd) are not supported yet: download \
+             the file, then give its path: and sha256:"
+        );
+    }
+
+    #[test]
+    fn short_sha256_is_pinned() {
+        assert_eq!(
+            err(&format!("{MINIMAL}files:\n  - path: x\n    sha256: abc\n")),
+            "7:13: files[0].sha256: must be 64 hex digits, got 3 characters: compute it with `sha256sum FILE`"
+        );
+    }
+
+    #[test]
+    fn unknown_debs_field_is_pinned() {
+        assert_eq!(
+            err(&format!("{MINIMAL}debs:\n  recommends: true\n")),
+            "6:3: debs: unknown field `recommends`, expected one of `suite`, `packages`, `base_status`, `dirs`"
+        );
+    }
+
+    #[test]
+    fn bad_package_name_is_pinned() {
+        assert_eq!(
+            err(&format!("{MINIMAL}debs:\n  packages: [Chrony]\n")),
+            "6:14: debs.packages[0]: \"Chrony\" is not a Debian package name: lowercase letters, digits, + - . (at least 2 characters)"
+        );
+    }
+
+    #[test]
+    fn load_puts_file_line_column_and_hint_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("b.yaml");
+        std::fs::write(
+            &f,
+            "apiVersion: cairn/v1\nkind: Bundel\nname: lab\nversion: 1\n",
+        )
+        .unwrap();
+        let e = load(&f).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}:2:7: kind: must be `Bundle`, not \"Bundel\"\n  hint: see docs/bundle.md for the spec format",
+                f.display()
+            )
+        );
+    }
+}

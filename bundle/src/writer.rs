@@ -1,0 +1,631 @@
+//! Building a bundle: from a [`LoadedSpec`] to one tar file `NAME-VERSION.cairn`.
+//!
+//! Layout: `manifest.json` first, then `manifest.sig` when signing, then every entry in path
+//! order, stored uncompressed (packages are compressed already). Headers are fixed (mode 0644,
+//! uid/gid 0, no user names, mtime = the bundle's `created`), so the same inputs and the same
+//! `created` give the same bytes.
+//!
+//! Every input is hashed once for the manifest and hashed again while it is copied into the
+//! tar: a file that changes between the two passes fails the build instead of producing a
+//! bundle whose manifest lies. The output appears under its final name only when complete.
+//!
+//! Must not: know about SSH, hosts or what playbooks mean (they are files here).
+
+use crate::debs::{self, DebError};
+use crate::manifest::{self, Entry, FORMAT, MANIFEST_PATH, Manifest, SIGNATURE_PATH};
+use crate::sign;
+use crate::spec::LoadedSpec;
+use ed25519_dalek::SigningKey;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// How to build, besides the spec.
+pub struct BuildOptions {
+    /// Directory the bundle is written to (created if missing).
+    pub out_dir: PathBuf,
+    /// Sign the manifest with this key (adds `manifest.sig`).
+    pub sign: Option<SigningKey>,
+    /// Seconds since the Unix epoch recorded as `created` and used as every entry's mtime.
+    pub created: u64,
+    /// Recorded as the manifest's `tool`, e.g. `cairn 0.1.0`.
+    pub tool: String,
+}
+
+/// What the build is doing, for a progress display.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BuildEvent {
+    /// Resolving and downloading Debian packages (no byte count known).
+    Resolving,
+    /// A phase over `total` bytes starts: `"hashing"` then `"writing"`.
+    Phase { name: &'static str, total: u64 },
+    /// `n` more bytes of the current phase are done.
+    Bytes(u64),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Debs(#[from] DebError),
+    #[error(
+        "images: building container images into a bundle is not supported yet; remove `images:` \
+         or ship the image archives as files:"
+    )]
+    ImagesUnsupported,
+    #[error("files: {file}: sha256 mismatch: the spec says {expected}, the file has {actual}")]
+    Sha256Mismatch {
+        file: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{0}: not a regular file (bundles hold regular files only)")]
+    NotAFile(PathBuf),
+    #[error("{0}: symbolic link to a directory; list the target directory instead")]
+    DirSymlink(PathBuf),
+    #[error("playbooks: {0}: directory not found")]
+    NoPlaybooks(PathBuf),
+    #[error("two inputs want the bundle path {entry}: {first} and {second}")]
+    Collision {
+        entry: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+    #[error("{path}: file name {name:?} is not usable in a bundle: {problem}")]
+    BadName {
+        path: PathBuf,
+        name: String,
+        problem: &'static str,
+    },
+    #[error("{0}: changed while the bundle was being built; build again")]
+    Changed(PathBuf),
+    #[error("internal error, the built manifest is invalid: {0}")]
+    Manifest(#[from] manifest::ManifestError),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> BuildError + '_ {
+    move |source| BuildError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A finished bundle.
+#[derive(Debug)]
+pub struct Built {
+    pub path: PathBuf,
+    pub manifest: Manifest,
+    /// Size of the bundle file.
+    pub bytes: u64,
+}
+
+/// One input file and, for `files:`, the digest the spec promises.
+struct Source {
+    file: PathBuf,
+    expect_sha256: Option<String>,
+}
+
+/// Builds the bundle described by `spec`.
+pub fn build(
+    spec: &LoadedSpec,
+    opts: &BuildOptions,
+    progress: &mut dyn FnMut(BuildEvent),
+) -> Result<Built, BuildError> {
+    let s = &spec.spec;
+    if !s.images.is_empty() {
+        return Err(BuildError::ImagesUnsupported);
+    }
+    std::fs::create_dir_all(&opts.out_dir).map_err(io_err(&opts.out_dir))?;
+    let file_name = format!("{}-{}.cairn", s.name, s.version);
+    let out = opts.out_dir.join(&file_name);
+
+    let mut sources: BTreeMap<String, Source> = BTreeMap::new();
+    // Downloaded debs live in a scratch dir beside the output until the bundle is written.
+    let scratch = Scratch(opts.out_dir.join(format!(".{file_name}.debs.tmp")));
+    if let Some(d) = &s.debs {
+        if !d.packages.is_empty() {
+            progress(BuildEvent::Resolving);
+            let base = debs::base_status(d.base_status.as_ref().map(|p| spec.resolve(p)))?;
+            scratch.reset()?;
+            let names: Vec<String> = d.packages.iter().map(|p| p.to_string()).collect();
+            for f in debs::resolve_and_download(&names, &base, d.suite.as_deref(), &scratch.0)? {
+                add(&mut sources, "debs", &f)?;
+            }
+        }
+        for dir in &d.dirs {
+            for f in files_with_ext(&spec.resolve(dir), "deb")? {
+                add(&mut sources, "debs", &f)?;
+            }
+        }
+    }
+    if let Some(r) = &s.rpms {
+        for dir in &r.dirs {
+            for f in files_with_ext(&spec.resolve(dir), "rpm")? {
+                add(&mut sources, "rpms", &f)?;
+            }
+        }
+    }
+    for f in &s.files {
+        let path = spec.resolve(&f.path);
+        let name = match &f.name {
+            Some(n) => n.to_string(),
+            None => base_name(&path)?,
+        };
+        insert(
+            &mut sources,
+            format!("files/{name}"),
+            Source {
+                file: path,
+                expect_sha256: Some(f.sha256.normalized()),
+            },
+        )?;
+    }
+    let (pb_dir, explicit) = spec.playbooks_dir();
+    if pb_dir.is_dir() {
+        let mut found = Vec::new();
+        walk(&pb_dir, "", &mut found)?;
+        for (rel, file) in found {
+            insert(
+                &mut sources,
+                format!("playbooks/{rel}"),
+                Source {
+                    file,
+                    expect_sha256: None,
+                },
+            )?;
+        }
+    } else if explicit {
+        return Err(BuildError::NoPlaybooks(pb_dir));
+    }
+
+    // Pass 1: size and digest of every input, for the manifest.
+    let mut total = 0;
+    for src in sources.values() {
+        total += std::fs::metadata(&src.file)
+            .map_err(io_err(&src.file))?
+            .len();
+    }
+    progress(BuildEvent::Phase {
+        name: "hashing",
+        total,
+    });
+    let mut entries = Vec::with_capacity(sources.len());
+    for (path, src) in &sources {
+        let f = File::open(&src.file).map_err(io_err(&src.file))?;
+        let mut r = HashingReader::new(f, progress);
+        io::copy(&mut r, &mut io::sink()).map_err(io_err(&src.file))?;
+        let (size, sha256) = r.finish();
+        if let Some(expected) = &src.expect_sha256
+            && *expected != sha256
+        {
+            return Err(BuildError::Sha256Mismatch {
+                file: src.file.clone(),
+                expected: expected.clone(),
+                actual: sha256,
+            });
+        }
+        entries.push(Entry {
+            media_type: manifest::media_type(path).to_string(),
+            path: path.clone(),
+            size,
+            sha256,
+        });
+    }
+    let manifest = Manifest {
+        format: FORMAT,
+        name: s.name.to_string(),
+        version: s.version.to_string(),
+        created: manifest::rfc3339(opts.created),
+        tool: opts.tool.clone(),
+        spec: serde_json::to_value(s).expect("a Spec always serializes"),
+        entries,
+    };
+    // Input names were checked as they were added; this guards the invariant for readers.
+    manifest.check()?;
+
+    // Pass 2: the tar, under a temporary name.
+    let partial = opts.out_dir.join(format!(".{file_name}.partial"));
+    let result = write_tar(&partial, &manifest, &sources, opts, progress);
+    drop(scratch);
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e);
+    }
+    std::fs::rename(&partial, &out).map_err(io_err(&out))?;
+    let bytes = std::fs::metadata(&out).map_err(io_err(&out))?.len();
+    Ok(Built {
+        path: out,
+        manifest,
+        bytes,
+    })
+}
+
+fn write_tar(
+    partial: &Path,
+    manifest: &Manifest,
+    sources: &BTreeMap<String, Source>,
+    opts: &BuildOptions,
+    progress: &mut dyn FnMut(BuildEvent),
+) -> Result<(), BuildError> {
+    let file = File::create(partial).map_err(io_err(partial))?;
+    let mut tar = tar::Builder::new(BufWriter::with_capacity(1 << 20, file));
+    let manifest_bytes = manifest.to_bytes();
+    append(
+        &mut tar,
+        MANIFEST_PATH,
+        manifest_bytes.len() as u64,
+        opts.created,
+        &manifest_bytes[..],
+    )
+    .map_err(io_err(partial))?;
+    if let Some(key) = &opts.sign {
+        let sig = sign::sign(key, &manifest_bytes);
+        append(
+            &mut tar,
+            SIGNATURE_PATH,
+            sig.len() as u64,
+            opts.created,
+            &sig[..],
+        )
+        .map_err(io_err(partial))?;
+    }
+    progress(BuildEvent::Phase {
+        name: "writing",
+        total: manifest.total_size(),
+    });
+    for e in &manifest.entries {
+        let src = &sources[&e.path];
+        let f = File::open(&src.file).map_err(io_err(&src.file))?;
+        // take(): the header promised e.size bytes; a grown file must not overrun them.
+        let mut r = HashingReader::new(f.take(e.size), progress);
+        append(&mut tar, &e.path, e.size, opts.created, &mut r).map_err(io_err(&src.file))?;
+        let (size, sha256) = r.finish();
+        if size != e.size || sha256 != e.sha256 {
+            return Err(BuildError::Changed(src.file.clone()));
+        }
+    }
+    let mut w = tar.into_inner().map_err(io_err(partial))?;
+    w.flush().map_err(io_err(partial))?;
+    let file = w
+        .into_inner()
+        .map_err(|e| io_err(partial)(e.into_error()))?;
+    file.sync_all().map_err(io_err(partial))
+}
+
+/// Appends one regular file with a fixed, reproducible header.
+fn append<W: Write>(
+    tar: &mut tar::Builder<W>,
+    path: &str,
+    size: u64,
+    mtime: u64,
+    data: impl Read,
+) -> io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(mtime);
+    // append_data writes the path (a GNU long-name entry when it needs one) and the checksum.
+    tar.append_data(&mut h, path, data)
+}
+
+/// Reader that hashes and counts what passes through, reporting progress.
+struct HashingReader<'a, R> {
+    inner: R,
+    hasher: Sha256,
+    count: u64,
+    progress: &'a mut dyn FnMut(BuildEvent),
+}
+
+impl<'a, R: Read> HashingReader<'a, R> {
+    fn new(inner: R, progress: &'a mut dyn FnMut(BuildEvent)) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+            progress,
+        }
+    }
+
+    fn finish(self) -> (u64, String) {
+        (self.count, hex::encode(self.hasher.finalize()))
+    }
+}
+
+impl<R: Read> Read for HashingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        (self.progress)(BuildEvent::Bytes(n as u64));
+        Ok(n)
+    }
+}
+
+/// A scratch directory removed when dropped (also on error paths).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn reset(&self) -> Result<(), BuildError> {
+        if self.0.exists() {
+            std::fs::remove_dir_all(&self.0).map_err(io_err(&self.0))?;
+        }
+        std::fs::create_dir_all(&self.0).map_err(io_err(&self.0))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn base_name(path: &Path) -> Result<String, BuildError> {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_string)
+        .ok_or_else(|| BuildError::BadName {
+            path: path.to_path_buf(),
+            name: path.display().to_string(),
+            problem: "no UTF-8 file name",
+        })
+}
+
+/// Adds a package file as `DIR/BASENAME`.
+fn add(sources: &mut BTreeMap<String, Source>, dir: &str, file: &Path) -> Result<(), BuildError> {
+    let name = base_name(file)?;
+    insert(
+        sources,
+        format!("{dir}/{name}"),
+        Source {
+            file: file.to_path_buf(),
+            expect_sha256: None,
+        },
+    )
+}
+
+fn insert(
+    sources: &mut BTreeMap<String, Source>,
+    entry: String,
+    src: Source,
+) -> Result<(), BuildError> {
+    if let Some(problem) = manifest::path_problem(&entry) {
+        return Err(BuildError::BadName {
+            path: src.file,
+            name: entry,
+            problem,
+        });
+    }
+    if let Some(first) = sources.get(&entry) {
+        return Err(BuildError::Collision {
+            entry,
+            first: first.file.clone(),
+            second: src.file,
+        });
+    }
+    sources.insert(entry, src);
+    Ok(())
+}
+
+/// Regular files named `*.EXT` directly in `dir` (symlinks to files are followed), sorted.
+fn files_with_ext(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, BuildError> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let p = e.map_err(io_err(dir))?.path();
+        if p.extension().is_some_and(|x| x == ext) {
+            if !std::fs::metadata(&p).map_err(io_err(&p))?.is_file() {
+                return Err(BuildError::NotAFile(p));
+            }
+            out.push(p);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Every regular file under `dir` as (relative path with `/`, file), skipping dot-files and
+/// dot-directories (`.git`). Symlinks to files are followed; to directories, refused (loops).
+fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>) -> Result<(), BuildError> {
+    let mut names = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        names.push(e.map_err(io_err(dir))?.path());
+    }
+    names.sort();
+    for p in names {
+        let name = base_name(&p)?;
+        if name.starts_with('.') {
+            continue;
+        }
+        let rel = format!("{prefix}{name}");
+        let link = std::fs::symlink_metadata(&p).map_err(io_err(&p))?;
+        let meta = std::fs::metadata(&p).map_err(io_err(&p))?;
+        if meta.is_dir() {
+            if link.file_type().is_symlink() {
+                return Err(BuildError::DirSymlink(p));
+            }
+            walk(&p, &format!("{rel}/"), out)?;
+        } else if meta.is_file() {
+            out.push((rel, p));
+        } else {
+            return Err(BuildError::NotAFile(p));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec;
+
+    fn sha(data: &[u8]) -> String {
+        hex::encode(Sha256::digest(data))
+    }
+
+    /// A spec in a fresh directory with one file `a.bin` and a playbooks dir; `extra` is
+    /// appended to the spec text.
+    fn setup(files: &str, extra: &str) -> (tempfile::TempDir, LoadedSpec) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("a.bin"), b"hello").unwrap();
+        std::fs::create_dir_all(d.join("debs")).unwrap();
+        std::fs::write(d.join("debs/x_1_all.deb"), b"not really a deb").unwrap();
+        std::fs::create_dir_all(d.join("pb")).unwrap();
+        std::fs::write(d.join("pb/site.yml"), "- hosts: all\n").unwrap();
+        std::fs::write(
+            d.join("s.yaml"),
+            format!(
+                "apiVersion: cairn/v1\nkind: Bundle\nname: t\nversion: '1'\n\
+                 debs:\n  dirs: [debs]\nfiles:\n{files}playbooks: pb\n{extra}"
+            ),
+        )
+        .unwrap();
+        let s = spec::load(&d.join("s.yaml")).unwrap();
+        (dir, s)
+    }
+
+    fn opts(out: &Path) -> BuildOptions {
+        BuildOptions {
+            out_dir: out.to_path_buf(),
+            sign: None,
+            created: 1_795_406_400,
+            tool: "cairn test".into(),
+        }
+    }
+
+    fn file_entry(sha256: &str) -> String {
+        format!("  - path: a.bin\n    sha256: {sha256}\n")
+    }
+
+    #[test]
+    fn same_inputs_give_the_same_bytes() {
+        let (dir, s) = setup(&file_entry(&sha(b"hello")), "");
+        let a = build(&s, &opts(&dir.path().join("o1")), &mut |_| {}).unwrap();
+        let b = build(&s, &opts(&dir.path().join("o2")), &mut |_| {}).unwrap();
+        assert_eq!(a.path.file_name().unwrap(), "t-1.cairn");
+        let (x, y) = (
+            std::fs::read(&a.path).unwrap(),
+            std::fs::read(&b.path).unwrap(),
+        );
+        assert_eq!(x, y, "two builds of the same inputs differ");
+        assert_eq!(a.bytes, x.len() as u64);
+        let paths: Vec<&str> = a.manifest.entries.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["debs/x_1_all.deb", "files/a.bin", "playbooks/site.yml"]
+        );
+        assert_eq!(a.manifest.created, "2026-11-23T04:00:00Z");
+        // No scratch or partial files are left behind.
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("o1")).unwrap().collect();
+        assert_eq!(left.len(), 1);
+    }
+
+    #[test]
+    fn progress_reports_both_passes() {
+        let (dir, s) = setup(&file_entry(&sha(b"hello")), "");
+        let mut events = Vec::new();
+        build(&s, &opts(&dir.path().join("o")), &mut |e| {
+            if !matches!(e, BuildEvent::Bytes(0)) {
+                events.push(e)
+            }
+        })
+        .unwrap();
+        let total = 16 + 5 + 13;
+        let bytes: u64 = events
+            .iter()
+            .map(|e| if let BuildEvent::Bytes(n) = e { *n } else { 0 })
+            .sum();
+        assert_eq!(bytes, 2 * total);
+        assert!(events.contains(&BuildEvent::Phase {
+            name: "hashing",
+            total
+        }));
+        assert!(events.contains(&BuildEvent::Phase {
+            name: "writing",
+            total
+        }));
+    }
+
+    #[test]
+    fn file_digest_mismatch_names_the_file() {
+        let wrong = "0".repeat(64);
+        let (dir, s) = setup(&file_entry(&wrong), "");
+        let e = build(&s, &opts(&dir.path().join("o")), &mut |_| {}).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "files: {}: sha256 mismatch: the spec says {wrong}, the file has {}",
+                dir.path().join("a.bin").display(),
+                sha(b"hello")
+            )
+        );
+        assert!(!dir.path().join("o/t-1.cairn").exists());
+    }
+
+    #[test]
+    fn images_are_refused_as_not_supported() {
+        let (dir, s) = setup("  []\n", "images: [registry.k8s.io/pause:3.9]\n");
+        let e = build(&s, &opts(&dir.path().join("o")), &mut |_| {}).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "images: building container images into a bundle is not supported yet; remove \
+             `images:` or ship the image archives as files:"
+        );
+    }
+
+    #[test]
+    fn two_inputs_for_one_path_collide() {
+        let files = format!(
+            "{}  - path: debs/x_1_all.deb\n    sha256: {}\n    name: a.bin\n",
+            file_entry(&sha(b"hello")),
+            sha(b"not really a deb")
+        );
+        let (dir, s) = setup(&files, "");
+        let e = build(&s, &opts(&dir.path().join("o")), &mut |_| {}).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "two inputs want the bundle path files/a.bin: {} and {}",
+                dir.path().join("a.bin").display(),
+                dir.path().join("debs/x_1_all.deb").display()
+            )
+        );
+    }
+
+    #[test]
+    fn missing_named_playbooks_dir_is_an_error() {
+        let (dir, s) = setup("  []\n", "");
+        std::fs::remove_dir_all(dir.path().join("pb")).unwrap();
+        let e = build(&s, &opts(&dir.path().join("o")), &mut |_| {}).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "playbooks: {}: directory not found",
+                dir.path().join("pb").display()
+            )
+        );
+    }
+
+    #[test]
+    fn long_paths_round_trip_through_gnu_long_names() {
+        let (dir, s) = setup("  []\n", "");
+        let long = format!("{}/{}.yml", "d".repeat(90), "f".repeat(120));
+        std::fs::create_dir_all(dir.path().join("pb").join("d".repeat(90))).unwrap();
+        std::fs::write(dir.path().join("pb").join(&long), "x").unwrap();
+        let b = build(&s, &opts(&dir.path().join("o")), &mut |_| {}).unwrap();
+        let v = crate::verify::verify(File::open(&b.path).unwrap(), None).unwrap();
+        assert!(
+            v.manifest
+                .entries
+                .iter()
+                .any(|e| e.path == format!("playbooks/{long}")),
+            "{:?}",
+            v.manifest.entries
+        );
+    }
+}
