@@ -58,7 +58,7 @@ pub enum Command {
     Play(play::Args),
     /// Build, verify and inspect offline bundles (NAME-VERSION.cairn); make signing keys.
     Bundle(bundle::Args),
-    /// Serve a verified bundle over HTTP: its files, and its Debian packages as an apt repository.
+    /// Serve a verified bundle over HTTP: its files and an apt repository.
     Serve(serve::Args),
 }
 
