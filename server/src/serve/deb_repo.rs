@@ -82,3 +82,44 @@ pub fn build(index: &Index) -> Result<DebRepo, RepoError> {
         release: Bytes::from(release),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    #[test]
+    fn packages_list_the_bundles_debs_and_release_hashes_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let index = crate::serve::index::tests::indexed(tmp.path());
+        let t0 = std::time::Instant::now();
+        let repo = build(&index).unwrap();
+        eprintln!("deb index built in {:?}", t0.elapsed());
+        assert_eq!(repo.count, 1);
+        let packages = std::str::from_utf8(&repo.packages).unwrap();
+        let loc = index.lookup("debs", "hello-cairn_1.0-1_all.deb").unwrap();
+        assert!(
+            packages.starts_with("Package: hello-cairn\nVersion: 1.0-1\n"),
+            "{packages}"
+        );
+        assert!(packages.contains("Filename: debs/hello-cairn_1.0-1_all.deb\n"));
+        assert!(packages.contains(&format!("Size: {}\n", loc.size)));
+        assert!(packages.contains(&format!("SHA256: {}\n", loc.sha256)));
+        let release = std::str::from_utf8(&repo.release).unwrap();
+        assert!(
+            release.contains("Date: Mon, 23 Nov 2026 04:00:00 UTC\n"),
+            "{release}"
+        );
+        for (name, data) in [
+            ("Packages", &repo.packages),
+            ("Packages.gz", &repo.packages_gz),
+        ] {
+            let line = format!(
+                " {} {} {name}\n",
+                hex::encode(Sha256::digest(data)),
+                data.len()
+            );
+            assert!(release.contains(&line), "{line} in {release}");
+        }
+    }
+}

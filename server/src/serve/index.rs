@@ -106,3 +106,88 @@ impl io::Read for EntryReader<'_> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use cairn_bundle::writer::{BuildOptions, build};
+    use std::io::Read as _;
+    use std::path::Path;
+    use std::process::Command;
+
+    /// A bundle with one file (`files/blob`) and one package built here with `dpkg-deb`
+    /// (`debs/hello-cairn_1.0-1_all.deb`), verified and indexed.
+    pub(crate) fn indexed(dir: &Path) -> Index {
+        let pkg = dir.join("pkg");
+        std::fs::create_dir_all(pkg.join("DEBIAN")).unwrap();
+        std::fs::write(
+            pkg.join("DEBIAN/control"),
+            "Package: hello-cairn\nVersion: 1.0-1\nArchitecture: all\n\
+             Maintainer: Cairn <cairn@example.org>\nDescription: test\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.join("debs")).unwrap();
+        let o = Command::new("dpkg-deb")
+            .args(["--root-owner-group", "--build"])
+            .arg(&pkg)
+            .arg(dir.join("debs/hello-cairn_1.0-1_all.deb"))
+            .output()
+            .expect("dpkg-deb is needed for these tests");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let blob: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
+        std::fs::write(dir.join("blob"), &blob).unwrap();
+        std::fs::write(
+            dir.join("spec.yaml"),
+            format!(
+                "apiVersion: cairn/v1\nkind: Bundle\nname: t\nversion: '1'\n\
+                 debs:\n  dirs: [debs]\nfiles:\n  - path: blob\n    sha256: {}\n",
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&blob))
+            ),
+        )
+        .unwrap();
+        let spec = cairn_bundle::spec::load(&dir.join("spec.yaml")).unwrap();
+        let opts = BuildOptions {
+            out_dir: dir.join("out"),
+            sign: None,
+            created: 1_795_406_400,
+            tool: "cairn test".into(),
+        };
+        let built = build(&spec, &opts, &mut |_| {}).unwrap();
+        let file = File::open(&built.path).unwrap();
+        let verified =
+            cairn_bundle::verify::verify(std::io::BufReader::new(file.try_clone().unwrap()), None)
+                .unwrap();
+        Index::new(file, verified)
+    }
+
+    #[test]
+    fn lookup_is_exact_and_reads_back_the_verified_bytes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let index = indexed(tmp.path());
+        let loc = index.lookup("files", "blob").expect("files/blob");
+        let mut data = Vec::new();
+        index.reader(loc).read_to_end(&mut data).unwrap();
+        assert_eq!(data.len(), 70_000);
+        assert_eq!(
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&data)),
+            loc.sha256
+        );
+        // Only exact manifest paths under the asked directory are found.
+        for (dir, path) in [
+            ("files", "../manifest.json"),
+            ("files", "%2e%2e/manifest.json"),
+            ("files", "./blob"),
+            ("files", "/blob"),
+            ("files", "blob/"),
+            ("files", ""),
+            ("files", "../debs/hello-cairn_1.0-1_all.deb"),
+            ("debs", "../files/blob"),
+            ("files", "hello-cairn_1.0-1_all.deb"),
+        ] {
+            assert!(index.lookup(dir, path).is_none(), "{dir} {path}");
+        }
+        assert!(index.lookup("debs", "hello-cairn_1.0-1_all.deb").is_some());
+        let under: Vec<&str> = index.under("debs").map(|(p, _)| p).collect();
+        assert_eq!(under, ["debs/hello-cairn_1.0-1_all.deb"]);
+    }
+}
