@@ -148,3 +148,135 @@ fn stream(s: Arc<Served>, offset: u64, len: u64) -> Body {
     });
     Body::from_stream(chunks)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request;
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+
+    struct Got {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    }
+
+    async fn get(app: &Router, method: &str, uri: &str, range: Option<&str>) -> Got {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(r) = range {
+            req = req.header(header::RANGE, r);
+        }
+        let resp = app
+            .clone()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        Got {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    fn app(dir: &std::path::Path) -> (Router, Arc<Served>) {
+        let index = crate::serve::index::tests::indexed(dir);
+        let deb = crate::serve::deb_repo::build(&index).unwrap();
+        let served = Arc::new(Served { index, deb });
+        (router(served.clone()), served)
+    }
+
+    #[tokio::test]
+    async fn files_ranges_and_headers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (app, s) = app(tmp.path());
+        let loc = s.index.lookup("files", "blob").unwrap().clone();
+        let blob: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
+
+        let g = get(&app, "GET", "/files/blob", None).await;
+        assert_eq!(g.status, StatusCode::OK);
+        assert_eq!(g.body, blob);
+        assert_eq!(g.headers[header::CONTENT_LENGTH], "70000");
+        assert_eq!(g.headers["x-checksum-sha256"], loc.sha256.as_str());
+        assert_eq!(g.headers[header::ACCEPT_RANGES], "bytes");
+
+        // The entry's tail: the first and last byte of the range land exactly.
+        let g = get(&app, "GET", "/files/blob", Some("bytes=65000-69999")).await;
+        assert_eq!(g.status, StatusCode::PARTIAL_CONTENT);
+        assert_eq!(g.headers[header::CONTENT_RANGE], "bytes 65000-69999/70000");
+        assert_eq!(g.body, &blob[65000..]);
+
+        let g = get(&app, "GET", "/files/blob", Some("bytes=70000-")).await;
+        assert_eq!(g.status, StatusCode::RANGE_NOT_SATISFIABLE);
+        assert_eq!(g.headers[header::CONTENT_RANGE], "bytes */70000");
+
+        let g = get(&app, "HEAD", "/files/blob", None).await;
+        assert_eq!(g.status, StatusCode::OK);
+        assert_eq!(g.headers[header::CONTENT_LENGTH], "70000");
+        assert!(g.body.is_empty());
+
+        let g = get(&app, "GET", "/healthz", None).await;
+        assert_eq!(
+            (g.status, g.body.as_slice()),
+            (StatusCode::OK, &b"ok\n"[..])
+        );
+    }
+
+    #[tokio::test]
+    async fn nothing_outside_the_manifest_and_no_listings() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (app, _) = app(tmp.path());
+        for uri in [
+            "/files/../manifest.json",
+            "/files/%2e%2e/manifest.json",
+            "/files/%2E%2E%2Fmanifest.json",
+            "/files/./blob",
+            "/files//blob",
+            "/files/",
+            "/files",
+            "/manifest.json",
+            "/files/..%2fdebs/hello-cairn_1.0-1_all.deb",
+            "/repo/deb/debs/../../files/blob",
+            "/repo/deb/../../manifest.json",
+            "/repo/deb/debs/",
+            "/repo/deb/",
+            "/repo/deb/InRelease",
+        ] {
+            let g = get(&app, "GET", uri, None).await;
+            assert_eq!(g.status, StatusCode::NOT_FOUND, "{uri}");
+        }
+    }
+
+    #[tokio::test]
+    async fn apt_repository_urls_with_and_without_the_flat_dot() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (app, s) = app(tmp.path());
+        for prefix in ["/repo/deb/", "/repo/deb/./"] {
+            let g = get(&app, "GET", &format!("{prefix}Packages"), None).await;
+            assert_eq!(g.status, StatusCode::OK);
+            assert_eq!(g.body, s.deb.packages.to_vec());
+            let g = get(&app, "GET", &format!("{prefix}Release"), None).await;
+            assert_eq!(g.body, s.deb.release.to_vec());
+            let g = get(&app, "GET", &format!("{prefix}Packages.gz"), None).await;
+            assert_eq!(g.body, s.deb.packages_gz.to_vec());
+            let g = get(
+                &app,
+                "GET",
+                &format!("{prefix}debs/hello-cairn_1.0-1_all.deb"),
+                None,
+            )
+            .await;
+            assert_eq!(g.status, StatusCode::OK);
+            assert!(g.body.starts_with(b"!<arch>\n"));
+        }
+    }
+}
