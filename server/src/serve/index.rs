@@ -25,7 +25,7 @@ pub struct Located {
 pub struct Index {
     /// The bundle, held open: entries are read with `read_at`, so concurrent requests need no
     /// shared cursor. The file must not be changed while it is served.
-    pub file: File,
+    file: File,
     pub manifest: Manifest,
     entries: HashMap<String, Located>,
 }
