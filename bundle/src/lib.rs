@@ -1,14 +1,16 @@
 //! Cairn's offline bundle: one tar file (`NAME-VERSION.cairn`) holding a signed-able manifest
 //! and the packages, files and playbooks an offline site needs. See `docs/bundle.md`.
 //!
-//! Modules, one concept each: [`spec`] (the YAML an operator writes), [`debs`] (resolving
+//! Modules, one concept each: [`apt`] (Debian repository metadata: control files,
+//! `Packages`, `Release`), [`spec`] (the YAML an operator writes), [`debs`] (resolving
 //! Debian packages on a connected machine: the only shell-out), [`manifest`] (the JSON index),
 //! [`writer`] (building), [`reader`] (tar-level streaming rules), [`verify`] (checking every
 //! byte), [`sign`] (Ed25519 keys and the manifest signature).
 //!
-//! Must not: know about SSH, inventories or playbooks' meaning (they are files here), and must
+//! Must not: know about HTTP or how a bundle is served, SSH, inventories or playbooks' meaning (they are files here), and must
 //! not depend on `cairn-engine`.
 
+pub mod apt;
 pub mod debs;
 pub mod manifest;
 pub mod reader;

@@ -83,6 +83,9 @@ impl<R: Read> Read for Counting<R> {
 pub struct EntryHeader {
     pub path: String,
     pub size: u64,
+    /// Where the entry's data starts in the file: with `size`, enough to read it back with a
+    /// positioned read (entries are stored uncompressed, so data is contiguous).
+    pub offset: u64,
 }
 
 /// What [`walk`] reports to: `head` gets the manifest (and signature) once they are read and
@@ -227,7 +230,11 @@ fn check_header<R: Read>(entry: &tar::Entry<'_, R>) -> Result<EntryHeader, ReadE
         .header()
         .entry_size()
         .map_err(|e| ReadError::Tar(format!("entry {path:?}: {e}")))?;
-    Ok(EntryHeader { path, size })
+    Ok(EntryHeader {
+        path,
+        size,
+        offset: entry.raw_file_position(),
+    })
 }
 
 /// Reads a small entry (manifest, signature) whole; the caller bounded its size.

@@ -70,6 +70,10 @@ pub struct Verified {
     pub signature: Signature,
     /// Bytes of entry data hashed.
     pub bytes: u64,
+    /// `offsets[i]`: where the data of `manifest.entries[i]` starts in the file (its length is
+    /// the entry's size). Recorded during the same pass, so the bytes found there are the bytes
+    /// that were hashed, as long as the file is not changed afterwards.
+    pub offsets: Vec<u64>,
 }
 
 /// State of one verification pass.
@@ -81,6 +85,8 @@ struct Verifier<'k> {
     expected: HashMap<String, (usize, bool)>,
     buf: Vec<u8>,
     bytes: u64,
+    /// Data offset of each manifest entry, by manifest index.
+    offsets: Vec<u64>,
 }
 
 impl reader::Visitor for Verifier<'_> {
@@ -100,6 +106,7 @@ impl reader::Visitor for Verifier<'_> {
             (None, Some(_)) => Signature::NotChecked,
             (None, None) => Signature::Unsigned,
         };
+        self.offsets = vec![0; h.manifest.entries.len()];
         for (i, e) in h.manifest.entries.iter().enumerate() {
             self.expected.insert(e.path.clone(), (i, false));
         }
@@ -115,8 +122,10 @@ impl reader::Visitor for Verifier<'_> {
             return Err(VerifyError::Duplicate(entry.path.clone()));
         }
         *seen = true;
+        let i = *i;
+        self.offsets[i] = entry.offset;
         let manifest = &self.head.as_ref().expect("head comes first").manifest;
-        let want = &manifest.entries[*i];
+        let want = &manifest.entries[i];
         if entry.size != want.size {
             return Err(VerifyError::Size {
                 path: entry.path.clone(),
@@ -156,6 +165,7 @@ pub fn verify(input: impl Read, key: Option<&VerifyingKey>) -> Result<Verified, 
         expected: HashMap::new(),
         buf: vec![0u8; BUF],
         bytes: 0,
+        offsets: Vec::new(),
     };
     reader::walk(input, &mut v)?;
     let head = v.head.expect("walk succeeded, so the manifest was read");
@@ -171,6 +181,7 @@ pub fn verify(input: impl Read, key: Option<&VerifyingKey>) -> Result<Verified, 
         manifest: head.manifest,
         signature: v.signature,
         bytes: v.bytes,
+        offsets: v.offsets,
     })
 }
 

@@ -2,6 +2,7 @@
 //! turns its outcome into an exit code. `anyhow` lives here and nowhere below.
 
 mod cli;
+mod serve;
 mod state_dir;
 
 use clap::Parser as _;
@@ -17,6 +18,8 @@ fn main() -> std::process::ExitCode {
         }
     };
     let filter = match args.verbose {
+        // A server's access log is its normal output.
+        0 if matches!(args.command, cli::Command::Serve(_)) => "warn,cairn::access=info",
         0 => "warn",
         1 => "info,russh=warn",
         2 => "debug,russh=info",
@@ -28,6 +31,8 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: `cairn serve`'s log is often redirected to a file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

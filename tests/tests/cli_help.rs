@@ -20,7 +20,10 @@ fn help_lists_subcommands_and_each_has_help() {
         .map(|l| l.split_whitespace().next().unwrap())
         .filter(|c| *c != "help")
         .collect();
-    assert_eq!(listed, ["ping", "exec", "inventory", "play", "bundle"]);
+    assert_eq!(
+        listed,
+        ["ping", "exec", "inventory", "play", "bundle", "serve"]
+    );
     for sub in listed {
         let o = Command::new(cairn_bin())
             .args([sub, "--help"])

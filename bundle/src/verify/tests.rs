@@ -131,6 +131,19 @@ fn a_built_bundle_verifies_and_lists_its_entries() {
 }
 
 #[test]
+fn offsets_locate_every_entrys_data_in_the_file() {
+    // Signed too, so the signature entry shifts everything after the manifest.
+    let (_d, bytes) = built(Some(key(1)));
+    let v = verify(&bytes[..], None).unwrap();
+    assert_eq!(v.offsets.len(), v.manifest.entries.len());
+    for (e, off) in v.manifest.entries.iter().zip(&v.offsets) {
+        let start = *off as usize;
+        let data = &bytes[start..start + e.size as usize];
+        assert_eq!(sha(data), e.sha256, "{}", e.path);
+    }
+}
+
+#[test]
 fn signed_bundle_verifies_with_its_key_only() {
     let (_d, bytes) = built(Some(key(1)));
     let good = key(1).verifying_key();

@@ -7,6 +7,7 @@ mod hosts;
 mod inventory;
 mod ping;
 mod play;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -24,7 +25,7 @@ pub const EXIT_UNREACHABLE: u8 = 4;
 
 const EXIT_CODES: &str = "Exit status (as ansible-playbook): 0 all hosts OK; 1 bad input \
 (command line, inventory, playbook, bundle spec), nothing attempted; 2 a host failed (command, \
-sudo, authentication or host key) or a bundle failed verification; 4 a host was unreachable.";
+sudo, authentication or host key) or a bundle failed verification (or could not be served); 4 a host was unreachable.";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -57,6 +58,8 @@ pub enum Command {
     Play(play::Args),
     /// Build, verify and inspect offline bundles (NAME-VERSION.cairn); make signing keys.
     Bundle(bundle::Args),
+    /// Serve a verified bundle over HTTP: its files and an apt repository.
+    Serve(serve::Args),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -66,6 +69,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inventory(a) => inventory::run(a)?,
         Command::Play(a) => play::run(a)?,
         Command::Bundle(a) => bundle::run(a)?,
+        Command::Serve(a) => serve::run(a).await?,
     };
     Ok(ExitCode::from(code))
 }

@@ -1,0 +1,99 @@
+//! `cairn serve --bundle FILE [--listen ADDR:PORT] [--key PUB]`: verify a bundle, index it and
+//! serve it over HTTP until SIGINT/SIGTERM.
+//!
+//! Parses flags, reports on stderr and picks exit codes. Must not: hold serving logic (that is
+//! `crate::serve`) or bundle logic (`cairn-bundle`).
+
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use crate::serve::{self, deb_repo, index::Index, routes::Served};
+use cairn_bundle::{sign, verify};
+use std::fs::File;
+use std::io::BufReader;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The bundle to serve (NAME-VERSION.cairn). It is verified first; it must not change while
+    /// served.
+    #[arg(long, value_name = "FILE")]
+    pub bundle: PathBuf,
+    /// Address and port to listen on.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Require a valid signature by this public key (KEY.pub from `cairn bundle keygen`).
+    #[arg(long, value_name = "PUB")]
+    pub key: Option<PathBuf>,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<u8> {
+    let key = match args.key.as_deref().map(sign::read_public).transpose() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: --key: {e}");
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let file = match File::open(&args.bundle) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.bundle.display());
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let shown = args.bundle.display().to_string();
+
+    // Verify and index on the blocking pool: both read the whole file.
+    let t0 = Instant::now();
+    let built = tokio::task::spawn_blocking(move || {
+        let reading = file.try_clone()?;
+        let verified =
+            match verify::verify(BufReader::with_capacity(1 << 20, reading), key.as_ref()) {
+                Ok(v) => v,
+                Err(e) => return Ok(Err(format!("verification failed: {e}"))),
+            };
+        let verified_in = t0.elapsed();
+        let index = Index::new(file, verified);
+        let t1 = Instant::now();
+        let deb = match deb_repo::build(&index) {
+            Ok(d) => d,
+            Err(e) => return Ok(Err(format!("cannot index the Debian packages: {e}"))),
+        };
+        Ok::<_, std::io::Error>(Ok((index, deb, verified_in, t1.elapsed())))
+    })
+    .await?;
+    let (index, deb, verified_in, indexed_in) = match built {
+        Ok(Ok(b)) => b,
+        Ok(Err(msg)) => {
+            eprintln!("error: {shown}: {msg}");
+            return Ok(EXIT_FAILED);
+        }
+        Err(e) => {
+            eprintln!("error: {shown}: {e}");
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {}: {e}", args.listen);
+            return Ok(EXIT_FAILED);
+        }
+    };
+    let m = &index.manifest;
+    let files = index.under("files").count();
+    eprintln!(
+        "serving {} {} ({shown}) on http://{}: {files} files under /files/, {} packages under \
+         /repo/deb/ (verified in {:.2} s, apt index built in {} ms)",
+        m.name,
+        m.version,
+        args.listen,
+        deb.count,
+        verified_in.as_secs_f64(),
+        indexed_in.as_millis()
+    );
+    serve::run(listener, Arc::new(Served { index, deb })).await?;
+    Ok(EXIT_OK)
+}

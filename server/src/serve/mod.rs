@@ -1,0 +1,72 @@
+//! `cairn serve`: the bundle over HTTP, straight from the bundle file (no unpacking).
+//!
+//! One concept per file: [`index`] (where each verified entry lies in the file), [`range`]
+//! (the `Range` header), [`deb_repo`] (the apt repository's generated metadata), [`routes`]
+//! (URLs, status codes, streaming). This file wires them to a listener with an access log and
+//! graceful shutdown. Must not: parse bundles or `.deb`s (that is `cairn-bundle`, which in turn
+//! knows nothing of HTTP), or print for a terminal (that is `cli/serve.rs`).
+
+pub mod deb_repo;
+pub mod index;
+pub mod range;
+pub mod routes;
+
+use axum::body::HttpBody as _;
+use axum::extract::Request;
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::TcpListener;
+
+/// Target of the access log lines (`CAIRN_LOG=cairn::access=info`, on by default for serve).
+pub const ACCESS_LOG: &str = "cairn::access";
+
+/// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
+pub async fn run(listener: TcpListener, served: Arc<routes::Served>) -> std::io::Result<()> {
+    let app = routes::router(served).layer(middleware::from_fn(access_log));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+/// One line per request: method, path, status, bytes (the response's length: what was sent
+/// unless the client went away), and the time to produce the response head.
+async fn access_log(req: Request, next: Next) -> Response {
+    let t0 = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let resp = next.run(req).await;
+    let bytes = resp
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .or_else(|| resp.body().size_hint().exact())
+        .unwrap_or(0);
+    tracing::info!(
+        target: ACCESS_LOG,
+        "{method} {path} {} {bytes} {:.1}ms",
+        resp.status().as_u16(),
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    resp
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            // Without a SIGTERM handler, only Ctrl-C stops the server.
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::warn!("shutting down: finishing requests in flight");
+}
