@@ -1,16 +1,20 @@
 //! Cairn's engine: everything that talks to hosts.
 //!
 //! Owns the inventory model (cluster.yaml and Ansible inventories), the SSH transport, the
-//! playbook language (parsed and validated so far; execution and modules land later), and the
-//! two things all readers share: YAML with positions (`yaml`) and diagnostics (`diagnostic`).
-//! As execution lands it will emit a closed `Event` enum for its consumers.
+//! playbook language (`playbook`: parsed and validated), running it (`run`, the linear
+//! strategy, and `modules`), and the two things all readers share: YAML with positions
+//! (`yaml`) and diagnostics (`diagnostic`). A run reports through the closed `event::Event`
+//! enum that every consumer reads.
 //!
 //! Must not: know about HTTP, SQLite, the console or the bundle format. Those live in `server/`
 //! and `bundle/` and consume what this crate emits.
 
 pub mod diagnostic;
+pub mod event;
 pub mod inventory;
+pub mod modules;
 pub mod playbook;
+pub mod run;
 pub mod secret;
 pub mod ssh;
 mod suggest;

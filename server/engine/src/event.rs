@@ -1,0 +1,126 @@
+//! What a run reports: the closed [`Event`] enum every consumer (the terminal renderer, later
+//! the store and the web stream) reads, and the [`EventSink`] the runner emits into.
+//!
+//! Owns the shape of progress and results. Must not: serialize for a wire (the API layer
+//! decides that), print, or carry secrets: host output is included only when the task did
+//! not ask for `no_log`, and connection secrets never reach a result in the first place.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::playbook::Location;
+
+/// One thing that happened during a run, in the order it happened.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// The run begins: the playbook as given and every host any play may touch.
+    RunStarted {
+        playbook: String,
+        hosts: Vec<String>,
+    },
+    /// A play begins on these hosts (its pattern, `--limit` applied).
+    PlayStarted {
+        name: String,
+        hosts: Vec<String>,
+        location: Location,
+    },
+    /// A task begins on the play's remaining hosts.
+    TaskStarted {
+        name: String,
+        /// The module as written (`ansible.builtin.command`).
+        action: String,
+        location: Location,
+    },
+    /// How one task ended on one host.
+    HostResult(HostResult),
+    /// Something the user should know that is not a host's result (a keyword not executed yet).
+    Warning {
+        message: String,
+        location: Option<Location>,
+    },
+    PlayFinished {
+        name: String,
+    },
+    /// Per-host tallies, sorted by host name, once at the end.
+    Recap(BTreeMap<String, Stats>),
+}
+
+/// Ansible's four ways a task ends on a host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Ok { changed: bool },
+    Failed,
+    Skipped,
+    Unreachable,
+}
+
+/// One task's result on one host, as renderers show it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostResult {
+    pub host: String,
+    pub task: String,
+    pub outcome: Outcome,
+    /// The failure was ignored (`ignore_errors`, `ignore_unreachable`): the host carries on.
+    pub ignored: bool,
+    /// Exit status of the command the module ran, if it ran one.
+    pub rc: Option<i64>,
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
+    pub msg: Option<String>,
+    /// Module-specific fields a renderer shows (debug's `var`, assert's `assertion`).
+    pub data: serde_json::Map<String, serde_json::Value>,
+    pub duration: Duration,
+    /// `no_log` was set: output, message and data were left out.
+    pub censored: bool,
+}
+
+/// Ansible's PLAY RECAP counters for one host.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub ok: u32,
+    pub changed: u32,
+    pub unreachable: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    pub rescued: u32,
+    pub ignored: u32,
+}
+
+impl Stats {
+    /// Count one result the way Ansible's strategy does: a changed result is also ok, an
+    /// ignored failure counts as ok and ignored (not failed).
+    pub fn count(&mut self, outcome: Outcome, ignored: bool) {
+        match (outcome, ignored) {
+            (Outcome::Ok { changed }, _) => {
+                self.ok += 1;
+                self.changed += u32::from(changed);
+            }
+            (Outcome::Skipped, _) => self.skipped += 1,
+            (Outcome::Failed, false) => self.failed += 1,
+            (Outcome::Unreachable, false) => self.unreachable += 1,
+            (Outcome::Failed, true) => {
+                self.ok += 1;
+                self.ignored += 1;
+            }
+            (Outcome::Unreachable, true) => self.ignored += 1,
+        }
+    }
+}
+
+/// Where the runner sends events. Called from the tasks running on hosts concurrently, so it
+/// must be `Sync`; it must not block for long (it holds up the host that produced the event).
+pub trait EventSink: Sync {
+    fn emit(&self, event: Event);
+}
+
+/// Collects every event (tests, and callers that render afterwards).
+#[derive(Default)]
+pub struct Collect(pub std::sync::Mutex<Vec<Event>>);
+
+impl EventSink for Collect {
+    fn emit(&self, event: Event) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(event);
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The modules a task can call, one per file, each run from the controller over SSH: no
+//! Python, no agent on the host.
+//!
+//! Owns what each module does with its (already templated) arguments and the result it
+//! reports. Must not: emit events, decide whether a failure stops the host (the runner applies
+//! `ignore_errors`, `failed_when`, `changed_when`), or print. A module that is not implemented
+//! yet is a failed result naming it, never a panic.
+
+mod assert;
+mod command;
+mod debug;
+mod fail;
+mod raw;
+mod set_fact;
+mod shell;
+mod words;
+
+use serde_json::Value as Json;
+
+use crate::playbook::Vars;
+use crate::run::template::{Context, Templar};
+use crate::ssh::{Connection, SshError};
+
+/// What a module gets: its arguments with `{{ }}` already rendered (except those listed by
+/// [`untemplated`]), the host's connection, and the variables for modules that evaluate
+/// expressions themselves.
+pub struct Call<'a> {
+    pub args: &'a Vars,
+    pub conn: &'a Connection,
+    pub become_user: Option<&'a str>,
+    pub templar: &'a Templar,
+    pub vars: &'a Context,
+}
+
+/// A module's result, in Ansible's terms (the runner turns it into the registered dict).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ModuleResult {
+    pub changed: bool,
+    pub failed: bool,
+    pub rc: Option<i64>,
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
+    pub msg: Option<String>,
+    /// Fields a renderer shows on success (debug's output).
+    pub data: Vars,
+    /// More fields for the registered result (`ansible_facts`, `assertion`, `cmd`).
+    pub extra: Vars,
+    /// Variables set on the host for the rest of the run (set_fact).
+    pub facts: Vars,
+}
+
+impl ModuleResult {
+    pub fn failed(msg: impl Into<String>) -> ModuleResult {
+        ModuleResult {
+            failed: true,
+            msg: Some(msg.into()),
+            ..ModuleResult::default()
+        }
+    }
+}
+
+/// Arguments a module evaluates itself as expressions, so the runner must not template them.
+pub fn untemplated(module: &str) -> &'static [&'static str] {
+    match module {
+        "debug" => &["var"],
+        "assert" => &["that"],
+        _ => &[],
+    }
+}
+
+/// Run `module`. `Err` only for a transport error (the host may be unreachable); everything
+/// else, a bad argument included, is a failed [`ModuleResult`].
+pub async fn run(module: &str, call: &Call<'_>) -> Result<ModuleResult, SshError> {
+    match module {
+        "command" => command::run(call).await,
+        "shell" => shell::run(call).await,
+        "raw" => raw::run(call).await,
+        "debug" => Ok(debug::run(call)),
+        "set_fact" => Ok(set_fact::run(call)),
+        "assert" => Ok(assert::run(call)),
+        "fail" => Ok(fail::run(call)),
+        other => Ok(ModuleResult::failed(format!(
+            "module {other} is not implemented yet"
+        ))),
+    }
+}
+
+/// A string argument, if given (numbers and booleans are accepted as their text).
+fn arg_str(args: &Vars, key: &str) -> Option<String> {
+    match args.get(key)? {
+        Json::String(s) => Some(s.clone()),
+        Json::Null => None,
+        other => Some(other.to_string()),
+    }
+}

@@ -1,0 +1,291 @@
+//! Ansible's templating, on minijinja: conditions (`when`, `changed_when`, `failed_when`,
+//! `assert`'s `that`), expressions (`debug`'s `var`) and `{{ }}` in task arguments.
+//!
+//! Owns the environment (strict undefined, Ansible's `bool` filter), Ansible's truthiness of a
+//! condition's result, native types for a lone `{{ expr }}`, and error messages that name the
+//! undefined variable. Must not: know about hosts, connections or events.
+
+use std::collections::HashSet;
+
+use minijinja::value::{Serde, ValueKind};
+use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
+use serde_json::Value as Json;
+
+use crate::playbook::Vars;
+
+/// The variables one host sees for one task, as JSON (to explain errors) and as a minijinja
+/// value (built once, evaluated against many times).
+pub struct Context {
+    pub json: Vars,
+    value: Value,
+}
+
+impl Context {
+    pub fn new(json: Vars) -> Context {
+        let value = Value::from(Serde(&json));
+        Context { json, value }
+    }
+}
+
+pub struct Templar {
+    env: Environment<'static>,
+}
+
+impl Default for Templar {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Templar {
+    pub fn new() -> Templar {
+        let mut env = Environment::new();
+        // A typo in a variable name must fail the task, not render as "" (Ansible's default
+        // is strict too); `is defined` and `| default(..)` still work.
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // minijinja's builtin `bool` is Python's truthiness ("no" | bool would be true);
+        // Ansible's filter reads yes/no/on/off/1/true.
+        env.add_filter("bool", |v: Value| ansible_bool(&v));
+        Templar { env }
+    }
+
+    /// Evaluate an expression (no `{{ }}`) to a value.
+    pub fn eval(&self, expr: &str, ctx: &Context) -> Result<Value, String> {
+        let compiled = self
+            .env
+            .compile_expression(expr)
+            .map_err(|e| format!("syntax error in {expr:?}: {}", detail(&e)))?;
+        let why = |e: &minijinja::Error| {
+            explain(e, || compiled.undeclared_variables(true), &ctx.json, expr)
+        };
+        let value = compiled.eval(ctx.value.clone()).map_err(|e| why(&e))?;
+        // Strict mode refuses to print or iterate an undefined value but an expression may
+        // still evaluate to one (`when: nope`): for Ansible that is an error too.
+        if value.is_undefined() {
+            return Err(why(&minijinja::Error::from(ErrorKind::UndefinedError)));
+        }
+        Ok(value)
+    }
+
+    /// Evaluate a condition as Ansible does. A whole `{{ expr }}` is accepted (Ansible warns
+    /// about it but evaluates the inside).
+    pub fn condition(&self, cond: &str, ctx: &Context) -> Result<bool, String> {
+        let expr = lone_expression(cond).unwrap_or(cond);
+        Ok(truthy(&self.eval(expr, ctx)?))
+    }
+
+    /// Template every string inside `value`. A string that is one `{{ expr }}` and nothing
+    /// else keeps the expression's type (a list stays a list), as in Ansible.
+    pub fn template(&self, value: &Json, ctx: &Context) -> Result<Json, String> {
+        Ok(match value {
+            Json::String(s) => self.template_str(s, ctx)?,
+            Json::Array(items) => Json::Array(
+                items
+                    .iter()
+                    .map(|v| self.template(v, ctx))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Json::Object(map) => {
+                let mut out = Vars::new();
+                for (k, v) in map {
+                    out.insert(k.clone(), self.template(v, ctx)?);
+                }
+                Json::Object(out)
+            }
+            other => other.clone(),
+        })
+    }
+
+    fn template_str(&self, s: &str, ctx: &Context) -> Result<Json, String> {
+        if !(s.contains("{{") || s.contains("{%")) {
+            return Ok(Json::String(s.to_string()));
+        }
+        if let Some(expr) = lone_expression(s) {
+            let v = self.eval(expr, ctx)?;
+            return Ok(to_json(&v));
+        }
+        let tmpl = self
+            .env
+            .template_from_str(s)
+            .map_err(|e| format!("syntax error in {s:?}: {}", detail(&e)))?;
+        tmpl.render(ctx.value.clone())
+            .map(Json::String)
+            .map_err(|e| explain(&e, || tmpl.undeclared_variables(true), &ctx.json, s))
+    }
+}
+
+/// The expression inside `{{ ... }}` when the string is exactly one of them.
+fn lone_expression(s: &str) -> Option<&str> {
+    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    let nested = ["{{", "}}", "{%", "{#"].iter().any(|m| inner.contains(m));
+    (!nested).then_some(inner.trim())
+}
+
+/// Ansible's `bool` filter: true for `true`, `1`, and the strings yes/on/1/true (any case).
+pub fn ansible_bool(v: &Value) -> bool {
+    match v.kind() {
+        ValueKind::Bool => v.is_true(),
+        ValueKind::Number => {
+            i64::try_from(v.clone()).is_ok_and(|n| n == 1)
+                || f64::try_from(v.clone()).is_ok_and(|f| f == 1.0)
+        }
+        ValueKind::String => matches!(
+            v.as_str().unwrap_or("").to_ascii_lowercase().as_str(),
+            "yes" | "on" | "1" | "true"
+        ),
+        _ => false,
+    }
+}
+
+/// Whether a condition's result holds. Booleans, numbers, lists and mappings follow Python's
+/// truthiness (as Ansible's `{% if %}` does). A string that spells a YAML 1.1 boolean
+/// (`"false"`, `"no"`, `"off"`, `"0"` and their true counterparts, any case) counts as that
+/// boolean, as a bare variable holding such a string did in Ansible; any other non-empty
+/// string is true.
+pub fn truthy(v: &Value) -> bool {
+    if let (ValueKind::String, Some(s)) = (v.kind(), v.as_str()) {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" | "y" => return true,
+            "false" | "no" | "off" | "0" | "n" | "" => return false,
+            _ => return true,
+        }
+    }
+    v.is_true()
+}
+
+/// A minijinja value as JSON (what registers, facts and module arguments hold).
+pub fn to_json(v: &Value) -> Json {
+    serde_json::to_value(v).unwrap_or(Json::Null)
+}
+
+fn detail(e: &minijinja::Error) -> String {
+    e.detail()
+        .map(str::to_string)
+        .unwrap_or_else(|| e.kind().to_string())
+}
+
+/// A message for a failed evaluation. For an undefined value, name it the way Ansible does
+/// (`'name' is undefined`, `'x' has no attribute 'y'`): minijinja reports only "undefined
+/// value", so the variables the template refers to are looked up in the context.
+fn explain(
+    e: &minijinja::Error,
+    referenced: impl FnOnce() -> HashSet<String>,
+    ctx: &Vars,
+    source: &str,
+) -> String {
+    if e.kind() == ErrorKind::UndefinedError {
+        let mut paths: Vec<String> = referenced().into_iter().collect();
+        paths.sort();
+        for path in &paths {
+            if let Some(msg) = missing(ctx, path) {
+                return msg;
+            }
+        }
+    }
+    format!("error in {source:?}: {}", detail(e))
+}
+
+/// Why `a.b.c` does not resolve in `ctx`, if it does not.
+fn missing(ctx: &Vars, path: &str) -> Option<String> {
+    let mut parts = path.split('.');
+    let first = parts.next()?;
+    let mut cur = match ctx.get(first) {
+        Some(v) => v,
+        None => return Some(format!("'{first}' is undefined")),
+    };
+    let mut seen = first.to_string();
+    for part in parts {
+        let next = match cur {
+            Json::Object(m) => m.get(part),
+            Json::Array(a) => part.parse::<usize>().ok().and_then(|i| a.get(i)),
+            _ => None,
+        };
+        match next {
+            Some(v) => cur = v,
+            None => return Some(format!("'{seen}' has no attribute '{part}'")),
+        }
+        seen = format!("{seen}.{part}");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx(v: Json) -> Context {
+        match v {
+            Json::Object(m) => Context::new(m),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn when_truthiness_table() {
+        let t = Templar::new();
+        let c = ctx(json!({
+            "yes_s": "yes", "no_s": "no", "t": true, "f": false, "zero": 0, "one": 1,
+            "empty": "", "word": "hello", "list": [], "items": [1], "false_s": "False",
+            "n": null, "on_s": "on",
+        }));
+        for (cond, want) in [
+            ("t", true),
+            ("f", false),
+            ("yes_s | bool", true),
+            ("no_s | bool", false),
+            ("on_s | bool", true),
+            ("word | bool", false),
+            ("one | bool", true),
+            ("zero | bool", false),
+            ("n | bool", false),
+            ("no_s", false),
+            ("false_s", false),
+            ("yes_s", true),
+            ("word", true),
+            ("empty", false),
+            ("zero", false),
+            ("list", false),
+            ("items", true),
+            ("n", false),
+            ("missing is defined", false),
+            ("missing is not defined", true),
+            ("missing | default(true)", true),
+            ("t and not f", true),
+            ("'{{ t }}'", true),
+            ("{{ f }}", false),
+            ("one == 1 and word == 'hello'", true),
+            ("word in ['hello', 'x']", true),
+        ] {
+            assert_eq!(t.condition(cond, &c), Ok(want), "{cond}");
+        }
+    }
+
+    #[test]
+    fn undefined_names_the_variable() {
+        let t = Templar::new();
+        let c = ctx(json!({"r": {"stdout": "x"}}));
+        assert_eq!(t.condition("nope", &c), Err("'nope' is undefined".into()));
+        assert_eq!(
+            t.condition("r.rc == 0", &c),
+            Err("'r' has no attribute 'rc'".into())
+        );
+        assert_eq!(
+            t.template(&json!("a {{ nope }} b"), &c),
+            Err("'nope' is undefined".into())
+        );
+    }
+
+    #[test]
+    fn arguments_keep_native_types() {
+        let t = Templar::new();
+        let c = ctx(json!({"l": [1, 2], "s": "x", "n": 3}));
+        assert_eq!(t.template(&json!("{{ l }}"), &c), Ok(json!([1, 2])));
+        assert_eq!(t.template(&json!(" {{ n }} "), &c), Ok(json!(3)));
+        assert_eq!(
+            t.template(&json!({"a": ["{{ s }}-{{ n }}", 4]}), &c),
+            Ok(json!({"a": ["x-3", 4]}))
+        );
+        assert_eq!(t.template(&json!("plain"), &c), Ok(json!("plain")));
+    }
+}

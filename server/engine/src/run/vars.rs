@@ -1,0 +1,138 @@
+//! The variables a task sees on a host, merged in Ansible's precedence order (weakest first):
+//! inventory variables, play `vars`, block and task `vars`, then facts set on the host
+//! (`set_fact`) and registered results, then the magic variables (`inventory_hostname`,
+//! `groups`, `group_names`, `hostvars`, `ansible_play_hosts`, `playbook_dir`).
+//!
+//! Owns that merge and the resolution of variables whose values are templates. Must not:
+//! evaluate conditions or touch hosts.
+
+use std::collections::HashMap;
+
+use serde_json::Value as Json;
+
+use super::template::{Context, Templar};
+use crate::inventory::{Inventory, UNGROUPED};
+use crate::playbook::Vars;
+
+/// What stays the same for a whole run: the inventory's view of every host and group.
+pub struct Base {
+    pub host_vars: HashMap<String, Vars>,
+    pub groups: Vars,
+    pub group_names: HashMap<String, Json>,
+    pub playbook_dir: String,
+}
+
+impl Base {
+    pub fn new(inventory: &Inventory, playbook_dir: String) -> Base {
+        let mut groups = Vars::new();
+        for g in inventory.groups.keys() {
+            groups.insert(g.clone(), inventory.group_hosts(g).into());
+        }
+        let mut host_vars = HashMap::new();
+        let mut group_names = HashMap::new();
+        for h in inventory.hosts.keys() {
+            host_vars.insert(h.clone(), inventory.host_vars(h));
+            let mut names = inventory.groups_of(h);
+            // Ansible's group_names keeps `ungrouped` for hosts in no other group.
+            if names.is_empty() && inventory.group_hosts(UNGROUPED).contains(h) {
+                names.push(UNGROUPED.to_string());
+            }
+            group_names.insert(h.clone(), names.into());
+        }
+        Base {
+            host_vars,
+            groups,
+            group_names,
+            playbook_dir,
+        }
+    }
+
+    /// What `hostvars[h]` shows: inventory variables and facts, for every host.
+    pub fn hostvars(&self, facts: &HashMap<String, Vars>) -> Json {
+        let mut all = Vars::new();
+        for (h, vars) in &self.host_vars {
+            let mut v = vars.clone();
+            if let Some(f) = facts.get(h) {
+                v.extend(f.clone());
+            }
+            v.insert("inventory_hostname".into(), h.clone().into());
+            all.insert(h.clone(), Json::Object(v));
+        }
+        Json::Object(all)
+    }
+
+    /// The variables `host` sees for a task with `scope_vars` (play, block and task vars
+    /// merged). `hostvars` is shared by every host for the same task.
+    pub fn context(
+        &self,
+        templar: &Templar,
+        host: &str,
+        scope_vars: &Vars,
+        facts: Option<&Vars>,
+        play_hosts: &[String],
+        hostvars: &Json,
+    ) -> Context {
+        let mut v = self.host_vars.get(host).cloned().unwrap_or_default();
+        v.extend(scope_vars.clone());
+        if let Some(f) = facts {
+            v.extend(f.clone());
+        }
+        v.insert("inventory_hostname".into(), host.into());
+        let short = host.split('.').next().unwrap_or(host);
+        v.insert("inventory_hostname_short".into(), short.into());
+        v.insert("groups".into(), Json::Object(self.groups.clone()));
+        v.insert(
+            "group_names".into(),
+            self.group_names
+                .get(host)
+                .cloned()
+                .unwrap_or(Json::Array(vec![])),
+        );
+        v.insert("ansible_play_hosts".into(), play_hosts.to_vec().into());
+        v.insert("play_hosts".into(), play_hosts.to_vec().into());
+        v.insert("playbook_dir".into(), self.playbook_dir.clone().into());
+        v.insert("ansible_check_mode".into(), false.into());
+        v.insert("hostvars".into(), hostvars.clone());
+        resolve(templar, v)
+    }
+}
+
+/// Variables may hold templates (`vars: {url: "http://{{ host }}"}`). Ansible resolves them
+/// lazily when used; here each is rendered against the others, repeatedly, until nothing
+/// changes (a few passes cover chains). A value that cannot be rendered yet (it refers to a
+/// missing variable) is kept as written: using it renders it again and reports the error then.
+fn resolve(templar: &Templar, mut vars: Vars) -> Context {
+    const PASSES: usize = 4;
+    let has_template = |v: &Json| match v {
+        Json::String(s) => s.contains("{{") || s.contains("{%"),
+        Json::Array(_) | Json::Object(_) => {
+            let t = v.to_string();
+            t.contains("{{") || t.contains("{%")
+        }
+        _ => false,
+    };
+    for _ in 0..PASSES {
+        let pending: Vec<String> = vars
+            .iter()
+            .filter(|(k, v)| k.as_str() != "hostvars" && has_template(v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if pending.is_empty() {
+            break;
+        }
+        let ctx = Context::new(vars.clone());
+        let mut changed = false;
+        for k in pending {
+            if let Ok(new) = templar.template(&vars[&k], &ctx)
+                && new != vars[&k]
+            {
+                vars.insert(k, new);
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    Context::new(vars)
+}
