@@ -36,7 +36,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
-    let forks = args.hosts.forks as usize;
+    let forks = args.hosts.reach.forks as usize;
     let outcomes = fanout::bounded(sel.hosts.clone(), forks, |host| {
         let (sel, args) = (&sel, &args);
         async move {

@@ -1,4 +1,4 @@
-//! What `ping` and `exec` share: the flags that choose and reach hosts, loading the
+//! What `ping`, `exec` and `play` share: the flags that choose and reach hosts, loading the
 //! inventory, and a per-host outcome with Ansible's distinction between failed and unreachable.
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE};
@@ -100,6 +100,13 @@ pub struct HostArgs {
     #[arg(short, long, value_name = "PATTERN", default_value = "all")]
     pub limit: String,
 
+    #[command(flatten)]
+    pub reach: ReachArgs,
+}
+
+/// How to reach hosts: what `ping`, `exec` and `play` share beyond choosing them.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReachArgs {
     /// Hosts worked on at once.
     #[arg(short, long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub forks: u32,
@@ -158,6 +165,24 @@ impl HostArgs {
             );
             return Err(EXIT_USAGE);
         }
+        let connector = self.reach.connector(command_timeout)?;
+        Ok(Selected {
+            inventory: loaded.inventory,
+            hosts,
+            connector,
+        })
+    }
+
+    /// The inventory's target for `host`, with command-line overrides applied.
+    pub fn target(&self, inventory: &Inventory, host: &str) -> Result<Target, String> {
+        self.reach.target(inventory, host)
+    }
+}
+
+impl ReachArgs {
+    /// The connector the flags describe (timeouts, host key policy, known_hosts). Errors are
+    /// the user's: printed here, EXIT_USAGE.
+    pub fn connector(&self, command_timeout: Option<Duration>) -> Result<Connector, u8> {
         if !(self.connect_timeout > 0.0 && self.connect_timeout.is_finite()) {
             eprintln!("error: --connect-timeout must be a positive number of seconds");
             return Err(EXIT_USAGE);
@@ -177,17 +202,9 @@ impl HostArgs {
             },
             ..SshOptions::default()
         };
-        let connector = match Connector::new(options, &known_hosts) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", known_hosts.display());
-                return Err(EXIT_USAGE);
-            }
-        };
-        Ok(Selected {
-            inventory: loaded.inventory,
-            hosts,
-            connector,
+        Connector::new(options, &known_hosts).map_err(|e| {
+            eprintln!("error: cannot read {}: {e}", known_hosts.display());
+            EXIT_USAGE
         })
     }
 

@@ -7,6 +7,7 @@ mod hosts;
 mod inventory;
 mod ping;
 mod play;
+mod render;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -54,7 +55,7 @@ pub enum Command {
     Exec(exec::Args),
     /// Validate an inventory or cluster.yaml and show its hosts, groups and variables.
     Inventory(inventory::Args),
-    /// Check a playbook, list its tasks or hosts (running is not implemented yet).
+    /// Run a playbook on the inventory's hosts, or check it, list its tasks or hosts.
     Play(play::Args),
     /// Build, verify and inspect offline bundles (NAME-VERSION.cairn); make signing keys.
     Bundle(bundle::Args),
@@ -67,7 +68,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ping(a) => ping::run(a).await?,
         Command::Exec(a) => exec::run(a).await?,
         Command::Inventory(a) => inventory::run(a)?,
-        Command::Play(a) => play::run(a)?,
+        Command::Play(a) => play::run(a).await?,
         Command::Bundle(a) => bundle::run(a)?,
         Command::Serve(a) => serve::run(a).await?,
     };

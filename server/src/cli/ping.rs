@@ -21,7 +21,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
-    let forks = args.hosts.forks as usize;
+    let forks = args.hosts.reach.forks as usize;
     let width = sel.hosts.iter().map(String::len).max().unwrap_or(0);
     let outcomes = fanout::bounded(sel.hosts.clone(), forks, |host| {
         let (sel, args) = (&sel, &args);

@@ -1,8 +1,12 @@
-//! `cairn play`: load playbooks and, for now, check or list them (`--syntax-check`,
-//! `--list-tasks`, `--list-hosts`) in ansible-playbook's output shape. Running them is not
-//! implemented yet and says so.
+//! `cairn play`: load playbooks and run them on the inventory's hosts (the engine's linear
+//! strategy, rendered like ansible-playbook), or only check or list them (`--syntax-check`,
+//! `--list-tasks`, `--list-hosts`).
 
+use super::hosts::{BecomeArgs, HostArgs, InventoryArgs, ReachArgs};
+use super::render::Terminal;
+use super::{EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE};
 use cairn_engine::playbook::{self, ListOptions, Options, TagFilter};
+use cairn_engine::run::{self, BecomeDefault};
 use std::path::PathBuf;
 
 /// ansible-playbook's exit status for a playbook that does not load: the same as any other
@@ -11,15 +15,17 @@ const EXIT_PLAY_ERROR: u8 = super::EXIT_USAGE;
 
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Exit status: 0 the playbooks are valid (and listed); 1 a playbook or the \
-inventory is invalid, a flag is wrong, or a run was asked for (not implemented yet)."
+    after_help = "Exit status (as ansible-playbook): 0 all hosts OK (or the playbooks are \
+valid, with --syntax-check and the listings); 1 bad input (playbook, inventory, flags), nothing \
+run; 2 a host failed; 4 a host was unreachable (and none failed)."
 )]
 pub struct Args {
-    /// Playbook files, checked in order.
+    /// Playbook files, checked (and run) in order.
     #[arg(required = true, value_name = "PLAYBOOK")]
     pub playbooks: Vec<PathBuf>,
 
-    /// Ansible inventory (INI or YAML) or a Cairn cluster.yaml; needed by --list-hosts.
+    /// Ansible inventory (INI or YAML) or a Cairn cluster.yaml; needed to run and by
+    /// --list-hosts.
     #[arg(short = 'i', long, value_name = "FILE", conflicts_with = "config")]
     pub inventory: Option<PathBuf>,
 
@@ -43,7 +49,7 @@ pub struct Args {
     #[arg(long)]
     pub list_hosts: bool,
 
-    /// With --list-hosts: only hosts that also match this pattern.
+    /// Only hosts that also match this pattern (running, and --list-hosts).
     #[arg(short, long, value_name = "PATTERN")]
     pub limit: Option<String>,
 
@@ -55,14 +61,19 @@ pub struct Args {
     /// With --list-tasks: leave out tasks with these tags.
     #[arg(long, value_name = "TAGS")]
     pub skip_tags: Vec<String>,
+
+    #[command(flatten)]
+    pub reach: ReachArgs,
+
+    /// --become sets the playbook's `become` default (the inventory's `ansible_become`, then
+    /// play and task keywords decide first, as in Ansible).
+    #[command(flatten)]
+    pub escalate: BecomeArgs,
 }
 
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub async fn run(args: Args) -> anyhow::Result<u8> {
     if !(args.syntax_check || args.list_tasks || args.list_hosts) {
-        eprintln!(
-            "error: running playbooks is not implemented yet; use --syntax-check, --list-tasks or --list-hosts"
-        );
-        return Ok(EXIT_PLAY_ERROR);
+        return execute(&args).await;
     }
     let inventory = match args.inventory.as_ref().or(args.config.as_ref()) {
         Some(path) => match super::hosts::load_inventory(path) {
@@ -105,6 +116,91 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 eprint!("{}", e.render());
                 code = EXIT_PLAY_ERROR;
             }
+        }
+    }
+    Ok(code)
+}
+
+/// Run the playbooks one after the other, stopping after one that does not load or whose hosts
+/// failed (ansible-playbook stops there too).
+async fn execute(args: &Args) -> anyhow::Result<u8> {
+    if !args.tags.is_empty() || !args.skip_tags.is_empty() {
+        eprintln!("error: --tags and --skip-tags only work with --list-tasks for now");
+        return Ok(EXIT_PLAY_ERROR);
+    }
+    let hosts = HostArgs {
+        source: InventoryArgs {
+            inventory: args.inventory.clone(),
+            config: args.config.clone(),
+        },
+        limit: args.limit.clone().unwrap_or_else(|| "all".into()),
+        reach: args.reach.clone(),
+    };
+    if args.inventory.is_none() && args.config.is_none() {
+        eprintln!(
+            "error: running a playbook needs an inventory: add -i INVENTORY or --config cluster.yaml"
+        );
+        return Ok(EXIT_PLAY_ERROR);
+    }
+    // Every playbook is loaded before anything runs: a mistake in the second one must not
+    // surface after the first has changed hosts.
+    let options = Options {
+        roles_path: args.roles_path.clone(),
+    };
+    let mut loaded = Vec::new();
+    for path in &args.playbooks {
+        match playbook::load(path, &options) {
+            Ok(l) => {
+                eprint!("{}", l.render_warnings());
+                loaded.push(l);
+            }
+            Err(e) => {
+                eprint!("{}", e.render());
+                return Ok(EXIT_PLAY_ERROR);
+            }
+        }
+    }
+    let sel = match hosts.select(None) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let target = |h: &str| hosts.target(&sel.inventory, h);
+    let run_options = run::Options {
+        limit: args.limit.as_deref(),
+        forks: args.reach.forks as usize,
+        become_default: BecomeDefault {
+            enabled: args.escalate.r#become,
+            user: args.escalate.become_user.clone(),
+        },
+        target: &target,
+    };
+    let terminal = Terminal::new();
+    let mut code = EXIT_OK;
+    for l in &loaded {
+        let recap = match run::run(
+            &l.playbook,
+            &sel.inventory,
+            &sel.connector,
+            &run_options,
+            &terminal,
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(EXIT_PLAY_ERROR);
+            }
+        };
+        code = if recap.values().any(|s| s.failed > 0) {
+            EXIT_FAILED
+        } else if recap.values().any(|s| s.unreachable > 0) {
+            EXIT_UNREACHABLE
+        } else {
+            EXIT_OK
+        };
+        if code != EXIT_OK {
+            break;
         }
     }
     Ok(code)

@@ -1,0 +1,221 @@
+//! The terminal renderer for a playbook run: reads the engine's [`Event`]s and prints them the
+//! way ansible-playbook does (`PLAY [..] ***`, `ok: [host]`, `fatal: [host]: FAILED! => {..}`,
+//! `PLAY RECAP`), results on stdout, warnings on stderr.
+//!
+//! Owns the text only. Must not: decide outcomes or exit codes beyond reading the recap.
+
+use cairn_engine::event::{Event, EventSink, HostResult, Outcome, Stats};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Mutex;
+
+/// Prints each event as it arrives; one lock so lines from hosts finishing together do not
+/// interleave.
+pub struct Terminal {
+    out: Mutex<()>,
+}
+
+impl Terminal {
+    pub fn new() -> Terminal {
+        Terminal {
+            out: Mutex::new(()),
+        }
+    }
+}
+
+impl EventSink for Terminal {
+    fn emit(&self, event: Event) {
+        let _guard = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        if let Event::Warning { message, location } = &event {
+            match location {
+                Some(l) => eprintln!("[WARNING]: {message} ({l})"),
+                None => eprintln!("[WARNING]: {message}"),
+            }
+            return;
+        }
+        let text = render(&event);
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(text.as_bytes());
+        let _ = stdout.flush();
+    }
+}
+
+/// The text for one event (empty for events the terminal does not show).
+pub fn render(event: &Event) -> String {
+    match event {
+        Event::RunStarted { .. } | Event::PlayFinished { .. } | Event::Warning { .. } => {
+            String::new()
+        }
+        Event::PlayStarted { name, .. } => banner(&format!("PLAY [{name}]")),
+        Event::TaskStarted { name, .. } => banner(&format!("TASK [{name}]")),
+        Event::HostResult(r) => host_line(r),
+        Event::Recap(stats) => recap(stats),
+    }
+}
+
+/// `\nTITLE ****` filled to 80 columns, at least three stars.
+fn banner(title: &str) -> String {
+    let stars = 79usize.saturating_sub(title.len()).max(3);
+    format!("\n{title} {}\n", "*".repeat(stars))
+}
+
+fn host_line(r: &HostResult) -> String {
+    let h = &r.host;
+    match r.outcome {
+        Outcome::Skipped => format!("skipping: [{h}]\n"),
+        Outcome::Ok { changed } => {
+            let tag = if changed { "changed" } else { "ok" };
+            if r.data.is_empty() && !r.censored {
+                format!("{tag}: [{h}]\n")
+            } else {
+                let shown = if r.censored {
+                    fields(r)
+                } else {
+                    r.data.clone()
+                };
+                let json = serde_json::to_string_pretty(&Value::Object(shown))
+                    .unwrap_or_default()
+                    .replace("\n  ", "\n    ");
+                format!("{tag}: [{h}] => {json}\n")
+            }
+        }
+        Outcome::Failed => {
+            let mut s = format!("fatal: [{h}]: FAILED! => {}\n", py_json(fields(r)));
+            if r.ignored {
+                s.push_str("...ignoring\n");
+            }
+            s
+        }
+        Outcome::Unreachable => {
+            let mut f = fields(r);
+            f.insert("unreachable".into(), true.into());
+            let mut s = format!("fatal: [{h}]: UNREACHABLE! => {}\n", py_json(f));
+            if r.ignored {
+                s.push_str("...ignoring\n");
+            }
+            s
+        }
+    }
+}
+
+/// A result as Ansible prints it after `=>`: keys sorted.
+fn fields(r: &HostResult) -> Map<String, Value> {
+    let mut f: BTreeMap<String, Value> = BTreeMap::new();
+    f.insert(
+        "changed".into(),
+        matches!(r.outcome, Outcome::Ok { changed: true }).into(),
+    );
+    if r.censored {
+        f.insert("censored".into(), r.msg.clone().unwrap_or_default().into());
+        return f.into_iter().collect();
+    }
+    if let Some(m) = &r.msg {
+        f.insert("msg".into(), m.clone().into());
+    }
+    if let Some(rc) = r.rc {
+        f.insert("rc".into(), rc.into());
+    }
+    for (k, v) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+        if let Some(v) = v {
+            f.insert(k.into(), v.clone().into());
+        }
+    }
+    f.into_iter().collect()
+}
+
+/// JSON on one line as Python's `json.dumps` writes it (`{"a": 1, "b": 2}`), which is what
+/// Ansible prints after `=>`.
+fn py_json(m: Map<String, Value>) -> String {
+    struct Py;
+    impl serde_json::ser::Formatter for Py {
+        fn begin_object_key<W: ?Sized + Write>(
+            &mut self,
+            w: &mut W,
+            first: bool,
+        ) -> std::io::Result<()> {
+            if first { Ok(()) } else { w.write_all(b", ") }
+        }
+        fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+            w.write_all(b": ")
+        }
+        fn begin_array_value<W: ?Sized + Write>(
+            &mut self,
+            w: &mut W,
+            first: bool,
+        ) -> std::io::Result<()> {
+            if first { Ok(()) } else { w.write_all(b", ") }
+        }
+    }
+    let mut buf = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, Py);
+    let _ = serde::Serialize::serialize(&Value::Object(m), &mut ser);
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+fn recap(stats: &BTreeMap<String, Stats>) -> String {
+    let mut s = banner("PLAY RECAP");
+    for (host, t) in stats {
+        let line = format!(
+            "{host:<26} : ok={:<4} changed={:<4} unreachable={:<4} failed={:<4} skipped={:<4} rescued={:<4} ignored={}",
+            t.ok, t.changed, t.unreachable, t.failed, t.skipped, t.rescued, t.ignored
+        );
+        s.push_str(line.trim_end());
+        s.push('\n');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn result(outcome: Outcome) -> HostResult {
+        HostResult {
+            host: "lab1".into(),
+            task: "t".into(),
+            outcome,
+            ignored: false,
+            rc: Some(1),
+            stdout: Some(String::new()),
+            stderr: Some("boom".into()),
+            msg: Some("non-zero return code".into()),
+            data: Map::new(),
+            duration: Duration::ZERO,
+            censored: false,
+        }
+    }
+
+    #[test]
+    fn lines_like_ansible() {
+        assert_eq!(
+            render(&Event::HostResult(result(Outcome::Failed))),
+            "fatal: [lab1]: FAILED! => {\"changed\": false, \"msg\": \"non-zero return code\", \"rc\": 1, \"stderr\": \"boom\", \"stdout\": \"\"}\n"
+        );
+        let mut ok = result(Outcome::Ok { changed: true });
+        assert_eq!(render(&Event::HostResult(ok.clone())), "changed: [lab1]\n");
+        ok.data.insert("msg".into(), "hi".into());
+        assert_eq!(
+            render(&Event::HostResult(ok)),
+            "changed: [lab1] => {\n    \"msg\": \"hi\"\n}\n"
+        );
+        let mut stats = BTreeMap::new();
+        stats.insert(
+            "lab1".to_string(),
+            Stats {
+                ok: 5,
+                changed: 2,
+                ignored: 1,
+                ..Stats::default()
+            },
+        );
+        assert_eq!(
+            render(&Event::Recap(stats)),
+            format!(
+                "\nPLAY RECAP {}\nlab1                       : ok=5    changed=2    unreachable=0    failed=0    skipped=0    rescued=0    ignored=1\n",
+                "*".repeat(69)
+            )
+        );
+    }
+}
