@@ -1,5 +1,5 @@
 //! `cairn play` without a lab: checking and listing playbooks, positioned errors, and the
-//! honest refusal to run (execution is not implemented yet).
+//! a run refused before anything is attempted when its input is incomplete.
 
 use std::process::{Command, Output};
 
@@ -57,13 +57,22 @@ fn syntax_check_and_listings() {
 }
 
 #[test]
-fn running_is_refused_honestly() {
-    let (code, stdout, stderr) = out(&cairn(&["play", "site.yml", "-i", "hosts"], &fixture()));
+fn a_run_needs_an_inventory() {
+    let (code, stdout, stderr) = out(&cairn(&["play", "site.yml"], &fixture()));
     assert_eq!(code, Some(1));
     assert_eq!(stdout, "");
     assert_eq!(
         stderr,
-        "error: running playbooks is not implemented yet; use --syntax-check, --list-tasks or --list-hosts\n"
+        "error: running a playbook needs an inventory: add -i INVENTORY or --config cluster.yaml\n"
+    );
+    let (code, _, stderr) = out(&cairn(
+        &["play", "site.yml", "-i", "hosts", "-t", "etcd"],
+        &fixture(),
+    ));
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr,
+        "error: --tags and --skip-tags only work with --list-tasks for now\n"
     );
     let (code, _, stderr) = out(&cairn(&["play", "site.yml", "--list-hosts"], &fixture()));
     assert_eq!(code, Some(1));
