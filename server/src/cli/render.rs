@@ -66,15 +66,12 @@ fn host_line(r: &HostResult) -> String {
         Outcome::Skipped => format!("skipping: [{h}]\n"),
         Outcome::Ok { changed } => {
             let tag = if changed { "changed" } else { "ok" };
-            if r.data.is_empty() && !r.censored {
+            // Like ansible-playbook without -v: only what the module asks to show (debug).
+            // A censored result has no data, so it is a plain line.
+            if r.data.is_empty() {
                 format!("{tag}: [{h}]\n")
             } else {
-                let shown = if r.censored {
-                    fields(r)
-                } else {
-                    r.data.clone()
-                };
-                let json = serde_json::to_string_pretty(&Value::Object(shown))
+                let json = serde_json::to_string_pretty(&Value::Object(r.data.clone()))
                     .unwrap_or_default()
                     .replace("\n  ", "\n    ");
                 format!("{tag}: [{h}] => {json}\n")

@@ -143,7 +143,7 @@ impl HostTask<'_> {
                 return finish(Outcome::Failed, ignore_errors, fail(e.to_string()), None);
             }
         };
-        if let Err(e) = self.apply_conditions(&mut mr) {
+        if let Err(e) = apply_conditions(self.templar, &self.vars, self.task, &mut mr) {
             mr.failed = true;
             mr.msg = Some(e);
         }
@@ -155,45 +155,6 @@ impl HostTask<'_> {
             }
         };
         finish(outcome, mr.failed && ignore_errors, mr, None)
-    }
-
-    /// `changed_when` then `failed_when`, with the registered result visible under its name
-    /// (Ansible evaluates both after registering).
-    fn apply_conditions(&self, mr: &mut ModuleResult) -> Result<(), String> {
-        if self.task.changed_when.is_empty() && self.task.failed_when.is_empty() {
-            return Ok(());
-        }
-        let ctx = |mr: &ModuleResult| match &self.task.register {
-            Some(name) => {
-                let mut json = self.vars.json.clone();
-                json.insert(name.clone(), result::registered(mr));
-                Context::new(json)
-            }
-            None => Context::new(self.vars.json.clone()),
-        };
-        let all = |conds: &[String], ctx: &Context| -> Result<bool, String> {
-            for c in conds {
-                let holds = self.templar.condition(c, ctx).map_err(|e| {
-                    format!("the conditional check '{c}' failed: {e} ({})", self.at())
-                })?;
-                if !holds {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        };
-        if !self.task.changed_when.is_empty() {
-            mr.changed = all(&self.task.changed_when, &ctx(mr))?;
-        }
-        if !self.task.failed_when.is_empty() {
-            mr.failed = all(&self.task.failed_when, &ctx(mr))?;
-            mr.extra
-                .insert("failed_when_result".into(), mr.failed.into());
-            if mr.failed && mr.msg.as_deref().is_none_or(str::is_empty) {
-                mr.msg = Some("failed_when condition is true".into());
-            }
-        }
-        Ok(())
     }
 
     /// Who to run as. Ansible ranks connection variables above keywords: an inventory's
@@ -223,6 +184,53 @@ impl HostTask<'_> {
             .unwrap_or_else(|| self.become_default.user.clone());
         Ok(Some(user))
     }
+}
+
+/// `changed_when` then `failed_when` (each a list of conditions that must all hold), with the
+/// registered result visible under its name: Ansible evaluates both after registering.
+fn apply_conditions(
+    templar: &Templar,
+    vars: &Context,
+    task: &Task,
+    mr: &mut ModuleResult,
+) -> Result<(), String> {
+    if task.changed_when.is_empty() && task.failed_when.is_empty() {
+        return Ok(());
+    }
+    let ctx = |mr: &ModuleResult| {
+        let mut json = vars.json.clone();
+        if let Some(name) = &task.register {
+            json.insert(name.clone(), result::registered(mr));
+        }
+        Context::new(json)
+    };
+    let all = |conds: &[String], ctx: &Context| -> Result<bool, String> {
+        for c in conds {
+            let holds = templar.condition(c, ctx).map_err(|e| {
+                let l = &task.location;
+                format!(
+                    "the conditional check '{c}' failed: {e} (the task at {}:{})",
+                    l.file, l.line
+                )
+            })?;
+            if !holds {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    };
+    if !task.changed_when.is_empty() {
+        mr.changed = all(&task.changed_when, &ctx(mr))?;
+    }
+    if !task.failed_when.is_empty() {
+        mr.failed = all(&task.failed_when, &ctx(mr))?;
+        mr.extra
+            .insert("failed_when_result".into(), mr.failed.into());
+        if mr.failed && mr.msg.as_deref().is_none_or(str::is_empty) {
+            mr.msg = Some("failed_when condition is true".into());
+        }
+    }
+    Ok(())
 }
 
 const CENSORED: &str =
@@ -257,4 +265,90 @@ fn host_result(
         r.censored = true;
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::playbook::{Action, Common, Location};
+    use serde_json::json;
+
+    fn task(changed_when: &[&str], failed_when: &[&str]) -> Task {
+        Task {
+            location: Location {
+                file: "site.yml".into(),
+                line: 7,
+                column: 7,
+            },
+            name: None,
+            action: "command".into(),
+            kind: TaskKind::Action(Action {
+                module: "command".into(),
+                written: "command".into(),
+                args: Vars::new(),
+            }),
+            common: Common::default(),
+            role: None,
+            r#loop: None,
+            loop_control: None,
+            register: Some("out".into()),
+            notify: vec![],
+            notify_location: None,
+            listen: vec![],
+            changed_when: changed_when.iter().map(|s| s.to_string()).collect(),
+            failed_when: failed_when.iter().map(|s| s.to_string()).collect(),
+            until: vec![],
+            retries: None,
+            delay: None,
+        }
+    }
+
+    fn ran(rc: i64, stdout: &str) -> ModuleResult {
+        ModuleResult {
+            changed: true,
+            failed: rc != 0,
+            rc: Some(rc),
+            stdout: Some(stdout.into()),
+            stderr: Some(String::new()),
+            msg: Some(if rc != 0 {
+                "non-zero return code".into()
+            } else {
+                String::new()
+            }),
+            ..ModuleResult::default()
+        }
+    }
+
+    fn apply(t: &Task, mut mr: ModuleResult) -> Result<ModuleResult, String> {
+        let vars = Context::new(json!({"limit": 3}).as_object().cloned().unwrap_or_default());
+        apply_conditions(&Templar::new(), &vars, t, &mut mr).map(|_| mr)
+    }
+
+    #[test]
+    fn changed_when_and_failed_when_see_the_registered_result() {
+        let r = apply(&task(&["false"], &[]), ran(0, "x")).unwrap();
+        assert!(!r.changed && !r.failed);
+        let r = apply(&task(&["out.stdout == 'new'"], &[]), ran(0, "new")).unwrap();
+        assert!(r.changed);
+        // failed_when replaces the rc rule entirely, in both directions.
+        let r = apply(&task(&[], &["out.rc > 1"]), ran(1, "")).unwrap();
+        assert!(!r.failed);
+        let r = apply(&task(&[], &["'ERROR' in out.stdout"]), ran(0, "an ERROR")).unwrap();
+        assert!(r.failed);
+        assert_eq!(r.msg.as_deref(), Some("failed_when condition is true"));
+        // A list is an `and`.
+        let r = apply(&task(&[], &["out.rc == 0", "limit > 5"]), ran(0, "")).unwrap();
+        assert!(!r.failed);
+    }
+
+    #[test]
+    fn a_condition_error_names_variable_and_place() {
+        assert_eq!(
+            apply(&task(&["out.nope"], &[]), ran(0, "")).err(),
+            Some(
+                "the conditional check 'out.nope' failed: 'out' has no attribute 'nope' (the task at site.yml:7)"
+                    .into()
+            )
+        );
+    }
 }
