@@ -205,3 +205,47 @@ fn become_templating_errors_and_unimplemented_modules() {
         "{out}"
     );
 }
+
+#[test]
+fn an_unreachable_host_is_reported_at_its_first_task_and_exits_4() {
+    let lab = Lab::from_env();
+    let dir = scratch("play-unreachable");
+    // lab1's address on a port nothing listens on: refused at once, nothing is disturbed.
+    let inv = dir.join("hosts");
+    std::fs::write(
+        &inv,
+        format!(
+            "lab1 ansible_host={a} ansible_user=root ansible_ssh_private_key_file={k}\nghost ansible_host={a} ansible_port=1 ansible_user=root ansible_ssh_private_key_file={k}\n",
+            a = lab.address("lab1"),
+            k = lab.key("id_ed25519").display()
+        ),
+    )
+    .unwrap();
+    let site = dir.join("site.yml");
+    std::fs::write(
+        &site,
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - raw: echo hi\n    - debug: msg=done\n",
+    )
+    .unwrap();
+    let (code, out, err) = cairn(&[
+        "play",
+        site.to_str().unwrap(),
+        "-i",
+        inv.to_str().unwrap(),
+        "--known-hosts",
+        lab.known_hosts.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(4), "{out}\n{err}");
+    assert!(
+        out.contains("fatal: [ghost]: UNREACHABLE! => {\"changed\": false, \"msg\": \"ghost: "),
+        "{out}"
+    );
+    assert!(
+        out.contains("ok: [lab1] => {\n    \"msg\": \"done\"\n}\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ghost                      : ok=0    changed=0    unreachable=1    failed=0"),
+        "{out}"
+    );
+}

@@ -4,7 +4,8 @@
 //! `groups`, `group_names`, `hostvars`, `ansible_play_hosts`, `playbook_dir`).
 //!
 //! Owns that merge and the resolution of variables whose values are templates. Must not:
-//! evaluate conditions or touch hosts.
+//! evaluate conditions, touch hosts, or let a connection secret reach a template (see
+//! [`HIDDEN`]).
 
 use std::collections::HashMap;
 
@@ -13,6 +14,16 @@ use serde_json::Value as Json;
 use super::template::{Context, Templar};
 use crate::inventory::{Inventory, UNGROUPED};
 use crate::playbook::Vars;
+
+/// Inventory variables that hold connection secrets inline. Templates do not see them (in
+/// Ansible they could), so no `debug`, `msg` or command line can carry them into an event:
+/// the transport reads them from the inventory itself.
+pub const HIDDEN: &[&str] = &[
+    "ansible_password",
+    "ansible_ssh_pass",
+    "ansible_become_password",
+    "ansible_become_pass",
+];
 
 /// What stays the same for a whole run: the inventory's view of every host and group.
 pub struct Base {
@@ -31,7 +42,9 @@ impl Base {
         let mut host_vars = HashMap::new();
         let mut group_names = HashMap::new();
         for h in inventory.hosts.keys() {
-            host_vars.insert(h.clone(), inventory.host_vars(h));
+            let mut vars = inventory.host_vars(h);
+            vars.retain(|k, _| !HIDDEN.contains(&k.as_str()));
+            host_vars.insert(h.clone(), vars);
             let mut names = inventory.groups_of(h);
             // Ansible's group_names keeps `ungrouped` for hosts in no other group.
             if names.is_empty() && inventory.group_hosts(UNGROUPED).contains(h) {
@@ -135,4 +148,37 @@ fn resolve(templar: &Templar, mut vars: Vars) -> Context {
         }
     }
     Context::new(vars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_not_variables_and_magic_ones_are() {
+        let inv = crate::inventory::load_str(
+            "hosts",
+            "lone\n[web]\nw1 ansible_password=hunter2 ansible_become_pass=pw colour=blue\n",
+        )
+        .unwrap()
+        .inventory;
+        let base = Base::new(&inv, "/pb".into());
+        let t = Templar::new();
+        let facts = HashMap::new();
+        let hv = base.hostvars(&facts);
+        let mut scope = Vars::new();
+        scope.insert("greeting".into(), "hi {{ colour }}".into());
+        let ctx = base.context(&t, "w1", &scope, None, &["w1".into()], &hv);
+        let text = serde_json::to_string(&ctx.json).unwrap();
+        assert!(
+            !text.contains("hunter2") && !text.contains("\"pw\""),
+            "{text}"
+        );
+        assert_eq!(ctx.json["greeting"], "hi blue");
+        assert_eq!(ctx.json["group_names"], serde_json::json!(["web"]));
+        assert_eq!(ctx.json["groups"]["web"], serde_json::json!(["w1"]));
+        assert_eq!(ctx.json["hostvars"]["lone"]["inventory_hostname"], "lone");
+        let lone = base.context(&t, "lone", &scope, None, &[], &hv);
+        assert_eq!(lone.json["group_names"], serde_json::json!(["ungrouped"]));
+    }
 }
