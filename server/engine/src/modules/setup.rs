@@ -710,4 +710,24 @@ mod tests {
             assert!(f.contains_key(k), "{k} missing: {f:?}");
         }
     }
+
+    /// A host with almost nothing on PATH: the script still exits 0 and the parse yields
+    /// what the shell itself can read (no fact from a missing tool, no panic).
+    #[test]
+    fn the_script_survives_missing_tools() {
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(SCRIPT)
+            .env_clear()
+            .env("PATH", "/nonexistent")
+            .output()
+            .expect("run /bin/sh");
+        assert!(out.status.success(), "{out:?}");
+        let f = parse(&String::from_utf8_lossy(&out.stdout));
+        assert!(f.get("kernel").is_none(), "{f:?}");
+        assert!(
+            f.contains_key("memtotal_mb"),
+            "read by the shell itself: {f:?}"
+        );
+    }
 }

@@ -5,9 +5,12 @@ LC_ALL=C
 export LC_ALL
 kv() { printf '%s=%s\n' "$1" "$2"; }
 has() { command -v "$1" >/dev/null 2>&1; }
+# A probe that can block (DNS for hostname -f, a dead NFS mount for df) gets a time limit when
+# coreutils' timeout is there, so gathering cannot hang the play.
+limit() { if has timeout; then timeout "$@"; else shift; "$@"; fi; }
 
 kv nodename "$(uname -n 2>/dev/null)"
-kv fqdn "$(hostname -f 2>/dev/null || uname -n 2>/dev/null)"
+kv fqdn "$(limit 3 hostname -f 2>/dev/null || uname -n 2>/dev/null)"
 kv kernel "$(uname -r 2>/dev/null)"
 kv architecture "$(uname -m 2>/dev/null)"
 [ -r /etc/machine-id ] && kv machine_id "$(cat /etc/machine-id 2>/dev/null)"
@@ -46,16 +49,11 @@ elif has hostname; then
   kv addrs "$(hostname -I 2>/dev/null)"
 fi
 
-# Mounts: /proc/mounts for device and type, df for sizes (timeout: a dead NFS mount
-# must not hang the whole play).
+# Mounts: /proc/mounts for device and type, df for sizes.
 if [ -r /proc/mounts ]; then
   while IFS= read -r line; do kv mnt "$line"; done < /proc/mounts
 fi
-if has timeout; then
-  timeout 10 df -P -k 2>/dev/null | while IFS= read -r line; do kv df "$line"; done
-else
-  df -P -k 2>/dev/null | while IFS= read -r line; do kv df "$line"; done
-fi
+limit 10 df -P -k 2>/dev/null | while IFS= read -r line; do kv df "$line"; done
 
 [ -r /proc/1/comm ] && kv init "$(cat /proc/1/comm 2>/dev/null)"
 [ -d /run/systemd/system ] && kv systemd_booted yes
