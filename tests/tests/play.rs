@@ -249,3 +249,71 @@ fn an_unreachable_host_is_reported_at_its_first_task_and_exits_4() {
         "{out}"
     );
 }
+
+/// Facts gathered by the implicit first task (`gather_facts` defaults to true), with the
+/// values the lab's hosts (Debian 12 in systemd-nspawn, no default route) must report; a
+/// second play does not gather again; `setup` as a task with `filter`.
+#[test]
+fn facts_are_gathered_once_and_describe_the_host() {
+    let lab = Lab::from_env();
+    let dir = scratch("play-facts");
+    let inv = inventory(&lab, &dir, "cairn", &["lab1", "lab2", "lab3"]);
+    let site = dir.join("site.yml");
+    std::fs::write(
+        &site,
+        r#"- name: facts
+  hosts: lab
+  tasks:
+    - name: check facts
+      assert:
+        that:
+          - ansible_distribution == 'Debian'
+          - ansible_distribution_major_version == '12'
+          - ansible_os_family == 'Debian'
+          - ansible_virtualization_type == 'systemd-nspawn'
+          - ansible_virtualization_role == 'guest'
+          - ansible_default_ipv4.address == ansible_host
+          - ansible_host in ansible_all_ipv4_addresses
+          - ansible_hostname == inventory_hostname
+          - ansible_processor_vcpus >= 1
+          - ansible_memtotal_mb > 0
+          - ansible_user_id == 'cairn'
+          - ansible_service_mgr == 'systemd'
+          - ansible_pkg_mgr == 'apt'
+          - ansible_facts.distribution == 'Debian'
+          - ansible_facts['os_family'] == ansible_os_family
+          - ansible_date_time.epoch | int > 0
+          - ansible_mounts | length >= 0
+          - hostvars['lab1'].ansible_hostname == 'lab1'
+- name: again
+  hosts: lab
+  tasks:
+    - name: only some
+      setup:
+        filter: ansible_kernel
+      register: some
+    - assert:
+        that:
+          - some.ansible_facts.ansible_kernel == ansible_kernel
+          - some.ansible_facts | length == 1
+"#,
+    )
+    .unwrap();
+    let (code, out, err) = cairn(&[
+        "play",
+        site.to_str().unwrap(),
+        "-i",
+        inv.to_str().unwrap(),
+        "--known-hosts",
+        lab.known_hosts.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(!err.contains("fact gathering"), "{err}");
+    // Once per host per run: the second play does not gather again.
+    assert_eq!(out.matches("TASK [Gathering Facts] ").count(), 1, "{out}");
+    for h in ["lab1", "lab2", "lab3"] {
+        let want =
+            format!("{h}                       : ok=4    changed=0    unreachable=0    failed=0");
+        assert!(out.contains(&want), "missing {want:?} in:\n{out}");
+    }
+}

@@ -12,6 +12,7 @@ mod debug;
 mod fail;
 mod raw;
 mod set_fact;
+pub mod setup;
 mod shell;
 mod words;
 
@@ -77,6 +78,7 @@ pub async fn run(module: &str, call: &Call<'_>) -> Result<ModuleResult, SshError
         "raw" => raw::run(call).await,
         "debug" => Ok(debug::run(call)),
         "set_fact" => Ok(set_fact::run(call)),
+        "setup" => setup::run(call).await,
         "assert" => Ok(assert::run(call)),
         "fail" => Ok(fail::run(call)),
         other => Ok(ModuleResult::failed(format!(

@@ -96,6 +96,7 @@ pub async fn run(
         unreachable: HashMap::new(),
         out: HashSet::new(),
         facts: HashMap::new(),
+        gathered: HashSet::new(),
         stats: BTreeMap::new(),
     };
     for (play, hosts) in playbook.plays.iter().zip(selections) {
@@ -121,7 +122,45 @@ struct Run<'a> {
     out: HashSet<String>,
     /// Per host: `set_fact` variables and registered results (they outlive the play).
     facts: HashMap<String, Vars>,
+    /// Hosts whose facts were gathered in this run (not gathered again by a later play).
+    gathered: HashSet<String>,
     stats: BTreeMap<String, Stats>,
+}
+
+/// One host's end of a task: its result, registered value, facts, and whether it is out.
+type TaskEnd = (
+    String,
+    HostResult,
+    Option<(String, serde_json::Value)>,
+    Vars,
+    bool,
+);
+
+/// The implicit first task of a play that gathers facts (Ansible's name and action).
+fn gathering_task(play: &Play) -> crate::playbook::Task {
+    crate::playbook::Task {
+        location: play.location.clone(),
+        name: Some("Gathering Facts".into()),
+        action: "gather_facts".into(),
+        kind: crate::playbook::TaskKind::Action(crate::playbook::Action {
+            module: "setup".into(),
+            written: "gather_facts".into(),
+            args: Vars::new(),
+        }),
+        common: crate::playbook::Common::default(),
+        role: None,
+        r#loop: None,
+        loop_control: None,
+        register: None,
+        notify: vec![],
+        notify_location: None,
+        listen: vec![],
+        changed_when: vec![],
+        failed_when: vec![],
+        until: vec![],
+        retries: None,
+        delay: None,
+    }
 }
 
 impl Run<'_> {
@@ -150,6 +189,7 @@ impl Run<'_> {
         }
         self.connect(&live).await;
         let play_hosts = live.clone();
+        self.gather_facts(play, &mut live, &play_hosts).await;
         for step in steps::of_play(play) {
             if live.is_empty() {
                 break;
@@ -185,23 +225,74 @@ impl Run<'_> {
                         .collect()
                 }
             };
-            for (host, r, register, facts, drops_out) in done {
-                self.stats
-                    .entry(host.clone())
-                    .or_default()
-                    .count(r.outcome, r.ignored);
-                let kept = self.facts.entry(host.clone()).or_default();
-                kept.extend(facts);
-                if let Some((name, value)) = register {
-                    kept.insert(name, value);
-                }
-                if drops_out {
-                    live.retain(|h| *h != host);
-                    self.out.insert(host);
-                }
-            }
+            self.absorb(done, &mut live);
         }
         self.sink.emit(Event::PlayFinished { name });
+    }
+
+    /// Count each host's result, keep its facts and registered value, drop it if it is out.
+    fn absorb(&mut self, done: Vec<TaskEnd>, live: &mut Vec<String>) {
+        for (host, r, register, facts, drops_out) in done {
+            self.stats
+                .entry(host.clone())
+                .or_default()
+                .count(r.outcome, r.ignored);
+            let kept = self.facts.entry(host.clone()).or_default();
+            kept.extend(facts);
+            if let Some((name, value)) = register {
+                kept.insert(name, value);
+            }
+            if drops_out {
+                live.retain(|h| *h != host);
+                self.out.insert(host);
+            }
+        }
+    }
+
+    /// `gather_facts` (true unless the play says otherwise, as in Ansible): `setup` on every
+    /// live host before the play's first task, shown as `Gathering Facts`. Facts are kept
+    /// for the whole run, so a host is gathered once even if several plays ask.
+    async fn gather_facts(&mut self, play: &Play, live: &mut Vec<String>, play_hosts: &[String]) {
+        let wanted = match &play.gather_facts {
+            None => true,
+            Some(Flag::Value(b)) => *b,
+            Some(Flag::Template(t)) => {
+                let ctx = Context::new(play.common.vars.clone());
+                self.templar.condition(t, &ctx).unwrap_or_else(|e| {
+                    // Gathering anyway is the safe side: facts nobody uses harm nothing.
+                    self.sink.emit(Event::Warning {
+                        message: format!("gather_facts: {e}; gathering facts"),
+                        location: Some(play.location.clone()),
+                    });
+                    true
+                })
+            }
+        };
+        let todo: Vec<String> = live
+            .iter()
+            .filter(|h| !self.gathered.contains(*h))
+            .cloned()
+            .collect();
+        if !wanted || todo.is_empty() {
+            return;
+        }
+        let task = gathering_task(play);
+        self.sink.emit(Event::TaskStarted {
+            name: task.display_name().to_string(),
+            action: task.action.clone(),
+            location: task.location.clone(),
+        });
+        let mut todo_live = todo;
+        self.report_unreachable(&mut todo_live, task.display_name());
+        live.retain(|h| !self.out.contains(h));
+        let scope = steps::Scope::default().child(&play.common);
+        let done = self.run_task(&task, &scope, &todo_live, play_hosts).await;
+        for (host, r, ..) in &done {
+            if matches!(r.outcome, Outcome::Ok { .. }) {
+                self.gathered.insert(host.clone());
+            }
+        }
+        self.absorb(done, live);
     }
 
     /// Open a connection to each host that has none yet, `forks` at a time.
@@ -258,13 +349,7 @@ impl Run<'_> {
         scope: &steps::Scope,
         live: &[String],
         play_hosts: &[String],
-    ) -> Vec<(
-        String,
-        HostResult,
-        Option<(String, serde_json::Value)>,
-        Vars,
-        bool,
-    )> {
+    ) -> Vec<TaskEnd> {
         let hostvars = self.base.hostvars(&self.facts);
         let empty = Vars::new();
         fanout::bounded(live.to_vec(), self.options.forks, |host| {
@@ -308,9 +393,6 @@ impl Run<'_> {
     /// ignored.
     fn warn_unexecuted(&self, play: &Play) {
         let mut unexecuted = Vec::new();
-        if !matches!(play.gather_facts, Some(Flag::Value(false))) {
-            unexecuted.push("fact gathering (ansible_* facts are undefined; set gather_facts: false to silence this)");
-        }
         if !play.handlers.is_empty() {
             unexecuted.push("handlers (notify does nothing yet)");
         }
