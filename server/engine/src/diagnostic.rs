@@ -181,6 +181,11 @@ impl Sources {
     pub fn render(&self, diagnostic: &Diagnostic) -> String {
         diagnostic.render(self.get(&diagnostic.file).unwrap_or(""))
     }
+
+    /// Each diagnostic rendered with its snippet, one after the other.
+    pub fn render_all(&self, diagnostics: &[Diagnostic]) -> String {
+        diagnostics.iter().map(|d| self.render(d)).collect()
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,7 @@
 //! `cairn exec`: one shell command on every selected host (Ansible's ad-hoc `-m shell`).
 
-use super::hosts::{BecomeArgs, HostArgs, Outcome, summary};
-use cairn_engine::ssh::{ExecRequest, SshError, fanout};
-use std::io::Write;
+use super::hosts::{BecomeArgs, HostArgs, Outcome, run_each};
+use cairn_engine::ssh::{ExecRequest, SshError};
 use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
@@ -37,18 +36,12 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         Err(code) => return Ok(code),
     };
     let forks = args.hosts.reach.forks as usize;
-    let outcomes = fanout::bounded(sel.hosts.clone(), forks, |host| {
+    // One block per host, written whole, as each finishes.
+    let code = run_each(sel.hosts.clone(), forks, |host| {
         let (sel, args) = (&sel, &args);
-        async move {
-            let (outcome, block) = exec_one(sel, args, &host).await;
-            // One block per host, written whole, as each finishes.
-            let _ = std::io::stdout().lock().write_all(block.as_bytes());
-            outcome
-        }
+        async move { exec_one(sel, args, &host).await }
     })
     .await;
-    let (line, code) = summary(outcomes.iter());
-    println!("{line}");
     Ok(code)
 }
 

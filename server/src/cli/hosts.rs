@@ -272,3 +272,26 @@ pub fn summary<'a>(outcomes: impl Iterator<Item = &'a Outcome>) -> (String, u8) 
         code,
     )
 }
+
+/// Run `work` on every host, at most `forks` at once. Each host's text is printed as soon as it
+/// finishes (with many hosts the slow ones must not hide the answers of the rest), then the
+/// summary line; returns the exit code.
+pub async fn run_each<F, Fut>(hosts: Vec<String>, forks: usize, work: F) -> u8
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = (Outcome, String)>,
+{
+    use std::io::Write;
+    let outcomes = cairn_engine::ssh::fanout::bounded(hosts, forks, |host| {
+        let done = work(host);
+        async move {
+            let (outcome, text) = done.await;
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            outcome
+        }
+    })
+    .await;
+    let (line, code) = summary(outcomes.iter());
+    println!("{line}");
+    code
+}

@@ -1,8 +1,7 @@
 //! `cairn ping`: can Cairn reach and log in to every host (and, with --become, use sudo)?
 
-use super::hosts::{BecomeArgs, HostArgs, Outcome, summary};
-use cairn_engine::ssh::{ExecRequest, fanout};
-use std::io::Write;
+use super::hosts::{BecomeArgs, HostArgs, Outcome, run_each};
+use cairn_engine::ssh::ExecRequest;
 use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
@@ -23,24 +22,19 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     };
     let forks = args.hosts.reach.forks as usize;
     let width = sel.hosts.iter().map(String::len).max().unwrap_or(0);
-    let outcomes = fanout::bounded(sel.hosts.clone(), forks, |host| {
+    let code = run_each(sel.hosts.clone(), forks, |host| {
         let (sel, args) = (&sel, &args);
         async move {
             let (outcome, detail) = ping_one(sel, args, &host).await;
             let line = match &outcome {
-                Outcome::Ok => format!("{host:width$}  ok           {detail}"),
-                Outcome::Failed(m) => format!("{host:width$}  FAILED       {m}"),
-                Outcome::Unreachable(m) => format!("{host:width$}  UNREACHABLE  {m}"),
+                Outcome::Ok => format!("{host:width$}  ok           {detail}\n"),
+                Outcome::Failed(m) => format!("{host:width$}  FAILED       {m}\n"),
+                Outcome::Unreachable(m) => format!("{host:width$}  UNREACHABLE  {m}\n"),
             };
-            // Print as each host finishes: with many hosts the slow ones should not hide
-            // the answers of the rest.
-            let _ = writeln!(std::io::stdout().lock(), "{line}");
-            outcome
+            (outcome, line)
         }
     })
     .await;
-    let (line, code) = summary(outcomes.iter());
-    println!("{line}");
     Ok(code)
 }
 

@@ -60,10 +60,7 @@ pub struct Loaded {
 impl Loaded {
     /// Every warning rendered with its snippet, one after the other.
     pub fn render_warnings(&self) -> String {
-        self.warnings
-            .iter()
-            .map(|w| self.sources.render(w))
-            .collect()
+        self.sources.render_all(&self.warnings)
     }
 }
 
