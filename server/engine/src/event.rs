@@ -72,6 +72,20 @@ pub struct HostResult {
     pub duration: Duration,
     /// `no_log` was set: output, message and data were left out.
     pub censored: bool,
+    /// What changed in files (or would have, in check mode), for `--diff`. Empty when the
+    /// module changed no file or the task is `no_log`.
+    pub diff: Vec<Diff>,
+}
+
+/// One file's change, as Ansible's `diff` result holds it: whole texts before and after,
+/// with the headers a unified diff shows. Renderers compute the hunks.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Diff {
+    /// `before_header` (usually the path; `(absent)` style markers are the module's choice).
+    pub before_header: String,
+    pub after_header: String,
+    pub before: String,
+    pub after: String,
 }
 
 /// Ansible's PLAY RECAP counters for one host.

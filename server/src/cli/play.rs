@@ -173,6 +173,8 @@ async fn execute(args: &Args) -> anyhow::Result<u8> {
             user: args.escalate.become_user.clone(),
         },
         target: &target,
+        check: false,
+        diff: false,
     };
     let terminal = Terminal::new();
     let mut code = EXIT_OK;

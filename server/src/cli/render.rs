@@ -181,6 +181,7 @@ mod tests {
             data: Map::new(),
             duration: Duration::ZERO,
             censored: false,
+            diff: Vec::new(),
         }
     }
 

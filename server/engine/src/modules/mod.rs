@@ -16,8 +16,11 @@ pub mod setup;
 mod shell;
 mod words;
 
+use std::path::PathBuf;
+
 use serde_json::Value as Json;
 
+pub use crate::event::Diff;
 use crate::playbook::Vars;
 use crate::run::template::{Context, Templar};
 use crate::ssh::{Connection, SshError};
@@ -31,6 +34,39 @@ pub struct Call<'a> {
     pub become_user: Option<&'a str>,
     pub templar: &'a Templar,
     pub vars: &'a Context,
+    /// The inventory name of the host (for messages and `fetch`'s per-host directories).
+    pub host: &'a str,
+    /// Check mode (`--check`, `check_mode: true`): report what would change, change nothing.
+    pub check: bool,
+    /// `--diff` (or `diff: true`): fill [`ModuleResult::diff`] for files that change.
+    pub diff: bool,
+    /// Where a relative `src` (copy, template, script, unarchive) is looked up, in order:
+    /// the role's directory first (if the task is a role's), then the playbook's directory.
+    /// A module appends its own subdirectory first (`files/` or `templates/`), then tries
+    /// the directory itself, as Ansible does.
+    pub search: &'a [PathBuf],
+    /// `environment:` in effect for the task (play, block, task merged), exported before a
+    /// command runs.
+    pub environment: &'a [(String, String)],
+}
+
+impl Call<'_> {
+    /// Find a controller-side `src` as Ansible does: absolute as given; relative under each
+    /// search directory's `subdir` (`files`, `templates`), then the directory itself.
+    pub fn find_src(&self, src: &str, subdir: &str) -> Option<PathBuf> {
+        let p = std::path::Path::new(src);
+        if p.is_absolute() {
+            return p.exists().then(|| p.to_path_buf());
+        }
+        for dir in self.search {
+            for cand in [dir.join(subdir).join(p), dir.join(p)] {
+                if cand.exists() {
+                    return Some(cand);
+                }
+            }
+        }
+        None
+    }
 }
 
 /// A module's result, in Ansible's terms (the runner turns it into the registered dict).
@@ -48,6 +84,8 @@ pub struct ModuleResult {
     pub extra: Vars,
     /// Variables set on the host for the rest of the run (set_fact).
     pub facts: Vars,
+    /// Files changed (or that would change in check mode), filled when [`Call::diff`] is set.
+    pub diff: Vec<Diff>,
 }
 
 impl ModuleResult {

@@ -40,6 +40,10 @@ pub struct Options<'a> {
     pub become_default: BecomeDefault,
     /// How to reach a host (the inventory's target with command-line overrides).
     pub target: &'a (dyn Fn(&str) -> Result<Target, String> + Sync),
+    /// `--check`: modules report what they would change and change nothing.
+    pub check: bool,
+    /// `--diff`: modules that change files report the change.
+    pub diff: bool,
 }
 
 /// Run every play of `playbook`. `Err` only for bad input found before anything ran (a host
@@ -352,6 +356,8 @@ impl Run<'_> {
     ) -> Vec<TaskEnd> {
         let hostvars = self.base.hostvars(&self.facts);
         let empty = Vars::new();
+        let search = src_search(task, &self.base.playbook_dir);
+        let search = &search;
         fanout::bounded(live.to_vec(), self.options.forks, |host| {
             let hostvars = &hostvars;
             let empty = &empty;
@@ -378,6 +384,9 @@ impl Run<'_> {
                     vars: ctx,
                     inventory_vars: self.base.host_vars.get(&host).unwrap_or(empty),
                     become_default: &self.options.become_default,
+                    check: self.options.check,
+                    diff: self.options.diff,
+                    search,
                 }
                 .run()
                 .await;
@@ -420,6 +429,28 @@ impl Run<'_> {
     }
 }
 
+/// Where a task's modules look up a relative `src`: its role's directory (a role task lives
+/// in `ROLE/tasks/*.yml`), then the directory of the file the task is written in, then the
+/// playbook's directory.
+fn src_search(task: &crate::playbook::Task, playbook_dir: &str) -> Vec<std::path::PathBuf> {
+    use std::path::{Path, PathBuf};
+    let mut out: Vec<PathBuf> = Vec::new();
+    let file_dir = Path::new(&*task.location.file)
+        .parent()
+        .map(Path::to_path_buf);
+    if task.role.is_some()
+        && let Some(role_dir) = file_dir.as_deref().and_then(Path::parent)
+    {
+        out.push(role_dir.to_path_buf());
+    }
+    out.extend(file_dir);
+    let pb = PathBuf::from(playbook_dir);
+    if !out.contains(&pb) {
+        out.push(pb);
+    }
+    out
+}
+
 /// A failed result that ran nothing (a task this slice does not execute).
 fn unsupported_result(host: &str, task: &str, msg: &str) -> HostResult {
     let mr = ModuleResult::failed(msg);
@@ -435,5 +466,6 @@ fn unsupported_result(host: &str, task: &str, msg: &str) -> HostResult {
         data: Vars::new(),
         duration: Duration::ZERO,
         censored: false,
+        diff: Vec::new(),
     }
 }

@@ -43,6 +43,12 @@ pub struct HostTask<'a> {
     pub vars: Context,
     pub inventory_vars: &'a Vars,
     pub become_default: &'a BecomeDefault,
+    /// Check mode for this task (`--check`, or the task's `check_mode`).
+    pub check: bool,
+    /// `--diff` (or the task's `diff`).
+    pub diff: bool,
+    /// Where a module finds a relative `src` (see [`Call::search`]).
+    pub search: &'a [std::path::PathBuf],
 }
 
 impl HostTask<'_> {
@@ -132,6 +138,11 @@ impl HostTask<'_> {
             become_user: become_user.as_deref(),
             templar: self.templar,
             vars: &self.vars,
+            host: self.host,
+            check: self.check,
+            diff: self.diff,
+            search: self.search,
+            environment: &[],
         };
         let mut mr = match modules::run(&action.module, &call).await {
             Ok(mr) => mr,
@@ -256,8 +267,10 @@ fn host_result(
         data: mr.data.clone(),
         duration: start.elapsed(),
         censored: false,
+        diff: mr.diff.clone(),
     };
     if no_log {
+        r.diff = Vec::new();
         r.stdout = None;
         r.stderr = None;
         r.msg = Some(CENSORED.into());
