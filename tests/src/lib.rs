@@ -127,8 +127,12 @@ pub fn scratch(name: &str) -> PathBuf {
     d
 }
 
-/// The `cairn` binary built beside this test executable (scripts/test builds it first).
+/// The `cairn` binary: `$CAIRN_BIN` if set (needed when cargo's build dir is not the target
+/// dir), else the one built beside this test executable (scripts/test builds it first).
 pub fn cairn_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("CAIRN_BIN") {
+        return PathBuf::from(bin);
+    }
     let exe = std::env::current_exe().expect("current_exe");
     // target/<profile>/deps/<test> -> target/<profile>/cairn
     let bin = exe
