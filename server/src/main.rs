@@ -4,6 +4,8 @@
 mod cli;
 mod serve;
 mod state_dir;
+mod store;
+mod wire;
 
 use clap::Parser as _;
 

@@ -22,7 +22,15 @@ fn help_lists_subcommands_and_each_has_help() {
         .collect();
     assert_eq!(
         listed,
-        ["ping", "exec", "inventory", "play", "bundle", "serve"]
+        [
+            "ping",
+            "exec",
+            "inventory",
+            "play",
+            "bundle",
+            "serve",
+            "runs"
+        ]
     );
     for sub in listed {
         let o = Command::new(cairn_bin())

@@ -5,10 +5,13 @@ mod bundle;
 mod exec;
 mod hosts;
 mod inventory;
+mod json_lines;
 mod ping;
 mod play;
 mod render;
+mod runs;
 mod serve;
+mod tee;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -61,6 +64,8 @@ pub enum Command {
     Bundle(bundle::Args),
     /// Serve a verified bundle over HTTP: its files and an apt repository.
     Serve(serve::Args),
+    /// List the runs recorded in the state store, or show one run's results or events.
+    Runs(runs::Args),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -71,6 +76,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Play(a) => play::run(a).await?,
         Command::Bundle(a) => bundle::run(a)?,
         Command::Serve(a) => serve::run(a).await?,
+        Command::Runs(a) => runs::run(a)?,
     };
     Ok(ExitCode::from(code))
 }

@@ -3,8 +3,12 @@
 //! `--list-tasks`, `--list-hosts`).
 
 use super::hosts::{BecomeArgs, HostArgs, InventoryArgs, ReachArgs};
+use super::json_lines::JsonLines;
 use super::render::Terminal;
+use super::tee::Tee;
 use super::{EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE};
+use crate::store::{RunStatus, Store, journal::Journal};
+use cairn_engine::event::EventSink;
 use cairn_engine::playbook::{self, ListOptions, Options, TagFilter};
 use cairn_engine::run::{self, BecomeDefault};
 use std::path::PathBuf;
@@ -61,6 +65,11 @@ pub struct Args {
     /// With --list-tasks: leave out tasks with these tags.
     #[arg(long, value_name = "TAGS")]
     pub skip_tags: Vec<String>,
+
+    /// Print the run's events as JSON lines on stdout (one object per event, the shape of
+    /// `cairn runs show --json`) instead of the human output.
+    #[arg(long)]
+    pub json: bool,
 
     #[command(flatten)]
     pub reach: ReachArgs,
@@ -176,7 +185,16 @@ async fn execute(args: &Args) -> anyhow::Result<u8> {
         check: false,
         diff: false,
     };
+    let recorded = Recorded::begin(&args.reach, &args.playbooks);
+    let run_id = recorded.as_ref().map_or(0, |r| r.journal.run_id());
     let terminal = Terminal::new();
+    let json = JsonLines::new(run_id);
+    let shown: &dyn EventSink = if args.json { &json } else { &terminal };
+    let mut sinks = vec![shown];
+    if let Some(r) = &recorded {
+        sinks.push(&r.journal);
+    }
+    let sink = Tee::new(sinks);
     let mut code = EXIT_OK;
     for l in &loaded {
         let recap = match run::run(
@@ -184,13 +202,16 @@ async fn execute(args: &Args) -> anyhow::Result<u8> {
             &sel.inventory,
             &sel.connector,
             &run_options,
-            &terminal,
+            &sink,
         )
         .await
         {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("error: {e}");
+                if let Some(r) = recorded {
+                    r.finish(EXIT_PLAY_ERROR);
+                }
                 return Ok(EXIT_PLAY_ERROR);
             }
         };
@@ -205,5 +226,56 @@ async fn execute(args: &Args) -> anyhow::Result<u8> {
             break;
         }
     }
+    if let Some(r) = recorded {
+        r.finish(code);
+    }
     Ok(code)
+}
+
+/// The run as recorded in the state store. A store that cannot be opened is a warning, not a
+/// reason to refuse the run: the hosts' work matters more than its record.
+struct Recorded {
+    store: Store,
+    journal: Journal,
+}
+
+impl Recorded {
+    fn begin(reach: &ReachArgs, playbooks: &[PathBuf]) -> Option<Recorded> {
+        let dir = crate::state_dir::resolve(reach.state_dir.clone());
+        let title = playbooks
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let opened = Store::open_in(&dir).and_then(|store| {
+            let id = store.begin_run("play", &title)?;
+            let journal = Journal::start(store.path(), id)?;
+            Ok(Recorded { store, journal })
+        });
+        match opened {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("[WARNING]: this run is not recorded: {e}");
+                None
+            }
+        }
+    }
+
+    fn finish(self, code: u8) {
+        let status = match code {
+            EXIT_OK => RunStatus::Ok,
+            EXIT_FAILED => RunStatus::Failed,
+            EXIT_UNREACHABLE => RunStatus::Unreachable,
+            _ => RunStatus::Error,
+        };
+        if let Err(e) = self.journal.finish() {
+            eprintln!("[WARNING]: the run's record is incomplete: {e}");
+        }
+        if let Err(e) = self
+            .store
+            .finish_run(self.journal.run_id(), status, Some(code))
+        {
+            eprintln!("[WARNING]: the run's record is incomplete: {e}");
+        }
+    }
 }
