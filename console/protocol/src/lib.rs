@@ -178,3 +178,23 @@ mod tests {
         );
     }
 }
+
+/// One pre-flight check on one host (`cairn preflight --json`, the store, the console's
+/// host × check matrix).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreflightCheck {
+    /// Inventory name, or `installer`.
+    pub host: String,
+    /// Stable id: `memory`, `disk:/var/lib/etcd`, `port:2379`, ...
+    pub id: String,
+    /// `pass`, `warn`, `fail`, `skipped` or `ignored`.
+    pub status: String,
+    /// Why it was skipped (`container: ...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<String>,
+}

@@ -14,6 +14,7 @@ pub mod event;
 pub mod inventory;
 pub mod modules;
 pub mod playbook;
+pub mod preflight;
 pub mod run;
 pub mod secret;
 pub mod ssh;

@@ -1,6 +1,13 @@
 //! The command line: one subcommand per file. Each parses its flags (clap), calls the engine
 //! and renders what comes back for a terminal. Must not: hold engine logic.
 
+/// `println!` that ignores a closed stdout (see [`out`]).
+macro_rules! outln {
+    ($($t:tt)*) => {
+        $crate::cli::out(format!("{}\n", format_args!($($t)*)))
+    };
+}
+
 mod bundle;
 mod exec;
 mod hosts;
@@ -8,6 +15,7 @@ mod inventory;
 mod json_lines;
 mod ping;
 mod play;
+mod preflight;
 mod render;
 mod runs;
 mod serve;
@@ -60,6 +68,9 @@ pub enum Command {
     Inventory(inventory::Args),
     /// Run a playbook on the inventory's hosts, or check it, list its tasks or hosts.
     Play(play::Args),
+    /// Pre-flight checks on every host (OS, kernel, CPU, memory, disk, ports, swap, modules,
+    /// time, repo reachability...): pass/warn/fail with the value seen and a remedy.
+    Preflight(preflight::Args),
     /// Build, verify and inspect offline bundles (NAME-VERSION.cairn); make signing keys.
     Bundle(bundle::Args),
     /// Serve a verified bundle over HTTP: its files and an apt repository.
@@ -68,12 +79,22 @@ pub enum Command {
     Runs(runs::Args),
 }
 
+/// Print to stdout, ignoring a closed pipe (`cairn runs | head`): the reader has gone, which
+/// is not an error of the command, and panicking (as `println!` does) would lose the exit code.
+pub fn out(text: impl AsRef<str>) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(text.as_ref().as_bytes());
+    let _ = o.flush();
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let code = match cli.command {
         Command::Ping(a) => ping::run(a).await?,
         Command::Exec(a) => exec::run(a).await?,
         Command::Inventory(a) => inventory::run(a)?,
         Command::Play(a) => play::run(a).await?,
+        Command::Preflight(a) => preflight::run(a).await?,
         Command::Bundle(a) => bundle::run(a)?,
         Command::Serve(a) => serve::run(a).await?,
         Command::Runs(a) => runs::run(a)?,

@@ -89,16 +89,20 @@ fn list(store: &Store, args: &Args) -> Result<(), StoreError> {
                 "exit_code": r.exit_code, "started_ms": r.started_ms,
                 "finished_ms": r.finished_ms, "events": r.events,
             });
-            println!("{v}");
+            outln!("{v}");
         }
         return Ok(());
     }
-    println!(
+    outln!(
         "{:>5}  {:<20}  {:>8}  {:<11}  {:<6}  TITLE",
-        "ID", "STARTED", "TOOK", "STATUS", "KIND"
+        "ID",
+        "STARTED",
+        "TOOK",
+        "STATUS",
+        "KIND"
     );
     for r in runs {
-        println!(
+        outln!(
             "{:>5}  {:<20}  {:>8}  {:<11}  {:<6}  {}",
             r.id,
             when(r.started_ms),
@@ -112,16 +116,28 @@ fn list(store: &Store, args: &Args) -> Result<(), StoreError> {
 }
 
 fn show(store: &Store, id: i64, json: bool) -> Result<(), StoreError> {
-    if json {
-        for e in store.events(id, 0)? {
-            if let Ok(line) = serde_json::to_string(&e) {
-                println!("{line}");
+    let run = store.run(id)?;
+    if run.kind == "preflight" {
+        for c in store.checks(id)? {
+            if json {
+                if let Ok(line) = serde_json::to_string(&c) {
+                    outln!("{line}");
+                }
+            } else {
+                outln!("{:<12} {:<8} {:<32} {}", c.host, c.status, c.id, c.value);
             }
         }
         return Ok(());
     }
-    let run = store.run(id)?;
-    println!(
+    if json {
+        for e in store.events(id, 0)? {
+            if let Ok(line) = serde_json::to_string(&e) {
+                outln!("{line}");
+            }
+        }
+        return Ok(());
+    }
+    outln!(
         "run {}: {} {} — {} (exit {}), started {}, took {}",
         run.id,
         run.kind,
@@ -134,7 +150,7 @@ fn show(store: &Store, id: i64, json: bool) -> Result<(), StoreError> {
     let mut play: Option<String> = None;
     for r in store.results(id)? {
         if r.play != play {
-            println!("\nPLAY [{}]", r.play.as_deref().unwrap_or(""));
+            outln!("\nPLAY [{}]", r.play.as_deref().unwrap_or(""));
             play = r.play.clone();
         }
         let at = match (&r.task_file, r.task_line) {
@@ -146,9 +162,12 @@ fn show(store: &Store, id: i64, json: bool) -> Result<(), StoreError> {
             ("failed" | "unreachable", Some(m)) if !m.is_empty() => format!(": {m}"),
             _ => String::new(),
         };
-        println!(
+        outln!(
             "  {:<11} [{}] {}{at} {}ms{ignored}{msg}",
-            r.outcome, r.host, r.task, r.duration_ms
+            r.outcome,
+            r.host,
+            r.task,
+            r.duration_ms
         );
     }
     Ok(())

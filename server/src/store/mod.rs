@@ -17,7 +17,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, params};
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: i64 = 1;
+/// Each later version's statements, applied in order to a database at the version before.
+const MIGRATIONS: [(i64, &str); 1] = [(2, include_str!("migrations/2.sql"))];
+const SCHEMA_VERSION: i64 = 2;
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -129,8 +131,19 @@ impl Store {
         if version < 1 {
             let tx = self.conn.transaction()?;
             tx.execute_batch(SCHEMA)?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            tx.pragma_update(None, "user_version", 1)?;
             tx.commit()?;
+        }
+        for (to, sql) in MIGRATIONS {
+            let now: i64 = self
+                .conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if now < to {
+                let tx = self.conn.transaction()?;
+                tx.execute_batch(sql)?;
+                tx.pragma_update(None, "user_version", to)?;
+                tx.commit()?;
+            }
         }
         Ok(())
     }
@@ -177,6 +190,56 @@ impl Store {
             return Err(StoreError::NoSuchRun(id));
         }
         Ok(())
+    }
+
+    /// Record a pre-flight's checks under run `id`.
+    pub fn save_checks(
+        &mut self,
+        id: i64,
+        checks: &[cairn_protocol::PreflightCheck],
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut st = tx.prepare(
+                "INSERT OR REPLACE INTO checks (run_id, host, id, status, reason, value, threshold, remedy)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for c in checks {
+                st.execute(params![
+                    id,
+                    c.host,
+                    c.id,
+                    c.status,
+                    c.reason,
+                    c.value,
+                    c.threshold,
+                    c.remedy
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Run `id`'s pre-flight checks, in the order they were saved per host.
+    pub fn checks(&self, id: i64) -> Result<Vec<cairn_protocol::PreflightCheck>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT host, id, status, reason, value, threshold, remedy FROM checks WHERE run_id = ?1",
+        )?;
+        let rows = st
+            .query_map(params![id], |r| {
+                Ok(cairn_protocol::PreflightCheck {
+                    host: r.get(0)?,
+                    id: r.get(1)?,
+                    status: r.get(2)?,
+                    reason: r.get(3)?,
+                    value: r.get(4)?,
+                    threshold: r.get(5)?,
+                    remedy: r.get(6)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
     }
 
     pub fn path(&self) -> &Path {

@@ -1,4 +1,5 @@
--- Cairn's state store, schema version 1 (PRAGMA user_version). One database per state dir,
+-- Cairn's state store, schema version 1 (PRAGMA user_version); later versions add the
+-- statements of migrations/*.sql. One database per state dir,
 -- WAL mode, shared by the CLI and `cairn serve`. No secret is ever written here: events are
 -- censored by the engine before they arrive, and connection secrets never reach an event.
 

@@ -179,7 +179,7 @@ fn errors_say_what_to_do() {
     assert_eq!(
         e.to_string(),
         format!(
-            "the state store {} has schema version 99, newer than this cairn understands (1): use a newer cairn",
+            "the state store {} has schema version 99, newer than this cairn understands (2): use a newer cairn",
             dir.path().join("cairn.db").display()
         )
     );
@@ -197,4 +197,34 @@ fn errors_say_what_to_do() {
         e.to_string()
             .ends_with("(set --state-dir or CAIRN_STATE_DIR to a writable directory)")
     );
+}
+
+#[test]
+fn a_version_1_store_is_migrated_and_keeps_its_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cairn.db");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(SCHEMA).unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+        c.execute(
+            "INSERT INTO runs (kind, title, pid, started_ms, status) VALUES ('play', 'v1', 1, 0, 'ok')",
+            [],
+        )
+        .unwrap();
+    }
+    let mut s = Store::open(&path).unwrap();
+    assert_eq!(s.runs(5).unwrap()[0].title, "v1");
+    let id = s.begin_run("preflight", "hosts").unwrap();
+    let check = cairn_protocol::PreflightCheck {
+        host: "lab1".into(),
+        id: "port:2379".into(),
+        status: "fail".into(),
+        reason: None,
+        value: "in use".into(),
+        threshold: None,
+        remedy: Some("stop it".into()),
+    };
+    s.save_checks(id, std::slice::from_ref(&check)).unwrap();
+    assert_eq!(s.checks(id).unwrap(), vec![check]);
 }

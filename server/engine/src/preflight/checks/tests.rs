@@ -1,0 +1,392 @@
+use super::*;
+use crate::preflight::probe::{Disk, Listener};
+use serde_json::json;
+
+const GIB_K: u64 = 1024 * 1024;
+
+/// A healthy bare-metal Debian 12 host with 4 CPUs, 8 GiB, big disks.
+fn healthy() -> Probe {
+    let facts = json!({
+        "distribution": "Debian", "distribution_version": "12.5",
+        "distribution_major_version": "12", "kernel": "6.1.0-28-amd64",
+        "processor_vcpus": 4, "memtotal_mb": 8192, "pkg_mgr": "apt",
+        "virtualization_role": "host", "virtualization_type": "kvm",
+        "machine_id": "m1", "all_ipv4_addresses": ["10.0.0.11"],
+    });
+    let disk = |path: &str| Disk {
+        path: path.into(),
+        measured_at: path.into(),
+        total_kib: 100 * GIB_K,
+        used_kib: 10 * GIB_K,
+        avail_kib: 90 * GIB_K,
+        mount: "/".into(),
+    };
+    Probe {
+        facts: facts.as_object().cloned().unwrap(),
+        uid: Some(0),
+        hostname: Some("node1".into()),
+        disks: [
+            "/",
+            "/var/lib/etcd",
+            "/var/lib/containerd",
+            "/var/lib/kubelet",
+        ]
+        .iter()
+        .map(|p| disk(p))
+        .collect(),
+        modules: vec![
+            ("overlay".into(), ModuleState::Builtin),
+            ("br_netfilter".into(), ModuleState::Loaded),
+        ],
+        sysctls: vec![
+            ("net.ipv4.ip_forward".into(), Some("1".into())),
+            (
+                "net.bridge.bridge-nf-call-iptables".into(),
+                Some("1".into()),
+            ),
+        ],
+        cgroup_fs: Some("cgroup2fs".into()),
+        time_services: vec!["chrony".into()],
+        chrony_leap: Some("Normal".into()),
+        repo: Some("curl 200".into()),
+        ..Probe::default()
+    }
+}
+
+fn run(p: &Probe, roles: &[&str], offset: Option<Offset>) -> Vec<Check> {
+    let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+    host(
+        &Policy::default(),
+        &HostInput {
+            host: "node1",
+            roles: &roles,
+            probe: p,
+            offset,
+            repo_wanted: true,
+        },
+    )
+}
+
+fn find<'a>(checks: &'a [Check], id: &str) -> &'a Check {
+    checks
+        .iter()
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("no check {id} in {checks:#?}"))
+}
+
+fn ok_offset() -> Option<Offset> {
+    Some(Offset {
+        seconds: 0.01,
+        error: 0.002,
+    })
+}
+
+#[test]
+fn a_healthy_host_passes_everything() {
+    let checks = run(&healthy(), &["etcd", "kube_master"], ok_offset());
+    let not_pass: Vec<_> = checks.iter().filter(|c| c.status != Status::Pass).collect();
+    assert!(not_pass.is_empty(), "{not_pass:#?}");
+    assert!(checks.iter().all(|c| c.remedy.is_none()));
+    assert_eq!(find(&checks, "port:2379").value, "free (etcd client)");
+}
+
+/// (what is changed on the healthy host, roles, check id, status, value) — each failure mode
+/// is one row.
+#[test]
+fn each_failure_is_caught_with_its_value() {
+    type Change = fn(&mut Probe);
+    let cases: Vec<(Change, &[&str], &str, &str, &str)> = vec![
+        (
+            |p| {
+                p.facts.insert("memtotal_mb".into(), json!(1536));
+            },
+            &["kube_master"],
+            "memory",
+            "fail",
+            "1.5 GiB",
+        ),
+        (
+            |p| {
+                p.facts.insert("processor_vcpus".into(), json!(1));
+            },
+            &["kube_node"],
+            "cpu",
+            "warn",
+            "1 CPUs",
+        ),
+        (
+            |p| {
+                p.disks[1].avail_kib = GIB_K;
+                p.disks[1].used_kib = 99 * GIB_K;
+                p.disks[1].mount = "/var/lib/etcd".into();
+            },
+            &["etcd"],
+            "disk:/var/lib/etcd",
+            "fail",
+            "1.0 GiB free of 100.0 GiB (99 % used) on /var/lib/etcd",
+        ),
+        (
+            |p| {
+                p.disks[1].measured_at = "/var/lib".into();
+                p.disks[1].avail_kib = 8 * GIB_K;
+            },
+            &["etcd"],
+            "disk:/var/lib/etcd",
+            "warn",
+            "8.0 GiB free of 100.0 GiB (56 % used) on / (/var/lib/etcd does not exist yet)",
+        ),
+        (
+            |p| {
+                p.listeners.push(Listener {
+                    port: 2379,
+                    address: "0.0.0.0".into(),
+                    process: Some("perl (pid 4242)".into()),
+                })
+            },
+            &["etcd"],
+            "port:2379",
+            "fail",
+            "in use by perl (pid 4242) on 0.0.0.0 (needed by etcd client)",
+        ),
+        (
+            |p| p.swaps.push(("/swapfile".into(), 2 * GIB_K)),
+            &["kube_node"],
+            "swap",
+            "fail",
+            "2.0 GiB of swap active",
+        ),
+        (
+            |p| {
+                p.facts
+                    .insert("distribution_major_version".into(), json!("10"));
+                p.facts
+                    .insert("distribution_version".into(), json!("10.13"));
+            },
+            &[],
+            "os",
+            "fail",
+            "Debian 10.13",
+        ),
+        (
+            |p| {
+                p.facts.insert("kernel".into(), json!("4.18.0-553.el8"));
+            },
+            &["kube_node"],
+            "kernel",
+            "fail",
+            "4.18.0-553.el8",
+        ),
+        (
+            |p| p.modules[1].1 = ModuleState::Missing,
+            &["kube_node"],
+            "module:br_netfilter",
+            "fail",
+            "not loaded, not built in, not found",
+        ),
+        (
+            |p| p.sysctls[0].1 = Some("0".into()),
+            &["kube_node"],
+            "sysctl:net.ipv4.ip_forward",
+            "warn",
+            "0 (the install sets 1)",
+        ),
+        (
+            |p| p.hostname = Some("Node_1".into()),
+            &[],
+            "hostname",
+            "fail",
+            "\"Node_1\": 'N' is not allowed (lowercase letters, digits and '-' only)",
+        ),
+        (
+            |p| p.repo = Some("perl connect: Connection refused".into()),
+            &[],
+            "repo",
+            "fail",
+            "perl: connect: Connection refused",
+        ),
+        (
+            |p| p.repo = Some("none".into()),
+            &[],
+            "repo",
+            "fail",
+            "no curl, wget or perl on the host to fetch it with",
+        ),
+        (
+            |p| p.uid = Some(1000),
+            &[],
+            "sudo",
+            "fail",
+            "commands run as uid 1000, not root",
+        ),
+        (
+            |p| {
+                p.time_services.clear();
+                p.chrony_leap = None;
+            },
+            &[],
+            "time_sync",
+            "warn",
+            "no time service active (chrony, ntpd, systemd-timesyncd, ptp4l)",
+        ),
+        (
+            |p| p.installed.push("etcd /usr/bin/etcd".into()),
+            &[],
+            "existing_install",
+            "warn",
+            "found: etcd",
+        ),
+        (
+            |p| p.cgroup_fs = Some("tmpfs".into()),
+            &[],
+            "cgroup",
+            "warn",
+            "v1 or hybrid",
+        ),
+    ];
+    for (change, roles, id, status, value) in cases {
+        let mut p = healthy();
+        change(&mut p);
+        let checks = run(&p, roles, ok_offset());
+        let c = find(&checks, id);
+        assert_eq!(
+            (c.status.as_str(), c.value.as_str()),
+            (status, value),
+            "{id}"
+        );
+        assert!(c.remedy.is_some(), "{id} needs a remedy");
+        // Exactly one check moved away from pass.
+        let bad: Vec<&str> = checks
+            .iter()
+            .filter(|c| c.status != Status::Pass)
+            .map(|c| c.id.as_str())
+            .collect();
+        assert_eq!(bad, vec![id], "{id}");
+    }
+}
+
+#[test]
+fn a_container_says_so_instead_of_failing() {
+    let mut p = healthy();
+    p.facts.insert("virtualization_role".into(), json!("guest"));
+    p.facts
+        .insert("virtualization_type".into(), json!("systemd-nspawn"));
+    p.modules = vec![
+        ("overlay".into(), ModuleState::Missing),
+        ("br_netfilter".into(), ModuleState::Missing),
+    ];
+    p.swaps.push(("/dev/vda3".into(), GIB_K));
+    p.time_services.clear();
+    p.chrony_leap = None;
+    let checks = run(&p, &["kube_node"], ok_offset());
+    for id in ["module:overlay", "module:br_netfilter", "swap", "time_sync"] {
+        let c = find(&checks, id);
+        match &c.status {
+            Status::Skipped(why) => assert!(why.starts_with("container"), "{id}: {why}"),
+            other => panic!("{id}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        find(&checks, "virtualization").value,
+        "container: systemd-nspawn (kernel, modules, swap and clock are the host machine's)"
+    );
+    assert_eq!(
+        find(&checks, "kernel").value,
+        "6.1.0-28-amd64 (the host machine's)"
+    );
+}
+
+#[test]
+fn clock_offset_thresholds_account_for_the_error_bound() {
+    let cases = [
+        (0.3, 0.01, "pass"),
+        (0.7, 0.01, "warn"),
+        (0.7, 0.3, "pass"), // could be 0.4: not proven beyond the bound
+        (-2.5, 0.01, "fail"),
+        (2.5, 0.6, "warn"),
+    ];
+    for (seconds, error, want) in cases {
+        let checks = run(&healthy(), &[], Some(Offset { seconds, error }));
+        assert_eq!(
+            find(&checks, "clock_offset").status.as_str(),
+            want,
+            "{seconds}±{error}"
+        );
+    }
+    let checks = run(&healthy(), &[], None);
+    assert_eq!(find(&checks, "clock_offset").status, Status::Warn);
+}
+
+#[test]
+fn duplicates_and_skew_across_hosts() {
+    let a = healthy();
+    let mut b = healthy();
+    b.facts.insert("machine_id".into(), json!("m2"));
+    b.facts.insert(
+        "all_ipv4_addresses".into(),
+        json!(["10.0.0.12", "127.0.0.1"]),
+    );
+    let mut c = healthy(); // a clone of a: same name, machine id, address
+    c.facts.insert(
+        "all_ipv4_addresses".into(),
+        json!(["10.0.0.11", "127.0.0.1"]),
+    );
+    b.hostname = Some("node2".into());
+    let o = |s| {
+        Some(Offset {
+            seconds: s,
+            error: 0.001,
+        })
+    };
+    let checks = across(
+        &Policy::default(),
+        &[("a", &a, o(0.0)), ("b", &b, o(0.1)), ("c", &c, o(3.0))],
+    );
+    let get = |h: &str, id: &str| {
+        checks
+            .iter()
+            .find(|x| x.host == h && x.id == id)
+            .map(|x| (x.status.as_str(), x.value.clone()))
+            .unwrap()
+    };
+    assert_eq!(
+        get("a", "hostname_unique"),
+        (
+            "fail",
+            "same hostname as another host: node1 (also c)".into()
+        )
+    );
+    assert_eq!(get("b", "hostname_unique").0, "pass");
+    assert_eq!(
+        get("c", "machine_id_unique").1,
+        "same machine id as another host: m1 (also a)"
+    );
+    assert_eq!(get("b", "address_unique").0, "pass");
+    assert_eq!(get("c", "address_unique").0, "fail");
+    assert_eq!(
+        get("b", "clock_skew"),
+        ("pass", "+0.000 s vs the hosts' median".into())
+    );
+    assert_eq!(
+        get("c", "clock_skew"),
+        ("fail", "+2.900 s vs the hosts' median".into())
+    );
+}
+
+#[test]
+fn hostnames_and_kernel_versions() {
+    for (h, ok) in [
+        ("node-1", true),
+        ("a.b.c", true),
+        ("-x", false),
+        ("x-", false),
+        ("", false),
+        ("a..b", false),
+        ("UPPER", false),
+        (&"a".repeat(64), false),
+    ] {
+        assert_eq!(valid_hostname(h).is_ok(), ok, "{h}");
+    }
+    assert_eq!(kernel_version("6.1.0-28-amd64"), Some((6, 1)));
+    assert_eq!(kernel_version("4.18.0-553.el8_10.x86_64"), Some((4, 18)));
+    assert_eq!(kernel_version("junk"), None);
+}

@@ -1,0 +1,266 @@
+//! What each role needs from a host: CPUs, memory, disk per path, free ports, kernel modules,
+//! sysctls, swap, kernel version; plus the cluster-wide bounds (clock offset, disk % used,
+//! supported OS releases). Defaults follow what Kubernetes, etcd and the installers users
+//! trust document (kubeadm: 2 CPUs / 2 GiB for a control plane; etcd: its ports and a data
+//! disk; kURL: fail above 80 % used).
+//!
+//! Owns the numbers and how several roles on one host combine (the strictest wins; ports,
+//! paths and modules add up). Must not: look at hosts.
+
+use std::collections::BTreeMap;
+
+const GIB: u64 = 1024 * 1024; // in KiB
+const MIB: u64 = 1024; // in KiB
+
+/// Free space required under one path.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiskNeed {
+    pub path: String,
+    pub fail_below_kib: u64,
+    pub warn_below_kib: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Needs {
+    pub cpus_fail: u32,
+    pub cpus_warn: u32,
+    pub mem_fail_kib: u64,
+    pub mem_warn_kib: u64,
+    pub disks: Vec<DiskNeed>,
+    /// Port and what uses it (`2379 etcd client`).
+    pub ports: Vec<(u16, &'static str)>,
+    pub modules: Vec<&'static str>,
+    /// Name and the value the role needs.
+    pub sysctls: Vec<(&'static str, &'static str)>,
+    pub swap_off: bool,
+    pub kernel_min: (u32, u32),
+}
+
+impl Needs {
+    /// Both roles' needs on one host: the strictest bound, the union of lists.
+    fn merge(&mut self, o: &Needs) {
+        self.cpus_fail = self.cpus_fail.max(o.cpus_fail);
+        self.cpus_warn = self.cpus_warn.max(o.cpus_warn);
+        self.mem_fail_kib = self.mem_fail_kib.max(o.mem_fail_kib);
+        self.mem_warn_kib = self.mem_warn_kib.max(o.mem_warn_kib);
+        for d in &o.disks {
+            match self.disks.iter_mut().find(|x| x.path == d.path) {
+                Some(x) => {
+                    x.fail_below_kib = x.fail_below_kib.max(d.fail_below_kib);
+                    x.warn_below_kib = x.warn_below_kib.max(d.warn_below_kib);
+                }
+                None => self.disks.push(d.clone()),
+            }
+        }
+        for p in &o.ports {
+            if !self.ports.iter().any(|x| x.0 == p.0) {
+                self.ports.push(*p);
+            }
+        }
+        for m in &o.modules {
+            if !self.modules.contains(m) {
+                self.modules.push(m);
+            }
+        }
+        for s in &o.sysctls {
+            if !self.sysctls.iter().any(|x| x.0 == s.0) {
+                self.sysctls.push(*s);
+            }
+        }
+        self.swap_off |= o.swap_off;
+        self.kernel_min = self.kernel_min.max(o.kernel_min);
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Policy {
+    /// Every host, whatever its roles.
+    pub base: Needs,
+    pub roles: BTreeMap<&'static str, Needs>,
+    /// Clock offset vs the installer and vs the hosts' median: warn, fail (seconds).
+    pub offset_warn: f64,
+    pub offset_fail: f64,
+    /// Disk % used above which a path fails / warns.
+    pub used_fail_pct: f64,
+    pub used_warn_pct: f64,
+    /// Supported distributions (Ansible's `ansible_distribution`) and major versions.
+    pub os: Vec<(&'static str, Vec<&'static str>)>,
+}
+
+fn disk(path: &str, fail_gib: u64, warn_gib: u64) -> DiskNeed {
+    DiskNeed {
+        path: path.into(),
+        fail_below_kib: fail_gib * GIB,
+        warn_below_kib: warn_gib * GIB,
+    }
+}
+
+const KUBE_MODULES: [&str; 2] = ["overlay", "br_netfilter"];
+const KUBE_SYSCTLS: [(&str, &str); 2] = [
+    ("net.ipv4.ip_forward", "1"),
+    ("net.bridge.bridge-nf-call-iptables", "1"),
+];
+
+impl Default for Policy {
+    fn default() -> Policy {
+        let kube = |cpus_fail, mem_fail_gib, mem_warn_gib, ports: Vec<(u16, &'static str)>| Needs {
+            cpus_fail,
+            cpus_warn: 2,
+            mem_fail_kib: mem_fail_gib * GIB,
+            mem_warn_kib: mem_warn_gib * GIB,
+            disks: vec![
+                disk("/var/lib/containerd", 10, 20),
+                disk("/var/lib/kubelet", 2, 5),
+            ],
+            ports,
+            modules: KUBE_MODULES.to_vec(),
+            sysctls: KUBE_SYSCTLS.to_vec(),
+            swap_off: true,
+            kernel_min: (4, 19),
+        };
+        let mut roles = BTreeMap::new();
+        roles.insert(
+            "etcd",
+            Needs {
+                cpus_fail: 1,
+                cpus_warn: 2,
+                mem_fail_kib: GIB,
+                mem_warn_kib: 2 * GIB,
+                disks: vec![disk("/var/lib/etcd", 5, 10)],
+                ports: vec![(2379, "etcd client"), (2380, "etcd peer")],
+                ..Needs::default()
+            },
+        );
+        roles.insert(
+            "kube_master",
+            kube(
+                2,
+                2,
+                4,
+                vec![
+                    (6443, "kube-apiserver"),
+                    (10250, "kubelet"),
+                    (10257, "kube-controller-manager"),
+                    (10259, "kube-scheduler"),
+                ],
+            ),
+        );
+        roles.insert(
+            "kube_node",
+            kube(
+                1,
+                1,
+                2,
+                vec![(10250, "kubelet"), (10256, "kube-proxy health")],
+            ),
+        );
+        roles.insert(
+            "registry",
+            Needs {
+                disks: vec![disk("/var/lib/registry", 10, 20)],
+                ports: vec![(5000, "registry")],
+                ..Needs::default()
+            },
+        );
+        roles.insert(
+            "ci",
+            Needs {
+                cpus_fail: 1,
+                cpus_warn: 2,
+                mem_fail_kib: GIB,
+                mem_warn_kib: 2 * GIB,
+                disks: vec![disk("/var/lib/cairn-ci", 5, 10)],
+                ports: vec![(8080, "CI web UI"), (8010, "buildbot web UI")],
+                ..Needs::default()
+            },
+        );
+        roles.insert(
+            "monitoring",
+            Needs {
+                mem_fail_kib: GIB,
+                mem_warn_kib: 2 * GIB,
+                disks: vec![disk("/var/lib/prometheus", 5, 10)],
+                ports: vec![(9090, "prometheus"), (9093, "alertmanager")],
+                ..Needs::default()
+            },
+        );
+        Policy {
+            base: Needs {
+                cpus_fail: 1,
+                cpus_warn: 1,
+                mem_fail_kib: 512 * MIB,
+                mem_warn_kib: GIB,
+                disks: vec![disk("/", 2, 5)],
+                ports: vec![(9100, "node exporter")],
+                kernel_min: (3, 10),
+                ..Needs::default()
+            },
+            roles,
+            offset_warn: 0.5,
+            offset_fail: 2.0,
+            used_fail_pct: 80.0,
+            used_warn_pct: 70.0,
+            os: vec![
+                ("Debian", vec!["11", "12"]),
+                ("Ubuntu", vec!["20", "22", "24"]),
+                ("RedHat", vec!["8", "9"]),
+                ("Rocky", vec!["8", "9"]),
+                ("AlmaLinux", vec!["8", "9"]),
+                ("CentOS", vec!["8", "9"]),
+                ("OracleLinux", vec!["8", "9"]),
+            ],
+        }
+    }
+}
+
+/// The roles pre-flight knows (cluster.yaml's roles).
+pub const ROLES: [&str; 6] = [
+    "etcd",
+    "kube_master",
+    "kube_node",
+    "registry",
+    "ci",
+    "monitoring",
+];
+
+impl Policy {
+    /// What a host with these roles needs (the base plus every role's).
+    pub fn needs(&self, roles: &[String]) -> Needs {
+        let mut n = self.base.clone();
+        for r in roles {
+            if let Some(more) = self.roles.get(r.as_str()) {
+                n.merge(more);
+            }
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_on_one_host_combine_strictest_first() {
+        let p = Policy::default();
+        let n = p.needs(&["etcd".into(), "kube_master".into()]);
+        assert_eq!(n.cpus_fail, 2);
+        assert_eq!(n.mem_warn_kib, 4 * GIB);
+        let ports: Vec<u16> = n.ports.iter().map(|p| p.0).collect();
+        assert_eq!(ports, vec![9100, 2379, 2380, 6443, 10250, 10257, 10259]);
+        let paths: Vec<&str> = n.disks.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "/",
+                "/var/lib/etcd",
+                "/var/lib/containerd",
+                "/var/lib/kubelet"
+            ]
+        );
+        assert!(n.swap_off);
+        assert_eq!(n.kernel_min, (4, 19));
+        let bare = p.needs(&[]);
+        assert!(!bare.swap_off && bare.modules.is_empty());
+    }
+}

@@ -1,0 +1,272 @@
+//! `cairn preflight`: run the pre-flight checks on every host and show a host × check table
+//! (or `--json`), record them in the state store, and exit non-zero if any check failed.
+//!
+//! Owns the flags, `--ignore-preflight` (an ignored check is shown as `ignored`, never as
+//! passed) and the rendering. Must not: hold check logic (the engine's `preflight` does).
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use super::hosts::{BecomeArgs, HostArgs};
+use super::{EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE};
+use cairn_engine::preflight::{self, Check, Policy, Status, policy::ROLES};
+use cairn_protocol::PreflightCheck;
+
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Exit status: 0 no check failed (warnings allowed); 1 bad input; 2 a check \
+failed; 4 a host could not be reached (and nothing else failed)."
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub hosts: HostArgs,
+
+    /// Run the probe through sudo as --become-user (needed to see which process holds a port
+    /// when logging in as a user other than root).
+    #[command(flatten)]
+    pub escalate: BecomeArgs,
+
+    /// A URL of the installer's repository each host must be able to fetch, from the host
+    /// itself (e.g. http://10.0.0.1:8080/repo/deb/Release).
+    #[arg(long, value_name = "URL")]
+    pub repo_url: Option<String>,
+
+    /// Check ids to report as `ignored` instead of failing (comma-separated or repeated;
+    /// `port:2379`, `memory`, ... as shown in the table).
+    #[arg(long, value_name = "ID", value_delimiter = ',')]
+    pub ignore_preflight: Vec<String>,
+
+    /// Print the checks as JSON (one object: summary and checks) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Show passed checks too (by default only what needs attention and a summary per host).
+    #[arg(long)]
+    pub all: bool,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<u8> {
+    if let Some(u) = &args.repo_url
+        && !u.starts_with("http://")
+        && !u.starts_with("https://")
+    {
+        eprintln!("error: --repo-url must be an http:// or https:// URL, got {u:?}");
+        return Ok(EXIT_USAGE);
+    }
+    let sel = match args.hosts.select(None) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let started = Instant::now();
+    let target = |h: &str| args.hosts.target(&sel.inventory, h);
+    let become_user = |h: &str| args.escalate.for_host(&sel.inventory, h);
+    let roles = |h: &str| -> Vec<String> {
+        sel.inventory
+            .groups_of(h)
+            .into_iter()
+            .filter(|g| ROLES.contains(&g.as_str()))
+            .collect()
+    };
+    let opts = preflight::Options {
+        forks: args.hosts.reach.forks as usize,
+        repo_url: args.repo_url.clone(),
+        target: &target,
+        become_user: &become_user,
+        roles: &roles,
+    };
+    let mut checks = preflight::run(&sel.hosts, &sel.connector, &Policy::default(), &opts).await;
+    let ignore: BTreeSet<&str> = args.ignore_preflight.iter().map(String::as_str).collect();
+    for c in &mut checks {
+        if ignore.contains(c.id.as_str()) && matches!(c.status, Status::Fail | Status::Warn) {
+            c.status = Status::Ignored;
+        }
+    }
+    let took = started.elapsed();
+    let wire: Vec<PreflightCheck> = checks.iter().map(to_wire).collect();
+    record(&args, &sel.hosts, &wire);
+    let sum = preflight::summary(&checks);
+    if args.json {
+        let v = serde_json::json!({
+            "hosts": sel.hosts.len(),
+            "seconds": took.as_secs_f64(),
+            "summary": {"pass": sum.pass, "warn": sum.warn, "fail": sum.fail,
+                        "skipped": sum.skipped, "ignored": sum.ignored},
+            "checks": wire,
+        });
+        outln!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        super::out(table(&sel.hosts, &checks, &roles, args.all, colour()));
+        outln!(
+            "pre-flight: {} hosts, {} checks in {:.1} s: {} pass, {} warn, {} fail, {} skipped, {} ignored",
+            sel.hosts.len(),
+            checks.len(),
+            took.as_secs_f64(),
+            sum.pass,
+            sum.warn,
+            sum.fail,
+            sum.skipped,
+            sum.ignored
+        );
+    }
+    let failed = |ssh: bool| {
+        checks
+            .iter()
+            .any(|c| c.status == Status::Fail && (c.id == "ssh") == ssh)
+    };
+    Ok(if failed(false) {
+        EXIT_FAILED
+    } else if failed(true) {
+        EXIT_UNREACHABLE
+    } else {
+        EXIT_OK
+    })
+}
+
+fn to_wire(c: &Check) -> PreflightCheck {
+    PreflightCheck {
+        host: c.host.clone(),
+        id: c.id.clone(),
+        status: c.status.as_str().to_string(),
+        reason: match &c.status {
+            Status::Skipped(r) => Some(r.clone()),
+            _ => None,
+        },
+        value: c.value.clone(),
+        threshold: c.threshold.clone(),
+        remedy: c.remedy.clone(),
+    }
+}
+
+/// Pre-flight results go to the store for the console; a store that cannot be written is a
+/// warning (the table on screen is the result).
+fn record(args: &Args, hosts: &[String], checks: &[PreflightCheck]) {
+    let dir = crate::state_dir::resolve(args.hosts.reach.state_dir.clone());
+    let saved = crate::store::Store::open_in(&dir).and_then(|mut s| {
+        let id = s.begin_run("preflight", &hosts.join(" "))?;
+        s.save_checks(id, checks)?;
+        let failed = checks.iter().any(|c| c.status == "fail");
+        let status = if failed {
+            crate::store::RunStatus::Failed
+        } else {
+            crate::store::RunStatus::Ok
+        };
+        s.finish_run(id, status, None)
+    });
+    if let Err(e) = saved {
+        eprintln!("[WARNING]: the pre-flight results are not recorded: {e}");
+    }
+}
+
+fn colour() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+fn status_text(s: &Status, colour: bool) -> String {
+    let (word, code) = match s {
+        Status::Pass => ("pass", "32"),
+        Status::Warn => ("WARN", "33"),
+        Status::Fail => ("FAIL", "31"),
+        Status::Skipped(_) => ("skipped", "36"),
+        Status::Ignored => ("ignored", "35"),
+    };
+    if colour {
+        format!("\x1b[{code}m{word:<7}\x1b[0m")
+    } else {
+        format!("{word:<7}")
+    }
+}
+
+/// Per host: its roles, then each check that needs attention (all with `--all`), with value,
+/// threshold and remedy; then a count of the rest.
+fn table(
+    hosts: &[String],
+    checks: &[Check],
+    roles: &dyn Fn(&str) -> Vec<String>,
+    all: bool,
+    colour: bool,
+) -> String {
+    let mut out = String::new();
+    let width = checks
+        .iter()
+        .map(|c| c.id.len())
+        .max()
+        .unwrap_or(10)
+        .min(32);
+    for h in hosts {
+        let mine: Vec<&Check> = checks.iter().filter(|c| &c.host == h).collect();
+        let r = roles(h);
+        let r = if r.is_empty() {
+            "no role".to_string()
+        } else {
+            r.join(", ")
+        };
+        out.push_str(&format!("\n{h}  ({r})\n"));
+        let mut passed = 0;
+        for c in mine {
+            if c.status == Status::Pass && !all {
+                passed += 1;
+                continue;
+            }
+            let mut line = format!(
+                "  {} {:<width$}  {}",
+                status_text(&c.status, colour),
+                c.id,
+                c.value
+            );
+            if let Status::Skipped(why) = &c.status {
+                line.push_str(&format!(" — skipped: {why}"));
+            }
+            if let Some(t) = c.threshold.as_ref().filter(|_| c.status != Status::Pass) {
+                line.push_str(&format!("  [{t}]"));
+            }
+            out.push_str(&line);
+            out.push('\n');
+            if let Some(r) = &c.remedy {
+                out.push_str(&format!("  {:7} {:<width$}  → {r}\n", "", ""));
+            }
+        }
+        if passed > 0 {
+            out.push_str(&format!("  {passed} checks passed\n"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_shows_what_needs_attention_and_counts_the_rest() {
+        let checks = vec![
+            Check::new("lab1", "memory", Status::Pass, "8.0 GiB"),
+            Check::new(
+                "lab1",
+                "port:2379",
+                Status::Fail,
+                "in use by perl (pid 9) on 0.0.0.0",
+            )
+            .threshold("free")
+            .remedy("stop it"),
+            Check::new(
+                "lab1",
+                "swap",
+                Status::Skipped("container: swap is the host machine's".into()),
+                "1.0 GiB",
+            ),
+            Check::new("lab1", "os", Status::Ignored, "Debian 10"),
+        ];
+        let roles = |_: &str| vec!["etcd".to_string()];
+        let t = table(&["lab1".into()], &checks, &roles, false, false);
+        assert_eq!(
+            t,
+            "\nlab1  (etcd)\n\
+             \x20 FAIL    port:2379  in use by perl (pid 9) on 0.0.0.0  [free]\n\
+             \x20                    → stop it\n\
+             \x20 skipped swap       1.0 GiB — skipped: container: swap is the host machine's\n\
+             \x20 ignored os         Debian 10\n\
+             \x20 1 checks passed\n"
+        );
+    }
+}
