@@ -8,11 +8,15 @@
 //! Every input is hashed once for the manifest and hashed again while it is copied into the
 //! tar: a file that changes between the two passes fails the build instead of producing a
 //! bundle whose manifest lies. The output appears under its final name only when complete.
+//! RPMs are hashed for the manifest while their headers are read for the yum repository
+//! metadata (`rpms/repodata/`), which is generated here, stored like any entry, and so covered
+//! by the manifest and its signature; packages go under `rpms/Packages/`.
 //!
 //! Must not: know about SSH, hosts or what playbooks mean (they are files here).
 
 use crate::debs::{self, DebError};
 use crate::manifest::{self, Entry, FORMAT, MANIFEST_PATH, Manifest, SIGNATURE_PATH};
+use crate::repodata;
 use crate::sign;
 use crate::spec::LoadedSpec;
 use ed25519_dalek::SigningKey;
@@ -39,7 +43,8 @@ pub struct BuildOptions {
 pub enum BuildEvent {
     /// Resolving and downloading Debian packages (no byte count known).
     Resolving,
-    /// A phase over `total` bytes starts: `"hashing"` then `"writing"`.
+    /// A phase over `total` bytes starts: `"indexing"` (RPM headers and digests, when the
+    /// spec has RPMs), `"hashing"`, then `"writing"`.
     Phase { name: &'static str, total: u64 },
     /// `n` more bytes of the current phase are done.
     Bytes(u64),
@@ -49,6 +54,8 @@ pub enum BuildEvent {
 pub enum BuildError {
     #[error(transparent)]
     Debs(#[from] DebError),
+    #[error("rpms: {0}")]
+    Rpm(#[from] repodata::ReadError),
     #[error(
         "images: building container images into a bundle is not supported yet; remove `images:` \
          or ship the image archives as files:"
@@ -102,10 +109,43 @@ pub struct Built {
     pub bytes: u64,
 }
 
-/// One input file and, for `files:`, the digest the spec promises.
+/// One input and, for `files:`, the digest the spec promises.
 struct Source {
+    /// The input file; for generated data, a label naming it in errors.
     file: PathBuf,
     expect_sha256: Option<String>,
+    /// Size and sha256 already taken in an earlier full read (RPMs, while indexing).
+    known: Option<(u64, String)>,
+    /// Generated in memory (repository metadata) rather than read from `file`.
+    data: Option<Vec<u8>>,
+}
+
+impl Source {
+    fn file(file: PathBuf) -> Source {
+        Source {
+            file,
+            expect_sha256: None,
+            known: None,
+            data: None,
+        }
+    }
+
+    fn open(&self) -> Result<Box<dyn Read + '_>, BuildError> {
+        Ok(match &self.data {
+            Some(d) => Box::new(&d[..]),
+            None => Box::new(File::open(&self.file).map_err(io_err(&self.file))?),
+        })
+    }
+
+    fn len(&self) -> Result<u64, BuildError> {
+        match (&self.data, &self.known) {
+            (Some(d), _) => Ok(d.len() as u64),
+            (None, Some((size, _))) => Ok(*size),
+            (None, None) => Ok(std::fs::metadata(&self.file)
+                .map_err(io_err(&self.file))?
+                .len()),
+        }
+    }
 }
 
 /// Builds the bundle described by `spec`.
@@ -142,11 +182,7 @@ pub fn build(
         }
     }
     if let Some(r) = &s.rpms {
-        for dir in &r.dirs {
-            for f in files_with_ext(&spec.resolve(dir), "rpm")? {
-                add(&mut sources, "rpms", &f)?;
-            }
-        }
+        rpms(spec, &r.dirs, opts.created, &mut sources, progress)?;
     }
     for f in &s.files {
         let path = spec.resolve(&f.path);
@@ -158,8 +194,8 @@ pub fn build(
             &mut sources,
             format!("files/{name}"),
             Source {
-                file: path,
                 expect_sha256: Some(f.sha256.normalized()),
+                ..Source::file(path)
             },
         )?;
     }
@@ -171,10 +207,7 @@ pub fn build(
             insert(
                 &mut sources,
                 format!("playbooks/{rel}"),
-                Source {
-                    file,
-                    expect_sha256: None,
-                },
+                Source::file(file),
             )?;
         }
     } else if explicit {
@@ -184,9 +217,7 @@ pub fn build(
     // Pass 1: size and digest of every input, for the manifest.
     let mut total = 0;
     for src in sources.values() {
-        total += std::fs::metadata(&src.file)
-            .map_err(io_err(&src.file))?
-            .len();
+        total += src.len()?;
     }
     progress(BuildEvent::Phase {
         name: "hashing",
@@ -194,10 +225,17 @@ pub fn build(
     });
     let mut entries = Vec::with_capacity(sources.len());
     for (path, src) in &sources {
-        let f = File::open(&src.file).map_err(io_err(&src.file))?;
-        let mut r = HashingReader::new(f, progress);
-        io::copy(&mut r, &mut io::sink()).map_err(io_err(&src.file))?;
-        let (size, sha256) = r.finish();
+        let (size, sha256) = match &src.known {
+            Some((size, sha256)) => {
+                progress(BuildEvent::Bytes(*size));
+                (*size, sha256.clone())
+            }
+            None => {
+                let mut r = HashingReader::new(src.open()?, progress);
+                io::copy(&mut r, &mut io::sink()).map_err(io_err(&src.file))?;
+                r.finish()
+            }
+        };
         if let Some(expected) = &src.expect_sha256
             && *expected != sha256
         {
@@ -278,9 +316,8 @@ fn write_tar(
     });
     for e in &manifest.entries {
         let src = &sources[&e.path];
-        let f = File::open(&src.file).map_err(io_err(&src.file))?;
         // take(): the header promised e.size bytes; a grown file must not overrun them.
-        let mut r = HashingReader::new(f.take(e.size), progress);
+        let mut r = HashingReader::new(src.open()?.take(e.size), progress);
         append(&mut tar, &e.path, e.size, opts.created, &mut r).map_err(io_err(&src.file))?;
         let (size, sha256) = r.finish();
         if size != e.size || sha256 != e.sha256 {
@@ -382,11 +419,65 @@ fn add(sources: &mut BTreeMap<String, Source>, dir: &str, file: &Path) -> Result
     insert(
         sources,
         format!("{dir}/{name}"),
-        Source {
-            file: file.to_path_buf(),
-            expect_sha256: None,
-        },
+        Source::file(file.to_path_buf()),
     )
+}
+
+/// The RPMs of `dirs` as `rpms/Packages/NAME.rpm` and their repository metadata as
+/// `rpms/repodata/…`: each RPM is read once here (header and sha256, on a few threads) and
+/// not hashed again before it is written. `time file` is the bundle's `created`, the mtime its
+/// entries get, so the metadata does not depend on the build machine's file times.
+fn rpms(
+    spec: &LoadedSpec,
+    dirs: &[PathBuf],
+    created: u64,
+    sources: &mut BTreeMap<String, Source>,
+    progress: &mut dyn FnMut(BuildEvent),
+) -> Result<(), BuildError> {
+    let mut inputs = Vec::new();
+    let mut total = 0;
+    for dir in dirs {
+        for file in files_with_ext(&spec.resolve(dir), "rpm")? {
+            total += std::fs::metadata(&file).map_err(io_err(&file))?.len();
+            inputs.push(repodata::Input {
+                href: format!("Packages/{}", base_name(&file)?),
+                file,
+                time_file: created,
+            });
+        }
+    }
+    if inputs.is_empty() {
+        return Ok(());
+    }
+    progress(BuildEvent::Phase {
+        name: "indexing",
+        total,
+    });
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let packages = repodata::read_all(&inputs, threads)?;
+    progress(BuildEvent::Bytes(total));
+    for (input, p) in inputs.iter().zip(&packages) {
+        insert(
+            sources,
+            format!("rpms/{}", input.href),
+            Source {
+                known: Some((p.size_package, p.pkgid.clone())),
+                ..Source::file(input.file.clone())
+            },
+        )?;
+    }
+    for (path, bytes) in repodata::generate(packages, created).files {
+        let entry = format!("rpms/{path}");
+        insert(
+            sources,
+            entry.clone(),
+            Source {
+                data: Some(bytes),
+                ..Source::file(PathBuf::from(format!("(generated) {entry}")))
+            },
+        )?;
+    }
+    Ok(())
 }
 
 fn insert(
