@@ -182,7 +182,18 @@ pub fn build(
         }
     }
     if let Some(r) = &s.rpms {
-        rpms(spec, &r.dirs, opts.created, &mut sources, progress)?;
+        let mut files = Vec::new();
+        for dir in &r.dirs {
+            files.extend(files_with_ext(&spec.resolve(dir), "rpm")?);
+        }
+        for f in &r.files {
+            let file = spec.resolve(Path::new(f.as_str()));
+            if !std::fs::metadata(&file).map_err(io_err(&file))?.is_file() {
+                return Err(BuildError::NotAFile(file));
+            }
+            files.push(file);
+        }
+        rpms(files, opts.created, &mut sources, progress)?;
     }
     for f in &s.files {
         let path = spec.resolve(&f.path);
@@ -423,28 +434,25 @@ fn add(sources: &mut BTreeMap<String, Source>, dir: &str, file: &Path) -> Result
     )
 }
 
-/// The RPMs of `dirs` as `rpms/Packages/NAME.rpm` and their repository metadata as
+/// The RPM `files` as `rpms/Packages/NAME.rpm` and their repository metadata as
 /// `rpms/repodata/…`: each RPM is read once here (header and sha256, on a few threads) and
 /// not hashed again before it is written. `time file` is the bundle's `created`, the mtime its
 /// entries get, so the metadata does not depend on the build machine's file times.
 fn rpms(
-    spec: &LoadedSpec,
-    dirs: &[PathBuf],
+    files: Vec<PathBuf>,
     created: u64,
     sources: &mut BTreeMap<String, Source>,
     progress: &mut dyn FnMut(BuildEvent),
 ) -> Result<(), BuildError> {
     let mut inputs = Vec::new();
     let mut total = 0;
-    for dir in dirs {
-        for file in files_with_ext(&spec.resolve(dir), "rpm")? {
-            total += std::fs::metadata(&file).map_err(io_err(&file))?.len();
-            inputs.push(repodata::Input {
-                href: format!("Packages/{}", base_name(&file)?),
-                file,
-                time_file: created,
-            });
-        }
+    for file in files {
+        total += std::fs::metadata(&file).map_err(io_err(&file))?.len();
+        inputs.push(repodata::Input {
+            href: format!("Packages/{}", base_name(&file)?),
+            file,
+            time_file: created,
+        });
     }
     if inputs.is_empty() {
         return Ok(());
@@ -699,6 +707,93 @@ mod tests {
                 "playbooks: {}: directory not found",
                 dir.path().join("pb").display()
             )
+        );
+    }
+
+    #[test]
+    fn rpms_are_bundled_with_their_repodata() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/repodata/fixtures");
+        let rich = "cairn-fixture-2.5-7.el9.noarch.rpm";
+        let min = "cairn-min-1-1.noarch.rpm";
+        let (dir, _) = setup("  []\n", "");
+        std::fs::create_dir_all(dir.path().join("rpms")).unwrap();
+        std::fs::copy(fixtures.join(rich), dir.path().join("rpms").join(rich)).unwrap();
+        std::fs::copy(fixtures.join(min), dir.path().join("one.rpm")).unwrap();
+        let spec_file = dir.path().join("s.yaml");
+        let text = std::fs::read_to_string(&spec_file).unwrap();
+        std::fs::write(
+            &spec_file,
+            format!("{text}rpms:\n  dirs: [rpms]\n  files: [one.rpm]\n"),
+        )
+        .unwrap();
+        let s = spec::load(&spec_file).unwrap();
+        let a = build(&s, &opts(&dir.path().join("o1")), &mut |_| {}).unwrap();
+        let b = build(&s, &opts(&dir.path().join("o2")), &mut |_| {}).unwrap();
+        assert_eq!(
+            std::fs::read(&a.path).unwrap(),
+            std::fs::read(&b.path).unwrap(),
+            "two builds with RPMs differ"
+        );
+        let rpm_entries: Vec<&Entry> = a
+            .manifest
+            .entries
+            .iter()
+            .filter(|e| e.path.starts_with("rpms/"))
+            .collect();
+        let paths: Vec<&str> = rpm_entries.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths.len(), 6, "{paths:?}");
+        assert_eq!(paths[0], format!("rpms/Packages/{rich}"));
+        assert_eq!(paths[1], "rpms/Packages/one.rpm");
+        assert_eq!(paths[5], "rpms/repodata/repomd.xml");
+        let rich_bytes = std::fs::read(fixtures.join(rich)).unwrap();
+        assert_eq!(rpm_entries[0].sha256, sha(&rich_bytes));
+        assert_eq!(rpm_entries[0].size, rich_bytes.len() as u64);
+        assert_eq!(rpm_entries[0].media_type, "application/x-rpm");
+        assert_eq!(rpm_entries[5].media_type, "application/xml");
+        assert!(
+            rpm_entries[2..5]
+                .iter()
+                .all(|e| e.media_type == "application/gzip" && e.path.ends_with(".xml.gz"))
+        );
+        // The bundle verifies, and its repomd.xml is what the generator gives for these RPMs
+        // with `created` as every time.
+        let v = crate::verify::verify(File::open(&a.path).unwrap(), None).unwrap();
+        assert_eq!(v.manifest, a.manifest);
+        let pkgs = repodata::read_all(
+            &[
+                repodata::Input {
+                    file: fixtures.join(rich),
+                    href: format!("Packages/{rich}"),
+                    time_file: 1_795_406_400,
+                },
+                repodata::Input {
+                    file: fixtures.join(min),
+                    href: "Packages/one.rpm".into(),
+                    time_file: 1_795_406_400,
+                },
+            ],
+            1,
+        )
+        .unwrap();
+        let want = repodata::generate(pkgs, 1_795_406_400);
+        assert_eq!(rpm_entries[5].sha256, sha(&want.files[3].1));
+    }
+
+    #[test]
+    fn a_bad_rpm_fails_the_build_naming_it() {
+        let (dir, _) = setup("  []\n", "");
+        std::fs::write(dir.path().join("bad.rpm"), b"no rpm here").unwrap();
+        let spec_file = dir.path().join("s.yaml");
+        let text = std::fs::read_to_string(&spec_file).unwrap();
+        std::fs::write(&spec_file, format!("{text}rpms:\n  files: [bad.rpm]\n")).unwrap();
+        let s = spec::load(&spec_file).unwrap();
+        let e = build(&s, &opts(&dir.path().join("o")), &mut |_| {}).unwrap_err();
+        assert!(
+            e.to_string().starts_with(&format!(
+                "rpms: {}: not a readable RPM: ",
+                dir.path().join("bad.rpm").display()
+            )),
+            "{e}"
         );
     }
 
