@@ -91,12 +91,15 @@ pub fn read_all(inputs: &[Input], threads: usize) -> Result<Vec<Package>, ReadEr
     results.into_iter().map(|(_, r)| r).collect()
 }
 
+/// Writes one metadata document for a list of packages.
+type Document = fn(&[Package]) -> String;
+
 /// The metadata for `packages` (listed in `href` order, as createrepo_c lists a directory), with
 /// `time` as the revision and timestamps. The three documents are built and compressed in
 /// parallel.
 pub fn generate(mut packages: Vec<Package>, time: u64) -> Repodata {
     packages.sort_by(|a, b| a.href.cmp(&b.href));
-    let docs: [(&'static str, fn(&[Package]) -> String); 3] = [
+    let docs: [(&'static str, Document); 3] = [
         ("primary", primary::document),
         ("filelists", filelists::document),
         ("other", other::document),

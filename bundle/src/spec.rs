@@ -499,8 +499,10 @@ mod tests {
             err(&format!("{MINIMAL}rpms:\n  urls: [x]\n")),
             "6:3: rpms: unknown field `urls`, expected `dirs` or `files`"
         );
-        let s = parse(&format!("{MINIMAL}rpms:\n  dirs: [d]\n  files: [a/b-1-1.x86_64.rpm]\n"))
-            .unwrap();
+        let s = parse(&format!(
+            "{MINIMAL}rpms:\n  dirs: [d]\n  files: [a/b-1-1.x86_64.rpm]\n"
+        ))
+        .unwrap();
         assert_eq!(s.rpms.unwrap().files[0].as_str(), "a/b-1-1.x86_64.rpm");
     }
 

@@ -215,11 +215,7 @@ pub fn build(
         let mut found = Vec::new();
         walk(&pb_dir, "", &mut found)?;
         for (rel, file) in found {
-            insert(
-                &mut sources,
-                format!("playbooks/{rel}"),
-                Source::file(file),
-            )?;
+            insert(&mut sources, format!("playbooks/{rel}"), Source::file(file))?;
         }
     } else if explicit {
         return Err(BuildError::NoPlaybooks(pb_dir));

@@ -25,7 +25,11 @@ const PACKAGES: &[(&str, &str, &str)] = &[
         "Version: 1.0\nEpoch: 2\nProvides: webserver\n",
         "/usr/share/httpd-lite/index.html",
     ),
-    ("cairn-data", "Version: 0.5\n", "/usr/share/cairn-data/data.txt"),
+    (
+        "cairn-data",
+        "Version: 0.5\n",
+        "/usr/share/cairn-data/data.txt",
+    ),
     (
         "cairn-tool",
         "Version: 3.0\nRequires: libfoo >= 1.2\nRequires: webserver\n\
@@ -40,8 +44,7 @@ const PACKAGES: &[(&str, &str, &str)] = &[
 ];
 
 fn run(cmd: &mut Command) -> Output {
-    let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    o
+    cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
 }
 
 fn ok(cmd: &mut Command) -> String {
@@ -100,7 +103,10 @@ impl Server {
         let server = Server(child);
         let t0 = Instant::now();
         while TcpStream::connect(addr).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(30), "server did not listen");
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "server did not listen"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         server
@@ -161,7 +167,9 @@ fn dnf_installs_with_dependencies_from_the_served_bundle() {
         .args(["bundle", "build", "yum.yaml", "--out", "."])
         .current_dir(&dir));
     let bundle = dir.join("yum-0.0.1.cairn");
-    ok(Command::new(cairn_bin()).args(["bundle", "verify"]).arg(&bundle));
+    ok(Command::new(cairn_bin())
+        .args(["bundle", "verify"])
+        .arg(&bundle));
 
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -174,14 +182,22 @@ fn dnf_installs_with_dependencies_from_the_served_bundle() {
 
     ok(&mut dnf(&root, &url, &["makecache"]));
     // File lists come from filelists.xml (the path is not a primary one).
-    let listed = ok(&mut dnf(&root, &url, &["-q", "repoquery", "-l", "cairn-data"]));
-    assert!(listed.contains("/usr/share/cairn-data/data.txt"), "{listed}");
+    let listed = ok(&mut dnf(
+        &root,
+        &url,
+        &["-q", "repoquery", "-l", "cairn-data"],
+    ));
+    assert!(
+        listed.contains("/usr/share/cairn-data/data.txt"),
+        "{listed}"
+    );
 
     ok(&mut dnf(&root, &url, &["install", "cairn-tool"]));
-    let installed = ok(Command::new("rpm")
-        .arg("--root")
-        .arg(&root)
-        .args(["-qa", "--qf", "%{NAME} %{EPOCHNUM}:%{VERSION}-%{RELEASE}\n"]));
+    let installed = ok(Command::new("rpm").arg("--root").arg(&root).args([
+        "-qa",
+        "--qf",
+        "%{NAME} %{EPOCHNUM}:%{VERSION}-%{RELEASE}\n",
+    ]));
     let mut got: Vec<&str> = installed.lines().collect();
     got.sort();
     assert_eq!(

@@ -368,13 +368,12 @@ fn changelogs(meta: &PackageMetadata) -> Result<Vec<Changelog>, HeaderError> {
             text: e.description,
         });
         if last_time == Some(time) {
-            let mut tmp = time;
-            for prev in newest_first.iter_mut().rev().skip(1) {
-                if prev.date != tmp {
+            // Walk back over the run of entries dated `time`, `time + 1`, ...: each moves up one.
+            for (expected, prev) in (time..).zip(newest_first.iter_mut().rev().skip(1)) {
+                if prev.date != expected {
                     break;
                 }
                 prev.date += 1;
-                tmp += 1;
             }
         } else {
             last_time = Some(time);
@@ -462,8 +461,12 @@ mod tests {
 
     #[test]
     fn garbage_is_not_an_rpm() {
-        let e = read(&b"definitely not an rpm file, far too short"[..], "x".into(), 0)
-            .unwrap_err();
+        let e = read(
+            &b"definitely not an rpm file, far too short"[..],
+            "x".into(),
+            0,
+        )
+        .unwrap_err();
         assert!(e.to_string().starts_with("not a readable RPM"), "{e}");
     }
 }

@@ -7,8 +7,7 @@
 use super::header::{Dep, Package, is_primary};
 use super::xml::{attribute, element, version};
 
-pub const NAMESPACES: &str =
-    "xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\"";
+pub const NAMESPACES: &str = "xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\"";
 
 /// The whole document for `packages`, in the order given.
 pub fn document(packages: &[Package]) -> String {
@@ -80,7 +79,11 @@ fn dependencies(out: &mut String, name: &str, deps: &[Dep], is_requires: bool) {
         attribute(out, "name", &d.name);
         if !d.flags.is_empty() {
             attribute(out, "flags", d.flags);
-            for (attr, v) in [("epoch", &d.epoch), ("ver", &d.version), ("rel", &d.release)] {
+            for (attr, v) in [
+                ("epoch", &d.epoch),
+                ("ver", &d.version),
+                ("rel", &d.release),
+            ] {
                 if !v.is_empty() {
                     attribute(out, attr, v);
                 }
@@ -93,4 +96,3 @@ fn dependencies(out: &mut String, name: &str, deps: &[Dep], is_requires: bool) {
     }
     out.push_str(&format!("    </rpm:{name}>\n"));
 }
-

@@ -88,7 +88,10 @@ fn repomd_describes_each_compressed_file() {
     assert_eq!(names.len(), 4);
     assert_eq!(names[3], REPOMD);
     let repomd = std::str::from_utf8(&r.files[3].1).unwrap();
-    assert!(repomd.contains("<revision>1795406400</revision>"), "{repomd}");
+    assert!(
+        repomd.contains("<revision>1795406400</revision>"),
+        "{repomd}"
+    );
     for ((name, gz), kind) in r.files.iter().zip(["primary", "filelists", "other"]) {
         let sha = hex::encode(Sha256::digest(gz));
         assert_eq!(name, &format!("repodata/{sha}-{kind}.xml.gz"));
@@ -125,7 +128,8 @@ fn an_unreadable_rpm_names_its_file() {
     )
     .unwrap_err();
     assert!(
-        e.to_string().starts_with(&format!("{}: not a readable RPM: ", bad.display())),
+        e.to_string()
+            .starts_with(&format!("{}: not a readable RPM: ", bad.display())),
         "{e}"
     );
 }

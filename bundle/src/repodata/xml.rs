@@ -75,7 +75,11 @@ mod tests {
     #[test]
     fn escapes_like_libxml2() {
         let cases = [
-            ("a<b>&c\"d'e", "a&lt;b&gt;&amp;c\"d'e", "a&lt;b&gt;&amp;c&quot;d'e"),
+            (
+                "a<b>&c\"d'e",
+                "a&lt;b&gt;&amp;c\"d'e",
+                "a&lt;b&gt;&amp;c&quot;d'e",
+            ),
             ("l1\nl2\tx\ry", "l1\nl2\tx&#13;y", "l1&#10;l2&#9;x&#13;y"),
             ("bell\u{7}é", "bellé", "bellé"),
         ];

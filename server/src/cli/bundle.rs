@@ -101,9 +101,8 @@ fn repodata(dir: &Path, workers: Option<usize>) -> anyhow::Result<u8> {
             file,
         });
     }
-    let threads = workers.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    });
+    let threads =
+        workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let packages = match repodata::read_all(&inputs, threads) {
         Ok(p) => p,
         Err(e) => {

@@ -304,7 +304,10 @@ mod tests {
         let g = get(&app, "GET", uri, None).await;
         assert_eq!(g.status, StatusCode::OK);
         assert_eq!(g.headers[header::CONTENT_TYPE], "application/x-rpm");
-        assert!(g.body.starts_with(&[0xed, 0xab, 0xee, 0xdb]), "RPM lead magic");
+        assert!(
+            g.body.starts_with(&[0xed, 0xab, 0xee, 0xdb]),
+            "RPM lead magic"
+        );
         let g2 = get(&app, "GET", uri, Some("bytes=4504-4511")).await;
         assert_eq!(g2.status, StatusCode::PARTIAL_CONTENT);
         assert_eq!(g2.body, &g.body[4504..4512]);
