@@ -112,9 +112,14 @@ pub fn is_primary(path: &str) -> bool {
 pub fn read(r: impl Read, href: String, time_file: u64) -> Result<Package, HeaderError> {
     let mut hashing = BufReader::with_capacity(64 << 10, Hashing::new(r));
     let meta = PackageMetadata::parse(&mut hashing)?;
+    // Where the headers really ended in the file (what was read minus what is still buffered),
+    // rather than a size recomputed from the parsed header.
+    let header_end = hashing.get_ref().count - hashing.buffer().len() as u64;
     io::copy(&mut hashing, &mut io::sink())?;
     let (size_package, pkgid) = hashing.into_inner().finish();
-    from_metadata(&meta, pkgid, href, time_file, size_package)
+    let mut p = from_metadata(&meta, pkgid, href, time_file, size_package)?;
+    p.header_end = header_end;
+    Ok(p)
 }
 
 fn from_metadata(
