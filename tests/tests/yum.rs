@@ -219,6 +219,7 @@ fn dnf_installs_with_dependencies_from_the_served_bundle() {
 
     let log = server.stop();
     for want in [
+        "0 packages under /repo/deb/, 6 packages under /repo/rpm/",
         "GET /repo/rpm/repodata/repomd.xml 200",
         "-primary.xml.gz 200",
         "-filelists.xml.gz 200",

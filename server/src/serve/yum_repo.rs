@@ -57,6 +57,65 @@ pub fn lookup<'a>(index: &'a Index, path: &str) -> Option<&'a Located> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use cairn_bundle::manifest::{Entry, Manifest};
+    use cairn_bundle::verify::{Signature, Verified};
+
+    /// An index over a manifest listing `paths` (the data is never read here).
+    fn index_of(paths: &[&str]) -> Index {
+        let entries: Vec<Entry> = paths
+            .iter()
+            .map(|p| Entry {
+                path: p.to_string(),
+                size: 0,
+                sha256: "0".repeat(64),
+                media_type: "application/octet-stream".into(),
+            })
+            .collect();
+        let verified = Verified {
+            manifest: Manifest {
+                format: 1,
+                name: "t".into(),
+                version: "1".into(),
+                created: "2026-11-23T04:00:00Z".into(),
+                tool: "test".into(),
+                spec: serde_json::Value::Null,
+                entries,
+            },
+            signature: Signature::Unsigned,
+            bytes: 0,
+            offsets: vec![0; paths.len()],
+        };
+        Index::new(tempfile::tempfile().unwrap(), verified)
+    }
+
+    #[test]
+    fn packages_without_repomd_are_refused_and_counted() {
+        let only_packages = index_of(&[
+            "rpms/Packages/a-1-1.noarch.rpm",
+            "rpms/Packages/b-1-1.noarch.rpm",
+        ]);
+        assert_eq!(check(&only_packages), Err(NoRepodata(2)));
+        let complete = index_of(&[
+            "rpms/Packages/a-1-1.noarch.rpm",
+            "rpms/repodata/repomd.xml",
+            "rpms/repodata/x-primary.xml.gz",
+        ]);
+        assert_eq!(check(&complete), Ok(YumRepo { count: 1 }));
+        assert_eq!(check(&index_of(&["files/x"])), Ok(YumRepo { count: 0 }));
+        // Only the two repository directories are reachable, by exact path.
+        assert!(lookup(&complete, "repodata/repomd.xml").is_some());
+        assert!(lookup(&complete, "Packages/a-1-1.noarch.rpm").is_some());
+        for miss in [
+            "repomd.xml",
+            "Packages/../repodata/repomd.xml",
+            "rpms/repodata/repomd.xml",
+            "",
+        ] {
+            assert!(lookup(&complete, miss).is_none(), "{miss}");
+        }
+    }
+
     #[test]
     fn missing_repodata_message_is_pinned() {
         assert_eq!(
