@@ -5,7 +5,8 @@
 //! `Packages`, `Release`), [`spec`] (the YAML an operator writes), [`debs`] (resolving
 //! Debian packages on a connected machine: the only shell-out), [`manifest`] (the JSON index),
 //! [`writer`] (building), [`reader`] (tar-level streaming rules), [`verify`] (checking every
-//! byte), [`sign`] (Ed25519 keys and the manifest signature).
+//! byte), [`sign`] (Ed25519 keys and the manifest signature), [`repodata`] (yum/dnf repository
+//! metadata for the bundle's RPMs).
 //!
 //! Must not: know about HTTP or how a bundle is served, SSH, inventories or playbooks' meaning (they are files here), and must
 //! not depend on `cairn-engine`.
@@ -14,6 +15,7 @@ pub mod apt;
 pub mod debs;
 pub mod manifest;
 pub mod reader;
+pub mod repodata;
 pub mod sign;
 pub mod spec;
 pub mod verify;

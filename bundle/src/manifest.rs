@@ -81,6 +81,8 @@ pub fn media_type(path: &str) -> &'static str {
     match (EntryKind::of(path), ext) {
         (_, "deb") => "application/vnd.debian.binary-package",
         (_, "rpm") => "application/x-rpm",
+        (Some(EntryKind::Rpm), "xml") => "application/xml",
+        (Some(EntryKind::Rpm), "gz") => "application/gzip",
         (Some(EntryKind::Playbook), "yml" | "yaml") => "application/yaml",
         (Some(EntryKind::Playbook), "j2") => "text/x-jinja2",
         _ => "application/octet-stream",

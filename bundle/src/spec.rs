@@ -83,6 +83,9 @@ pub struct Rpms {
     /// Directories of ready `.rpm` files, taken as they are (not recursive).
     #[serde(default)]
     pub dirs: Vec<PathBuf>,
+    /// Single `.rpm` files. URLs are refused (see [`RpmFile`]).
+    #[serde(default)]
+    pub files: Vec<RpmFile>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -254,6 +257,24 @@ validated_string!(
     |s| Err(format!(
         "files from a url ({s}) are not supported yet: download the file, then give its path: and sha256:"
     ))
+);
+
+validated_string!(
+    /// A local `.rpm` file. Cairn has no HTTP client: a URL is refused with the way to fetch
+    /// the packages (and their dependencies) first.
+    RpmFile,
+    |s| {
+        if s.contains("://") {
+            Err(format!(
+                "RPMs from a url ({s}) are not supported: on a connected machine run \
+                 `dnf download --resolve --alldeps --destdir DIR PACKAGES` and list DIR under rpms.dirs"
+            ))
+        } else if !s.ends_with(".rpm") || s.ends_with("/.rpm") {
+            Err(format!("{s:?} is not an .rpm file (list directories under rpms.dirs)"))
+        } else {
+            Ok(())
+        }
+    }
 );
 
 impl Sha256Hex {
@@ -458,6 +479,31 @@ mod tests {
             "6:10: files[0].url: files from a url (https://example.com/etcd) are not supported yet: download \
              the file, then give its path: and sha256:"
         );
+    }
+
+    #[test]
+    fn rpm_url_is_refused_with_the_way_forward() {
+        assert_eq!(
+            err(&format!(
+                "{MINIMAL}rpms:\n  files: [https://example.com/x.rpm]\n"
+            )),
+            "6:11: rpms.files[0]: RPMs from a url (https://example.com/x.rpm) are not supported: \
+             on a connected machine run `dnf download --resolve --alldeps --destdir DIR PACKAGES` \
+             and list DIR under rpms.dirs"
+        );
+        assert_eq!(
+            err(&format!("{MINIMAL}rpms:\n  files: [pkgs]\n")),
+            "6:11: rpms.files[0]: \"pkgs\" is not an .rpm file (list directories under rpms.dirs)"
+        );
+        assert_eq!(
+            err(&format!("{MINIMAL}rpms:\n  urls: [x]\n")),
+            "6:3: rpms: unknown field `urls`, expected `dirs` or `files`"
+        );
+        let s = parse(&format!(
+            "{MINIMAL}rpms:\n  dirs: [d]\n  files: [a/b-1-1.x86_64.rpm]\n"
+        ))
+        .unwrap();
+        assert_eq!(s.rpms.unwrap().files[0].as_str(), "a/b-1-1.x86_64.rpm");
     }
 
     #[test]

@@ -8,11 +8,15 @@
 //! Every input is hashed once for the manifest and hashed again while it is copied into the
 //! tar: a file that changes between the two passes fails the build instead of producing a
 //! bundle whose manifest lies. The output appears under its final name only when complete.
+//! RPMs are hashed for the manifest while their headers are read for the yum repository
+//! metadata (`rpms/repodata/`), which is generated here, stored like any entry, and so covered
+//! by the manifest and its signature; packages go under `rpms/Packages/`.
 //!
 //! Must not: know about SSH, hosts or what playbooks mean (they are files here).
 
 use crate::debs::{self, DebError};
 use crate::manifest::{self, Entry, FORMAT, MANIFEST_PATH, Manifest, SIGNATURE_PATH};
+use crate::repodata;
 use crate::sign;
 use crate::spec::LoadedSpec;
 use ed25519_dalek::SigningKey;
@@ -39,7 +43,8 @@ pub struct BuildOptions {
 pub enum BuildEvent {
     /// Resolving and downloading Debian packages (no byte count known).
     Resolving,
-    /// A phase over `total` bytes starts: `"hashing"` then `"writing"`.
+    /// A phase over `total` bytes starts: `"indexing"` (RPM headers and digests, when the
+    /// spec has RPMs), `"hashing"`, then `"writing"`.
     Phase { name: &'static str, total: u64 },
     /// `n` more bytes of the current phase are done.
     Bytes(u64),
@@ -49,6 +54,8 @@ pub enum BuildEvent {
 pub enum BuildError {
     #[error(transparent)]
     Debs(#[from] DebError),
+    #[error("rpms: {0}")]
+    Rpm(#[from] repodata::ReadError),
     #[error(
         "images: building container images into a bundle is not supported yet; remove `images:` \
          or ship the image archives as files:"
@@ -102,10 +109,43 @@ pub struct Built {
     pub bytes: u64,
 }
 
-/// One input file and, for `files:`, the digest the spec promises.
+/// One input and, for `files:`, the digest the spec promises.
 struct Source {
+    /// The input file; for generated data, a label naming it in errors.
     file: PathBuf,
     expect_sha256: Option<String>,
+    /// Size and sha256 already taken in an earlier full read (RPMs, while indexing).
+    known: Option<(u64, String)>,
+    /// Generated in memory (repository metadata) rather than read from `file`.
+    data: Option<Vec<u8>>,
+}
+
+impl Source {
+    fn file(file: PathBuf) -> Source {
+        Source {
+            file,
+            expect_sha256: None,
+            known: None,
+            data: None,
+        }
+    }
+
+    fn open(&self) -> Result<Box<dyn Read + '_>, BuildError> {
+        Ok(match &self.data {
+            Some(d) => Box::new(&d[..]),
+            None => Box::new(File::open(&self.file).map_err(io_err(&self.file))?),
+        })
+    }
+
+    fn len(&self) -> Result<u64, BuildError> {
+        match (&self.data, &self.known) {
+            (Some(d), _) => Ok(d.len() as u64),
+            (None, Some((size, _))) => Ok(*size),
+            (None, None) => Ok(std::fs::metadata(&self.file)
+                .map_err(io_err(&self.file))?
+                .len()),
+        }
+    }
 }
 
 /// Builds the bundle described by `spec`.
@@ -142,11 +182,18 @@ pub fn build(
         }
     }
     if let Some(r) = &s.rpms {
+        let mut files = Vec::new();
         for dir in &r.dirs {
-            for f in files_with_ext(&spec.resolve(dir), "rpm")? {
-                add(&mut sources, "rpms", &f)?;
-            }
+            files.extend(files_with_ext(&spec.resolve(dir), "rpm")?);
         }
+        for f in &r.files {
+            let file = spec.resolve(Path::new(f.as_str()));
+            if !std::fs::metadata(&file).map_err(io_err(&file))?.is_file() {
+                return Err(BuildError::NotAFile(file));
+            }
+            files.push(file);
+        }
+        rpms(files, opts.created, &mut sources, progress)?;
     }
     for f in &s.files {
         let path = spec.resolve(&f.path);
@@ -158,8 +205,8 @@ pub fn build(
             &mut sources,
             format!("files/{name}"),
             Source {
-                file: path,
                 expect_sha256: Some(f.sha256.normalized()),
+                ..Source::file(path)
             },
         )?;
     }
@@ -168,14 +215,7 @@ pub fn build(
         let mut found = Vec::new();
         walk(&pb_dir, "", &mut found)?;
         for (rel, file) in found {
-            insert(
-                &mut sources,
-                format!("playbooks/{rel}"),
-                Source {
-                    file,
-                    expect_sha256: None,
-                },
-            )?;
+            insert(&mut sources, format!("playbooks/{rel}"), Source::file(file))?;
         }
     } else if explicit {
         return Err(BuildError::NoPlaybooks(pb_dir));
@@ -184,9 +224,7 @@ pub fn build(
     // Pass 1: size and digest of every input, for the manifest.
     let mut total = 0;
     for src in sources.values() {
-        total += std::fs::metadata(&src.file)
-            .map_err(io_err(&src.file))?
-            .len();
+        total += src.len()?;
     }
     progress(BuildEvent::Phase {
         name: "hashing",
@@ -194,10 +232,17 @@ pub fn build(
     });
     let mut entries = Vec::with_capacity(sources.len());
     for (path, src) in &sources {
-        let f = File::open(&src.file).map_err(io_err(&src.file))?;
-        let mut r = HashingReader::new(f, progress);
-        io::copy(&mut r, &mut io::sink()).map_err(io_err(&src.file))?;
-        let (size, sha256) = r.finish();
+        let (size, sha256) = match &src.known {
+            Some((size, sha256)) => {
+                progress(BuildEvent::Bytes(*size));
+                (*size, sha256.clone())
+            }
+            None => {
+                let mut r = HashingReader::new(src.open()?, progress);
+                io::copy(&mut r, &mut io::sink()).map_err(io_err(&src.file))?;
+                r.finish()
+            }
+        };
         if let Some(expected) = &src.expect_sha256
             && *expected != sha256
         {
@@ -278,9 +323,8 @@ fn write_tar(
     });
     for e in &manifest.entries {
         let src = &sources[&e.path];
-        let f = File::open(&src.file).map_err(io_err(&src.file))?;
         // take(): the header promised e.size bytes; a grown file must not overrun them.
-        let mut r = HashingReader::new(f.take(e.size), progress);
+        let mut r = HashingReader::new(src.open()?.take(e.size), progress);
         append(&mut tar, &e.path, e.size, opts.created, &mut r).map_err(io_err(&src.file))?;
         let (size, sha256) = r.finish();
         if size != e.size || sha256 != e.sha256 {
@@ -382,11 +426,62 @@ fn add(sources: &mut BTreeMap<String, Source>, dir: &str, file: &Path) -> Result
     insert(
         sources,
         format!("{dir}/{name}"),
-        Source {
-            file: file.to_path_buf(),
-            expect_sha256: None,
-        },
+        Source::file(file.to_path_buf()),
     )
+}
+
+/// The RPM `files` as `rpms/Packages/NAME.rpm` and their repository metadata as
+/// `rpms/repodata/…`: each RPM is read once here (header and sha256, on a few threads) and
+/// not hashed again before it is written. `time file` is the bundle's `created`, the mtime its
+/// entries get, so the metadata does not depend on the build machine's file times.
+fn rpms(
+    files: Vec<PathBuf>,
+    created: u64,
+    sources: &mut BTreeMap<String, Source>,
+    progress: &mut dyn FnMut(BuildEvent),
+) -> Result<(), BuildError> {
+    let mut inputs = Vec::new();
+    let mut total = 0;
+    for file in files {
+        total += std::fs::metadata(&file).map_err(io_err(&file))?.len();
+        inputs.push(repodata::Input {
+            href: format!("Packages/{}", base_name(&file)?),
+            file,
+            time_file: created,
+        });
+    }
+    if inputs.is_empty() {
+        return Ok(());
+    }
+    progress(BuildEvent::Phase {
+        name: "indexing",
+        total,
+    });
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let packages = repodata::read_all(&inputs, threads)?;
+    progress(BuildEvent::Bytes(total));
+    for (input, p) in inputs.iter().zip(&packages) {
+        insert(
+            sources,
+            format!("rpms/{}", input.href),
+            Source {
+                known: Some((p.size_package, p.pkgid.clone())),
+                ..Source::file(input.file.clone())
+            },
+        )?;
+    }
+    for (path, bytes) in repodata::generate(packages, created).files {
+        let entry = format!("rpms/{path}");
+        insert(
+            sources,
+            entry.clone(),
+            Source {
+                data: Some(bytes),
+                ..Source::file(PathBuf::from(format!("(generated) {entry}")))
+            },
+        )?;
+    }
+    Ok(())
 }
 
 fn insert(
@@ -608,6 +703,93 @@ mod tests {
                 "playbooks: {}: directory not found",
                 dir.path().join("pb").display()
             )
+        );
+    }
+
+    #[test]
+    fn rpms_are_bundled_with_their_repodata() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/repodata/fixtures");
+        let rich = "cairn-fixture-2.5-7.el9.noarch.rpm";
+        let min = "cairn-min-1-1.noarch.rpm";
+        let (dir, _) = setup("  []\n", "");
+        std::fs::create_dir_all(dir.path().join("rpms")).unwrap();
+        std::fs::copy(fixtures.join(rich), dir.path().join("rpms").join(rich)).unwrap();
+        std::fs::copy(fixtures.join(min), dir.path().join("one.rpm")).unwrap();
+        let spec_file = dir.path().join("s.yaml");
+        let text = std::fs::read_to_string(&spec_file).unwrap();
+        std::fs::write(
+            &spec_file,
+            format!("{text}rpms:\n  dirs: [rpms]\n  files: [one.rpm]\n"),
+        )
+        .unwrap();
+        let s = spec::load(&spec_file).unwrap();
+        let a = build(&s, &opts(&dir.path().join("o1")), &mut |_| {}).unwrap();
+        let b = build(&s, &opts(&dir.path().join("o2")), &mut |_| {}).unwrap();
+        assert_eq!(
+            std::fs::read(&a.path).unwrap(),
+            std::fs::read(&b.path).unwrap(),
+            "two builds with RPMs differ"
+        );
+        let rpm_entries: Vec<&Entry> = a
+            .manifest
+            .entries
+            .iter()
+            .filter(|e| e.path.starts_with("rpms/"))
+            .collect();
+        let paths: Vec<&str> = rpm_entries.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths.len(), 6, "{paths:?}");
+        assert_eq!(paths[0], format!("rpms/Packages/{rich}"));
+        assert_eq!(paths[1], "rpms/Packages/one.rpm");
+        assert_eq!(paths[5], "rpms/repodata/repomd.xml");
+        let rich_bytes = std::fs::read(fixtures.join(rich)).unwrap();
+        assert_eq!(rpm_entries[0].sha256, sha(&rich_bytes));
+        assert_eq!(rpm_entries[0].size, rich_bytes.len() as u64);
+        assert_eq!(rpm_entries[0].media_type, "application/x-rpm");
+        assert_eq!(rpm_entries[5].media_type, "application/xml");
+        assert!(
+            rpm_entries[2..5]
+                .iter()
+                .all(|e| e.media_type == "application/gzip" && e.path.ends_with(".xml.gz"))
+        );
+        // The bundle verifies, and its repomd.xml is what the generator gives for these RPMs
+        // with `created` as every time.
+        let v = crate::verify::verify(File::open(&a.path).unwrap(), None).unwrap();
+        assert_eq!(v.manifest, a.manifest);
+        let pkgs = repodata::read_all(
+            &[
+                repodata::Input {
+                    file: fixtures.join(rich),
+                    href: format!("Packages/{rich}"),
+                    time_file: 1_795_406_400,
+                },
+                repodata::Input {
+                    file: fixtures.join(min),
+                    href: "Packages/one.rpm".into(),
+                    time_file: 1_795_406_400,
+                },
+            ],
+            1,
+        )
+        .unwrap();
+        let want = repodata::generate(pkgs, 1_795_406_400);
+        assert_eq!(rpm_entries[5].sha256, sha(&want.files[3].1));
+    }
+
+    #[test]
+    fn a_bad_rpm_fails_the_build_naming_it() {
+        let (dir, _) = setup("  []\n", "");
+        std::fs::write(dir.path().join("bad.rpm"), b"no rpm here").unwrap();
+        let spec_file = dir.path().join("s.yaml");
+        let text = std::fs::read_to_string(&spec_file).unwrap();
+        std::fs::write(&spec_file, format!("{text}rpms:\n  files: [bad.rpm]\n")).unwrap();
+        let s = spec::load(&spec_file).unwrap();
+        let e = build(&s, &opts(&dir.path().join("o")), &mut |_| {}).unwrap_err();
+        assert!(
+            e.to_string().starts_with(&format!(
+                "rpms: {}: not a readable RPM: ",
+                dir.path().join("bad.rpm").display()
+            )),
+            "{e}"
         );
     }
 

@@ -1,4 +1,5 @@
-//! `cairn bundle build|verify|inspect|keygen`: the offline bundle from the command line.
+//! `cairn bundle build|verify|inspect|keygen` (and the hidden `repodata`, for benchmarks and
+//! checks against createrepo_c): the offline bundle from the command line.
 //!
 //! Parses flags, calls `cairn-bundle`, draws progress bars (only when stderr is a terminal)
 //! and renders results. Must not: hold bundle logic (format, checks) — that is `cairn-bundle`.
@@ -54,6 +55,15 @@ pub enum Sub {
         #[arg(long, value_name = "PATH")]
         out: PathBuf,
     },
+    /// Write DIR/repodata/ for the *.rpm files in DIR, as `createrepo_c --no-database DIR`
+    /// does (the generator `bundle build` uses; for scripts/bench-repodata and comparisons).
+    #[command(hide = true)]
+    Repodata {
+        dir: PathBuf,
+        /// Threads reading RPMs (default: the CPUs available).
+        #[arg(long, value_name = "N")]
+        workers: Option<usize>,
+    },
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
@@ -62,7 +72,68 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Sub::Verify { file, key } => verify(&file, key.as_deref()),
         Sub::Inspect { file, json } => inspect(&file, json),
         Sub::Keygen { out } => keygen(&out),
+        Sub::Repodata { dir, workers } => repodata(&dir, workers),
     }
+}
+
+/// `DIR/repodata/` for `DIR/*.rpm`: hrefs are the file names and `time file` their mtimes, as
+/// createrepo_c writes them. The new files are written beside the old and swapped in by rename.
+fn repodata(dir: &Path, workers: Option<usize>) -> anyhow::Result<u8> {
+    use cairn_bundle::repodata::{self, Input};
+    use std::os::unix::fs::MetadataExt as _;
+    let t0 = Instant::now();
+    let mut inputs = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))? {
+        let file = e?.path();
+        let Some(name) = file.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if !name.ends_with(".rpm") {
+            continue;
+        }
+        let meta = std::fs::metadata(&file)?;
+        if !meta.is_file() {
+            continue;
+        }
+        inputs.push(Input {
+            href: name.to_string(),
+            time_file: meta.mtime().max(0) as u64,
+            file,
+        });
+    }
+    let threads =
+        workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let packages = match repodata::read_all(&inputs, threads) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_FAILED);
+        }
+    };
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let generated = repodata::generate(packages, now);
+    let tmp = dir.join(".repodata.tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(tmp.join("repodata"))?;
+    for (path, bytes) in &generated.files {
+        std::fs::write(tmp.join(path), bytes)?;
+    }
+    let old = dir.join(".repodata.old");
+    let _ = std::fs::remove_dir_all(&old);
+    let target = dir.join("repodata");
+    if target.exists() {
+        std::fs::rename(&target, &old)?;
+    }
+    std::fs::rename(tmp.join("repodata"), &target)?;
+    let _ = std::fs::remove_dir_all(&tmp);
+    let _ = std::fs::remove_dir_all(&old);
+    eprintln!(
+        "wrote {} for {} packages in {:.3} s",
+        target.display(),
+        generated.count,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(EXIT_OK)
 }
 
 fn build(spec_path: &Path, out: PathBuf, key: Option<&Path>) -> anyhow::Result<u8> {

@@ -115,8 +115,10 @@ pub(crate) mod tests {
     use std::path::Path;
     use std::process::Command;
 
-    /// A bundle with one file (`files/blob`) and one package built here with `dpkg-deb`
-    /// (`debs/hello-cairn_1.0-1_all.deb`), verified and indexed.
+    /// A bundle with one file (`files/blob`), one package built here with `dpkg-deb`
+    /// (`debs/hello-cairn_1.0-1_all.deb`) and one RPM fixture of `cairn-bundle`
+    /// (`rpms/Packages/cairn-min-1-1.noarch.rpm`, with its `rpms/repodata/`), verified and
+    /// indexed.
     pub(crate) fn indexed(dir: &Path) -> Index {
         let pkg = dir.join("pkg");
         std::fs::create_dir_all(pkg.join("DEBIAN")).unwrap();
@@ -136,11 +138,19 @@ pub(crate) mod tests {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let blob: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
         std::fs::write(dir.join("blob"), &blob).unwrap();
+        std::fs::create_dir_all(dir.join("rpms")).unwrap();
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../bundle/src/repodata/fixtures/cairn-min-1-1.noarch.rpm"),
+            dir.join("rpms/cairn-min-1-1.noarch.rpm"),
+        )
+        .unwrap();
         std::fs::write(
             dir.join("spec.yaml"),
             format!(
                 "apiVersion: cairn/v1\nkind: Bundle\nname: t\nversion: '1'\n\
-                 debs:\n  dirs: [debs]\nfiles:\n  - path: blob\n    sha256: {}\n",
+                 debs:\n  dirs: [debs]\nrpms:\n  dirs: [rpms]\n\
+                 files:\n  - path: blob\n    sha256: {}\n",
                 hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&blob))
             ),
         )

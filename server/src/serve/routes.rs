@@ -1,4 +1,4 @@
-//! The URL space and the responses: `/healthz`, `/files/<path>`, `/repo/deb/…`.
+//! The URL space and the responses: `/healthz`, `/files/<path>`, `/repo/deb/…`, `/repo/rpm/…`.
 //!
 //! Owns: status codes, headers (`Content-Length`, `Content-Range`, `Accept-Ranges`, `ETag`,
 //! `X-Checksum-Sha256`), streaming entry data from the bundle file. Must not: build metadata
@@ -8,6 +8,7 @@
 use super::deb_repo::DebRepo;
 use super::index::{Index, Located};
 use super::range::{self, Range};
+use super::yum_repo;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -32,6 +33,7 @@ pub fn router(served: Arc<Served>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/files/{*path}", get(files))
         .route("/repo/deb/{*path}", get(deb))
+        .route("/repo/rpm/{*path}", get(rpm))
         .fallback(|| async { not_found() })
         .with_state(served)
 }
@@ -75,6 +77,19 @@ async fn deb(
             Some(loc) => entry(&s, loc, &headers),
             None => not_found(),
         },
+    }
+}
+
+/// `/repo/rpm/…`: `repodata/…` and `Packages/…`, both verified entries of the bundle (the
+/// metadata was generated when the bundle was built).
+async fn rpm(
+    State(s): State<Arc<Served>>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match yum_repo::lookup(&s.index, &path) {
+        Some(loc) => entry(&s, loc, &headers),
+        None => not_found(),
     }
 }
 
@@ -250,10 +265,52 @@ mod tests {
             "/repo/deb/debs/",
             "/repo/deb/",
             "/repo/deb/InRelease",
+            "/repo/rpm/",
+            "/repo/rpm/repodata/",
+            "/repo/rpm/Packages/",
+            "/repo/rpm/manifest.json",
+            "/repo/rpm/../files/blob",
+            "/repo/rpm/Packages/../repodata/repomd.xml",
+            "/repo/rpm/rpms/Packages/cairn-min-1-1.noarch.rpm",
+            "/repo/rpm/./repodata/repomd.xml",
         ] {
             let g = get(&app, "GET", uri, None).await;
             assert_eq!(g.status, StatusCode::NOT_FOUND, "{uri}");
         }
+    }
+
+    #[tokio::test]
+    async fn yum_repository_metadata_and_packages() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (app, s) = app(tmp.path());
+        assert_eq!(yum_repo::check(&s.index).unwrap().count, 1);
+        let g = get(&app, "GET", "/repo/rpm/repodata/repomd.xml", None).await;
+        assert_eq!(g.status, StatusCode::OK);
+        assert_eq!(g.headers[header::CONTENT_TYPE], "application/xml");
+        let repomd = String::from_utf8(g.body).unwrap();
+        // Every file repomd.xml points at is served, with the checksum it gives.
+        let mut hrefs = 0;
+        for part in repomd.split("<location href=\"").skip(1) {
+            let href = part.split('"').next().unwrap();
+            let g = get(&app, "GET", &format!("/repo/rpm/{href}"), None).await;
+            assert_eq!(g.status, StatusCode::OK, "{href}");
+            let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&g.body));
+            assert!(href.contains(&sha), "{href} {sha}");
+            assert!(repomd.contains(&format!("<checksum type=\"sha256\">{sha}</checksum>")));
+            hrefs += 1;
+        }
+        assert_eq!(hrefs, 3);
+        let uri = "/repo/rpm/Packages/cairn-min-1-1.noarch.rpm";
+        let g = get(&app, "GET", uri, None).await;
+        assert_eq!(g.status, StatusCode::OK);
+        assert_eq!(g.headers[header::CONTENT_TYPE], "application/x-rpm");
+        assert!(
+            g.body.starts_with(&[0xed, 0xab, 0xee, 0xdb]),
+            "RPM lead magic"
+        );
+        let g2 = get(&app, "GET", uri, Some("bytes=4504-4511")).await;
+        assert_eq!(g2.status, StatusCode::PARTIAL_CONTENT);
+        assert_eq!(g2.body, &g.body[4504..4512]);
     }
 
     #[tokio::test]

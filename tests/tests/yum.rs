@@ -1,0 +1,231 @@
+//! The yum repository end to end with real tools: RPMs built here with `rpmbuild`, bundled by
+//! `cairn bundle build` (repodata generated in Rust), checked by `cairn bundle verify`, served by
+//! `cairn serve` on loopback, and used by real `dnf` (Debian's dnf 4, `--installroot`) as its
+//! only repository: `makecache`, then `install` of a package whose dependencies are versioned,
+//! virtual (`Provides:`), on a file outside the primary paths, and with an epoch. A requirement
+//! no package satisfies must make dnf refuse.
+//!
+//! Needs rpm (rpmbuild) and dnf on the controller, and root (dnf's installroot); no lab host.
+//! Behind the `lab` feature because CI runs that set as root. Paths: a scratch dir under /tmp.
+
+use cairn_tests::{cairn_bin, scratch};
+use std::io::Read as _;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Spec files for the test's packages: name, then the lines after the common preamble, then
+/// the files each ships (created by %install).
+const PACKAGES: &[(&str, &str, &str)] = &[
+    ("libfoo", "Version: 1.1\n", "/usr/share/libfoo/v"),
+    ("libfoo", "Version: 1.3\n", "/usr/share/libfoo/v"),
+    (
+        "httpd-lite",
+        "Version: 1.0\nEpoch: 2\nProvides: webserver\n",
+        "/usr/share/httpd-lite/index.html",
+    ),
+    (
+        "cairn-data",
+        "Version: 0.5\n",
+        "/usr/share/cairn-data/data.txt",
+    ),
+    (
+        "cairn-tool",
+        "Version: 3.0\nRequires: libfoo >= 1.2\nRequires: webserver\n\
+         Requires: httpd-lite >= 2:1.0\nRequires: /usr/share/cairn-data/data.txt\n",
+        "/usr/bin/cairn-tool",
+    ),
+    (
+        "needs-new",
+        "Version: 1.0\nRequires: libfoo >= 2.0\n",
+        "/usr/share/needs-new/x",
+    ),
+];
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let o = run(cmd);
+    assert!(
+        o.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Builds every package of [`PACKAGES`] into `dir/rpms/`.
+fn build_rpms(dir: &Path) {
+    let top = dir.join("rpmbuild");
+    for (i, (name, extra, file)) in PACKAGES.iter().enumerate() {
+        let spec = dir.join(format!("{i}-{name}.spec"));
+        let parent = Path::new(file).parent().unwrap().display().to_string();
+        std::fs::write(
+            &spec,
+            format!(
+                "Name: {name}\n{extra}Release: 1\nSummary: cairn yum test package {name}\n\
+                 License: MIT\nBuildArch: noarch\nAutoReqProv: no\n\
+                 %description\nTest package.\n%prep\n%build\n%install\n\
+                 mkdir -p %{{buildroot}}{parent}\necho {name} > %{{buildroot}}{file}\n\
+                 %files\n{file}\n"
+            ),
+        )
+        .unwrap();
+        ok(Command::new("rpmbuild")
+            .args(["--quiet", "-bb", "--define"])
+            .arg(format!("_topdir {}", top.display()))
+            .args(["--define", "_build_id_links none"])
+            .arg(&spec));
+    }
+    std::fs::create_dir_all(dir.join("rpms")).unwrap();
+    for e in std::fs::read_dir(top.join("RPMS/noarch")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dir.join("rpms").join(p.file_name().unwrap())).unwrap();
+    }
+}
+
+/// `cairn serve`, stopped (SIGTERM) when dropped.
+struct Server(Child);
+
+impl Server {
+    fn start(bundle: &Path, addr: SocketAddr) -> Server {
+        let child = Command::new(cairn_bin())
+            .args(["serve", "--bundle"])
+            .arg(bundle)
+            .args(["--listen", &addr.to_string()])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start cairn serve");
+        let server = Server(child);
+        let t0 = Instant::now();
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "server did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    /// SIGTERM, then what it wrote on stderr (the access log).
+    fn stop(mut self) -> String {
+        // SAFETY: signalling our own child process by its id.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let mut err = String::new();
+        if let Some(mut e) = self.0.stderr.take() {
+            e.read_to_string(&mut err).unwrap();
+        }
+        let _ = self.0.wait();
+        err
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            // SAFETY: as in `stop`.
+            unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// dnf with the served repository as its only one, everything inside `root`.
+fn dnf(root: &Path, url: &str, args: &[&str]) -> Command {
+    let mut c = Command::new("dnf");
+    c.arg("-y")
+        .arg(format!("--installroot={}", root.display()))
+        .args([
+            "--releasever=9",
+            "--setopt=reposdir=/dev/null",
+            "--nogpgcheck",
+            // Debian's dnf.conf skips broken repositories silently: a bad repo must fail here.
+            "--setopt=skip_if_unavailable=False",
+            "--setopt=cairn.metadata_expire=0",
+            "--repo=cairn",
+        ])
+        .arg(format!("--repofrompath=cairn,{url}"))
+        .args(args);
+    c
+}
+
+#[test]
+fn dnf_installs_with_dependencies_from_the_served_bundle() {
+    let dir = scratch("yum");
+    build_rpms(&dir);
+    std::fs::write(
+        dir.join("yum.yaml"),
+        "apiVersion: cairn/v1\nkind: Bundle\nname: yum\nversion: 0.0.1\nrpms:\n  dirs: [rpms]\n",
+    )
+    .unwrap();
+    ok(Command::new(cairn_bin())
+        .args(["bundle", "build", "yum.yaml", "--out", "."])
+        .current_dir(&dir));
+    let bundle = dir.join("yum-0.0.1.cairn");
+    ok(Command::new(cairn_bin())
+        .args(["bundle", "verify"])
+        .arg(&bundle));
+
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let server = Server::start(&bundle, addr);
+    let url = format!("http://{addr}/repo/rpm/");
+    let root = dir.join("installroot");
+
+    ok(&mut dnf(&root, &url, &["makecache"]));
+    // File lists come from filelists.xml (the path is not a primary one).
+    let listed = ok(&mut dnf(
+        &root,
+        &url,
+        &["-q", "repoquery", "-l", "cairn-data"],
+    ));
+    assert!(
+        listed.contains("/usr/share/cairn-data/data.txt"),
+        "{listed}"
+    );
+
+    ok(&mut dnf(&root, &url, &["install", "cairn-tool"]));
+    let installed = ok(Command::new("rpm").arg("--root").arg(&root).args([
+        "-qa",
+        "--qf",
+        "%{NAME} %{EPOCHNUM}:%{VERSION}-%{RELEASE}\n",
+    ]));
+    let mut got: Vec<&str> = installed.lines().collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "cairn-data 0:0.5-1",
+            "cairn-tool 0:3.0-1",
+            "httpd-lite 2:1.0-1",
+            "libfoo 0:1.3-1"
+        ],
+        "what dnf installed"
+    );
+
+    // A versioned requirement nothing in the repository satisfies is refused.
+    let o = run(&mut dnf(&root, &url, &["install", "needs-new"]));
+    let err = String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
+    assert!(!o.status.success(), "needs-new installed: {err}");
+    assert!(err.contains("nothing provides libfoo >= 2.0"), "{err}");
+
+    let log = server.stop();
+    for want in [
+        "0 packages under /repo/deb/, 6 packages under /repo/rpm/",
+        "GET /repo/rpm/repodata/repomd.xml 200",
+        "-primary.xml.gz 200",
+        "-filelists.xml.gz 200",
+        "GET /repo/rpm/Packages/libfoo-1.3-1.noarch.rpm 200",
+    ] {
+        assert!(log.contains(want), "{want} in the access log:\n{log}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
