@@ -5,13 +5,15 @@
 //! `Packages`, `Release`), [`spec`] (the YAML an operator writes), [`debs`] (resolving
 //! Debian packages on a connected machine: the only shell-out), [`manifest`] (the JSON index),
 //! [`writer`] (building), [`reader`] (tar-level streaming rules), [`verify`] (checking every
-//! byte), [`sign`] (Ed25519 keys and the manifest signature).
+//! byte), [`sign`] (Ed25519 keys and the manifest signature), [`images`] (container images:
+//! OCI layouts, docker-archive conversion, the content-addressed blob store).
 //!
 //! Must not: know about HTTP or how a bundle is served, SSH, inventories or playbooks' meaning (they are files here), and must
 //! not depend on `cairn-engine`.
 
 pub mod apt;
 pub mod debs;
+pub mod images;
 pub mod manifest;
 pub mod reader;
 pub mod sign;
