@@ -536,12 +536,16 @@ mod tests {
         assert_eq!(s.images[0].name.parts(), ("cairn/busybox", "1.36"));
         assert!(s.images[1].insecure);
         assert_eq!(
-            err(&format!("{MINIMAL}images:\n  - from: busybox:1\n    name: b:1\n")),
+            err(&format!(
+                "{MINIMAL}images:\n  - from: busybox:1\n    name: b:1\n"
+            )),
             "6:11: images[0].from: \"busybox:1\" is not an image source: use oci:DIR[:TAG], \
              docker-archive:FILE[:REPO:TAG] or docker://HOST/REPO:TAG"
         );
         assert_eq!(
-            err(&format!("{MINIMAL}images:\n  - from: oci:d\n    name: Busybox:1\n")),
+            err(&format!(
+                "{MINIMAL}images:\n  - from: oci:d\n    name: Busybox:1\n"
+            )),
             "7:11: images[0].name: \"Busybox:1\": repository \"Busybox\": each component starts and ends with a-z or 0-9"
         );
         assert_eq!(

@@ -52,7 +52,9 @@ pub enum BuildError {
     Debs(#[from] DebError),
     #[error(transparent)]
     Images(#[from] ImageError),
-    #[error("images: blob {file}: sha256 mismatch: its name says {expected}, the file has {actual}")]
+    #[error(
+        "images: blob {file}: sha256 mismatch: its name says {expected}, the file has {actual}"
+    )]
     BlobMismatch {
         file: PathBuf,
         expected: String,
@@ -195,9 +197,15 @@ pub fn build_with(
         }
         for (path, file, media) in [
             (images::INDEX_PATH, &collected.index_file, images::OCI_INDEX),
-            (images::LAYOUT_PATH, &collected.layout_file, "application/json"),
+            (
+                images::LAYOUT_PATH,
+                &collected.layout_file,
+                "application/json",
+            ),
         ] {
-            let file = file.clone().expect("collect writes both when there are images");
+            let file = file
+                .clone()
+                .expect("collect writes both when there are images");
             insert(
                 &mut sources,
                 path.to_string(),

@@ -64,7 +64,10 @@ pub fn convert(archive: &Path, image: Option<&str>, out: &Path) -> Result<String
             }
             _ if path == "manifest.json" => {
                 let mut b = Vec::new();
-                entry.take(MAX_JSON).read_to_end(&mut b).map_err(|e| at(&e))?;
+                entry
+                    .take(MAX_JSON)
+                    .read_to_end(&mut b)
+                    .map_err(|e| at(&e))?;
                 manifest = Some(b);
             }
             _ => {}
@@ -98,10 +101,11 @@ pub fn convert(archive: &Path, image: Option<&str>, out: &Path) -> Result<String
         Ok(())
     })?;
     let get = |p: &str| {
-        stored
-            .get(&resolve(p))
-            .cloned()
-            .ok_or_else(|| at(&format!("manifest.json names {p:?}, which the archive does not hold")))
+        stored.get(&resolve(p)).cloned().ok_or_else(|| {
+            at(&format!(
+                "manifest.json names {p:?}, which the archive does not hold"
+            ))
+        })
     };
     let config = get(&chosen.config)?;
     let config_bytes = std::fs::read(blobs.join(&config.hex)).map_err(|e| at(&e))?;
@@ -177,13 +181,22 @@ fn select<'a>(images: &'a [ArchiveImage], image: Option<&str>) -> Result<&'a Arc
             .iter()
             .flat_map(|i| i.repo_tags.iter().flatten().map(String::as_str))
             .collect();
-        if t.is_empty() { "none".to_string() } else { t.join(", ") }
+        if t.is_empty() {
+            "none".to_string()
+        } else {
+            t.join(", ")
+        }
     };
     match image {
         Some(want) => images
             .iter()
             .find(|i| i.repo_tags.iter().flatten().any(|t| t == want))
-            .ok_or_else(|| format!("no image tagged {want:?} in the archive (it has: {})", all_tags())),
+            .ok_or_else(|| {
+                format!(
+                    "no image tagged {want:?} in the archive (it has: {})",
+                    all_tags()
+                )
+            }),
         None => match images {
             [one] => Ok(one),
             [] => Err("manifest.json lists no image".into()),

@@ -170,8 +170,8 @@ impl Walk<'_> {
         if is_index(&media_type) {
             return self.index(d, &bytes, media_type);
         }
-        let m: ImageManifest = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("manifest {}: {e}", d.digest))?;
+        let m: ImageManifest =
+            serde_json::from_slice(&bytes).map_err(|e| format!("manifest {}: {e}", d.digest))?;
         for blob in std::iter::once(m.config()).chain(m.layers()) {
             self.blob(&Desc::from_oci(blob))?;
         }

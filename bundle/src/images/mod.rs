@@ -66,7 +66,13 @@ pub trait Fetch {
 pub struct NoFetch;
 
 impl Fetch for NoFetch {
-    fn fetch(&mut self, _: &RegistryRef, _: bool, _: &[String], _: &Path) -> Result<String, String> {
+    fn fetch(
+        &mut self,
+        _: &RegistryRef,
+        _: bool,
+        _: &[String],
+        _: &Path,
+    ) -> Result<String, String> {
         Err("this build has no registry client; build with `cairn bundle build`".into())
     }
 }
@@ -165,7 +171,8 @@ pub fn collect(
     let index_file = scratch.join("index.json");
     std::fs::write(&index_file, bytes).map_err(io(&index_file))?;
     let layout_file = scratch.join("oci-layout");
-    std::fs::write(&layout_file, "{\"imageLayoutVersion\":\"1.0.0\"}\n").map_err(io(&layout_file))?;
+    std::fs::write(&layout_file, "{\"imageLayoutVersion\":\"1.0.0\"}\n")
+        .map_err(io(&layout_file))?;
     out.index_file = Some(index_file);
     out.layout_file = Some(layout_file);
     Ok(out)

@@ -68,8 +68,11 @@ pub fn tag_problem(tag: &str) -> Option<&'static str> {
 /// algorithms are refused: the bundle is content-addressed by sha256 only).
 pub fn sha256_hex(digest: &str) -> Option<&str> {
     let hex = digest.strip_prefix("sha256:")?;
-    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-        .then_some(hex)
+    (hex.len() == 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    .then_some(hex)
 }
 
 /// Whether `s` has the shape `algorithm:encoded` of the OCI digest grammar (so a malformed
@@ -95,7 +98,10 @@ pub enum Source {
     Oci { dir: PathBuf, tag: Option<String> },
     /// `docker save` / `skopeo copy … docker-archive:` output; `image` (`repo:tag`) selects one
     /// of its `RepoTags` when it holds several images.
-    DockerArchive { file: PathBuf, image: Option<String> },
+    DockerArchive {
+        file: PathBuf,
+        image: Option<String>,
+    },
     /// A registry, pulled by Cairn's client at build time.
     Registry(RegistryRef),
 }
@@ -111,7 +117,11 @@ pub struct RegistryRef {
 
 impl std::fmt::Display for RegistryRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let sep = if self.reference.contains(':') { '@' } else { ':' };
+        let sep = if self.reference.contains(':') {
+            '@'
+        } else {
+            ':'
+        };
         write!(
             f,
             "docker://{}/{}{sep}{}",
@@ -125,7 +135,9 @@ pub fn parse_source(s: &str) -> Result<Source, String> {
     if let Some(rest) = s.strip_prefix("oci:") {
         let (dir, tag) = split_tag(rest);
         if dir.is_empty() {
-            return Err(format!("{s:?}: oci: needs a directory, e.g. oci:images/busybox:1.36"));
+            return Err(format!(
+                "{s:?}: oci: needs a directory, e.g. oci:images/busybox:1.36"
+            ));
         }
         if let Some(t) = tag
             && let Some(p) = tag_problem(t)
@@ -220,7 +232,13 @@ mod tests {
 
     #[test]
     fn names() {
-        for ok in ["a", "library/busybox", "a.b_c__d---e/f0", "k8s/pause", "x/y/z"] {
+        for ok in [
+            "a",
+            "library/busybox",
+            "a.b_c__d---e/f0",
+            "k8s/pause",
+            "x/y/z",
+        ] {
             assert_eq!(name_problem(ok), None, "{ok}");
         }
         for bad in [

@@ -43,7 +43,10 @@ fn docker_archive(path: &Path, images: &[(&str, Vec<Vec<u8>>)]) {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut manifest = Vec::new();
     for (tag, layers) in images {
-        let diff_ids: Vec<String> = layers.iter().map(|l| format!("sha256:{}", sha(l))).collect();
+        let diff_ids: Vec<String> = layers
+            .iter()
+            .map(|l| format!("sha256:{}", sha(l)))
+            .collect();
         let cfg = config("amd64", "/bin/busybox", &diff_ids);
         let cfg_name = format!("{}.json", sha(&cfg));
         let mut names = Vec::new();
@@ -76,9 +79,17 @@ fn multi_arch_layout(dir: &Path, tag: &str, layer: &[u8]) -> (String, String) {
     let mut children = Vec::new();
     let mut amd64 = String::new();
     for arch in ["amd64", "fakearch"] {
-        let l = if arch == "amd64" { layer.to_vec() } else { tar_of(&[("x", b"y")]) };
+        let l = if arch == "amd64" {
+            layer.to_vec()
+        } else {
+            tar_of(&[("x", b"y")])
+        };
         let layer_d = put(dir, "application/vnd.oci.image.layer.v1.tar", &l);
-        let cfg_d = put(dir, OCI_CONFIG, &config(arch, "/bin/sh", &[format!("sha256:{}", sha(&l))]));
+        let cfg_d = put(
+            dir,
+            OCI_CONFIG,
+            &config(arch, "/bin/sh", &[format!("sha256:{}", sha(&l))]),
+        );
         let m = serde_json::to_vec(&json!({
             "schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": cfg_d, "layers": [layer_d]
         }))
@@ -117,15 +128,24 @@ fn docker_archive_becomes_an_oci_manifest_with_layers_as_they_are() {
     // The gzip layer's diff_id is of its uncompressed tar: not checkable without inflating.
     docker_archive(&archive, &[("x/y:1", vec![plain.clone(), gz.clone()])]);
     let out = tmp.path().join("layout");
-    assert_eq!(docker_archive::convert(&archive, None, &out).unwrap(), "image");
+    assert_eq!(
+        docker_archive::convert(&archive, None, &out).unwrap(),
+        "image"
+    );
     let layout = layout::Layout::open(&out).unwrap();
     let top = layout.select(Some("image")).unwrap();
     assert_eq!(top.media_type, OCI_MANIFEST);
     let m = read_json(&layout.blob_path(reference::sha256_hex(&top.digest).unwrap()));
     assert_eq!(m["config"]["mediaType"], OCI_CONFIG);
-    assert_eq!(m["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar");
+    assert_eq!(
+        m["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar"
+    );
     assert_eq!(m["layers"][0]["digest"], format!("sha256:{}", sha(&plain)));
-    assert_eq!(m["layers"][1]["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
+    assert_eq!(
+        m["layers"][1]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
     assert_eq!(m["layers"][1]["size"], gz.len());
     for l in [&plain, &gz] {
         assert_eq!(&std::fs::read(layout.blob_path(&sha(l))).unwrap(), l);
@@ -148,7 +168,10 @@ fn docker_archive_errors_are_pinned() {
     );
     assert!(docker_archive::convert(&archive, Some("y:2"), &tmp.path().join("o2")).is_ok());
     let e = docker_archive::convert(&archive, Some("z:3"), &tmp.path().join("o3")).unwrap_err();
-    assert!(e.ends_with("no image tagged \"z:3\" in the archive (it has: x:1, y:2)"), "{e}");
+    assert!(
+        e.ends_with("no image tagged \"z:3\" in the archive (it has: x:1, y:2)"),
+        "{e}"
+    );
 
     // A layer that is not what the config says.
     let bad = tmp.path().join("bad.tar");

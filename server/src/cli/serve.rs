@@ -5,7 +5,7 @@
 //! `crate::serve`) or bundle logic (`cairn-bundle`).
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use crate::serve::{self, deb_repo, index::Index, routes::Served};
+use crate::serve::{self, deb_repo, index::Index, registry, routes::Served};
 use cairn_bundle::{sign, verify};
 use std::fs::File;
 use std::io::BufReader;
@@ -61,10 +61,14 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             Ok(d) => d,
             Err(e) => return Ok(Err(format!("cannot index the Debian packages: {e}"))),
         };
-        Ok::<_, std::io::Error>(Ok((index, deb, verified_in, t1.elapsed())))
+        let registry = match registry::build(&index) {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(format!("cannot index the images: {e}"))),
+        };
+        Ok::<_, std::io::Error>(Ok((index, deb, registry, verified_in, t1.elapsed())))
     })
     .await?;
-    let (index, deb, verified_in, indexed_in) = match built {
+    let (index, deb, registry, verified_in, indexed_in) = match built {
         Ok(Ok(b)) => b,
         Ok(Err(msg)) => {
             eprintln!("error: {shown}: {msg}");
@@ -86,14 +90,25 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let files = index.under("files").count();
     eprintln!(
         "serving {} {} ({shown}) on http://{}: {files} files under /files/, {} packages under \
-         /repo/deb/ (verified in {:.2} s, apt index built in {} ms)",
+         /repo/deb/, {} images ({} repositories) under /v2/ (verified in {:.2} s, indexes \
+         built in {} ms)",
         m.name,
         m.version,
         args.listen,
         deb.count,
+        registry.tag_count(),
+        registry.repos.len(),
         verified_in.as_secs_f64(),
         indexed_in.as_millis()
     );
-    serve::run(listener, Arc::new(Served { index, deb })).await?;
+    serve::run(
+        listener,
+        Arc::new(Served {
+            index,
+            deb,
+            registry,
+        }),
+    )
+    .await?;
     Ok(EXIT_OK)
 }

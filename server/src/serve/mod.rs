@@ -1,7 +1,8 @@
 //! `cairn serve`: the bundle over HTTP, straight from the bundle file (no unpacking).
 //!
 //! One concept per file: [`index`] (where each verified entry lies in the file), [`range`]
-//! (the `Range` header), [`deb_repo`] (the apt repository's generated metadata), [`routes`]
+//! (the `Range` header), [`deb_repo`] (the apt repository's generated metadata), [`registry`] (the OCI
+//! distribution pull API over the bundle's images), [`routes`]
 //! (URLs, status codes, streaming). This file wires them to a listener with an access log and
 //! graceful shutdown. Must not: parse bundles or `.deb`s (that is `cairn-bundle`, which in turn
 //! knows nothing of HTTP), or print for a terminal (that is `cli/serve.rs`).
@@ -9,6 +10,7 @@
 pub mod deb_repo;
 pub mod index;
 pub mod range;
+pub mod registry;
 pub mod routes;
 
 use axum::body::HttpBody as _;
