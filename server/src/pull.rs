@@ -343,3 +343,160 @@ async fn read_limited(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::extract::{Path as UrlPath, State};
+    use axum::http::{HeaderMap, StatusCode as Status};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::get;
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    fn sha(b: &[u8]) -> String {
+        hex::encode(Sha256::digest(b))
+    }
+
+    /// A registry that wants an anonymous bearer token, with one image `lib/img:1`.
+    struct Fake {
+        manifest: Vec<u8>,
+        blobs: HashMap<String, Vec<u8>>,
+        addr: String,
+    }
+
+    async fn token() -> impl IntoResponse {
+        r#"{"token":"t0ken"}"#
+    }
+
+    fn authorized(h: &HeaderMap, f: &Fake) -> Option<Response> {
+        if h.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer t0ken") {
+            return None;
+        }
+        let challenge = format!(
+            "Bearer realm=\"http://{}/token\",service=\"fake\",scope=\"repository:lib/img:pull\"",
+            f.addr
+        );
+        Some((Status::UNAUTHORIZED, [("www-authenticate", challenge)], "").into_response())
+    }
+
+    async fn v2(State(f): State<Arc<Fake>>, UrlPath(p): UrlPath<String>, h: HeaderMap) -> Response {
+        if let Some(r) = authorized(&h, &f) {
+            return r;
+        }
+        if p == "lib/img/manifests/1" {
+            return ([("content-type", OCI_MANIFEST)], f.manifest.clone()).into_response();
+        }
+        match p
+            .strip_prefix("lib/img/blobs/sha256:")
+            .and_then(|x| f.blobs.get(x))
+        {
+            Some(b) => b.clone().into_response(),
+            None => Status::NOT_FOUND.into_response(),
+        }
+    }
+
+    async fn serve(layer_served: Vec<u8>, layer_named: &[u8]) -> (String, Vec<u8>) {
+        let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": format!("sha256:{}", sha(&config)), "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                        "digest": format!("sha256:{}", sha(layer_named)), "size": layer_named.len()}],
+        })
+        .to_string()
+        .into_bytes();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let fake = Arc::new(Fake {
+            manifest: manifest.clone(),
+            blobs: HashMap::from([(sha(&config), config), (sha(layer_named), layer_served)]),
+            addr: addr.clone(),
+        });
+        let app = Router::new()
+            .route("/token", get(token))
+            .route("/v2/{*p}", get(v2))
+            .with_state(fake);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (addr, manifest)
+    }
+
+    fn image(addr: &str) -> RegistryRef {
+        RegistryRef {
+            host: addr.into(),
+            repository: "lib/img".into(),
+            reference: "1".into(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pulls_with_a_bearer_token_and_checks_digests() {
+        let layer = b"layer bytes".to_vec();
+        let (addr, manifest) = serve(layer.clone(), &layer).await;
+        let dir = tempfile::tempdir().unwrap();
+        let img = image(&addr);
+        let tag = tokio::task::spawn_blocking({
+            let into = dir.path().to_path_buf();
+            let handle = tokio::runtime::Handle::current();
+            move || {
+                let _g = handle.enter();
+                Puller.fetch(&img, true, &[], &into)
+            }
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(tag, "pulled");
+        let blobs = dir.path().join("blobs/sha256");
+        assert_eq!(std::fs::read(blobs.join(sha(&manifest))).unwrap(), manifest);
+        assert_eq!(std::fs::read(blobs.join(sha(&layer))).unwrap(), layer);
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap()).unwrap();
+        assert_eq!(
+            index["manifests"][0]["digest"],
+            format!("sha256:{}", sha(&manifest))
+        );
+
+        // A registry sending other bytes than the digest names: refused, nothing kept.
+        let (addr, _) = serve(b"evil bytes!".to_vec(), &layer).await;
+        let dir = tempfile::tempdir().unwrap();
+        let img = image(&addr);
+        let into = dir.path().to_path_buf();
+        let handle = tokio::runtime::Handle::current();
+        let e = tokio::task::spawn_blocking(move || {
+            let _g = handle.enter();
+            Puller.fetch(&img, true, &[], &into)
+        })
+        .await
+        .unwrap()
+        .unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "blob sha256:{}: received 11 bytes hashing to sha256:{}, expected 11 bytes",
+                sha(&layer),
+                sha(b"evil bytes!")
+            )
+        );
+        assert!(!dir.path().join("blobs/sha256").join(sha(&layer)).exists());
+    }
+
+    #[test]
+    fn https_is_refused_with_a_way_forward() {
+        let e = Puller
+            .fetch(
+                &image("r.example.com"),
+                false,
+                &[],
+                std::path::Path::new("/nonexistent"),
+            )
+            .unwrap_err();
+        assert_eq!(
+            e,
+            "pulling over HTTPS is not supported yet; for a plain-HTTP registry set `insecure: true`, \
+             or copy the image first (`skopeo copy docker://… oci:DIR:TAG`) and use `from: oci:DIR:TAG`"
+        );
+    }
+}

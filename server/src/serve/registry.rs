@@ -93,7 +93,7 @@ pub fn build(index: &Index) -> Result<Registry, RegistryError> {
         };
         let r = reg.repos.entry(repo.to_string()).or_default();
         let digest = d.digest().to_string();
-        walk(index, r, &digest, &d.media_type().to_string())?;
+        walk(index, r, &digest, d.media_type().as_ref())?;
         r.tags.insert(tag.to_string(), digest);
     }
     Ok(reg)
@@ -144,12 +144,7 @@ fn walk(
                 .map(|p| format!("{}/{}", p.os(), p.architecture()))
                 .unwrap_or_default();
             children.push((platform, c.digest().to_string()));
-            walk(
-                index,
-                repo,
-                &c.digest().to_string(),
-                &c.media_type().to_string(),
-            )?;
+            walk(index, repo, c.digest().as_ref(), c.media_type().as_ref())?;
         }
     } else {
         let m: ImageManifest =
