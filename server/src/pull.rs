@@ -136,7 +136,10 @@ impl Session {
             if let Some(a) = accept {
                 req = req.header(header::ACCEPT, a);
             }
-            if let Some(t) = &self.token {
+            // The token is for this registry only: a redirect elsewhere (a CDN) does not get it.
+            if let Some(t) = &self.token
+                && url.starts_with(&format!("{}/", self.base))
+            {
                 req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
             }
             let req = req.body(Empty::new()).map_err(|e| e.to_string())?;
