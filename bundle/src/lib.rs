@@ -6,13 +6,15 @@
 //! Debian packages on a connected machine: the only shell-out), [`manifest`] (the JSON index),
 //! [`writer`] (building), [`reader`] (tar-level streaming rules), [`verify`] (checking every
 //! byte), [`sign`] (Ed25519 keys and the manifest signature), [`repodata`] (yum/dnf repository
-//! metadata for the bundle's RPMs).
+//! metadata for the bundle's RPMs), [`images`] (container images: OCI layouts, docker-archive
+//! conversion, the content-addressed blob store).
 //!
 //! Must not: know about HTTP or how a bundle is served, SSH, inventories or playbooks' meaning (they are files here), and must
 //! not depend on `cairn-engine`.
 
 pub mod apt;
 pub mod debs;
+pub mod images;
 pub mod manifest;
 pub mod reader;
 pub mod repodata;

@@ -48,14 +48,16 @@ pub enum EntryKind {
     Deb,
     Rpm,
     File,
+    Image,
     Playbook,
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 4] = [
+    pub const ALL: [EntryKind; 5] = [
         EntryKind::Deb,
         EntryKind::Rpm,
         EntryKind::File,
+        EntryKind::Image,
         EntryKind::Playbook,
     ];
 
@@ -65,6 +67,7 @@ impl EntryKind {
             EntryKind::Deb => "debs",
             EntryKind::Rpm => "rpms",
             EntryKind::File => "files",
+            EntryKind::Image => "images",
             EntryKind::Playbook => "playbooks",
         }
     }
@@ -123,12 +126,16 @@ pub enum ManifestError {
     Format(u32),
     #[error("manifest.json lists {path:?}: {problem}")]
     BadPath { path: String, problem: &'static str },
-    #[error("manifest.json lists {0:?}, which is not under debs/, rpms/, files/ or playbooks/")]
+    #[error(
+        "manifest.json lists {0:?}, which is not under debs/, rpms/, files/, images/ or playbooks/"
+    )]
     UnknownKind(String),
     #[error("manifest.json lists {0:?} twice")]
     Duplicate(String),
     #[error("manifest.json lists {path:?} with a malformed sha256 {sha256:?}")]
     BadDigest { path: String, sha256: String },
+    #[error("manifest.json lists {path:?} with sha256 {sha256}: a blob's sha256 is its name")]
+    BlobName { path: String, sha256: String },
 }
 
 impl Manifest {
@@ -178,6 +185,16 @@ impl Manifest {
                     .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
             {
                 return Err(ManifestError::BadDigest {
+                    path: e.path.clone(),
+                    sha256: e.sha256.clone(),
+                });
+            }
+            // Content-addressed blobs: the name is the digest, so a client that fetches by
+            // digest gets bytes verified against that very digest.
+            if let Some(name) = e.path.strip_prefix("images/blobs/sha256/")
+                && name != e.sha256
+            {
+                return Err(ManifestError::BlobName {
                     path: e.path.clone(),
                     sha256: e.sha256.clone(),
                 });
@@ -259,7 +276,11 @@ mod tests {
             ),
             (
                 "other/x",
-                "manifest.json lists \"other/x\", which is not under debs/, rpms/, files/ or playbooks/",
+                "manifest.json lists \"other/x\", which is not under debs/, rpms/, files/, images/ or playbooks/",
+            ),
+            (
+                "images/blobs/sha256/0000",
+                "manifest.json lists \"images/blobs/sha256/0000\" with sha256 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa: a blob's sha256 is its name",
             ),
         ] {
             let mut m = sample();

@@ -53,9 +53,9 @@ pub struct Spec {
     pub rpms: Option<Rpms>,
     #[serde(default)]
     pub files: Vec<FileSpec>,
-    /// Accepted so specs can be written ahead of time; building them is not supported yet.
+    /// Container images, served by `cairn serve` as a read-only registry.
     #[serde(default)]
-    pub images: Vec<serde_yaml::Value>,
+    pub images: Vec<ImageSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub playbooks: Option<PathBuf>,
 }
@@ -99,6 +99,19 @@ pub struct FileSpec {
     /// Name inside the bundle (`files/NAME`); default: the file's base name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<FileName>,
+}
+
+/// One container image: where it comes from and the `repository:tag` it is served as.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSpec {
+    /// `oci:DIR[:TAG]`, `docker-archive:FILE[:REPO:TAG]` or `docker://HOST/REPO:TAG`.
+    pub from: ImageSource,
+    /// `repository:tag` in the bundle's registry, e.g. `cairn/busybox:1.36`.
+    pub name: ImageName,
+    /// `docker://` only: talk plain HTTP to the registry (HTTPS is not supported yet).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
 }
 
 /// Defines a string newtype validated by `$check` while deserializing. The check runs inside
@@ -276,6 +289,35 @@ validated_string!(
         }
     }
 );
+
+validated_string!(
+    /// An image source (see [`crate::images::reference::parse_source`]).
+    ImageSource,
+    |s| crate::images::reference::parse_source(s).map(|_| ())
+);
+
+validated_string!(
+    /// `repository:tag` (distribution spec grammar).
+    ImageName,
+    crate::images::reference::check_image_name
+);
+
+impl ImageSource {
+    /// The parsed source (validated when the spec was read).
+    pub fn parsed(&self) -> crate::images::reference::Source {
+        crate::images::reference::parse_source(&self.0).expect("validated while deserializing")
+    }
+}
+
+impl ImageName {
+    /// (repository, tag).
+    pub fn parts(&self) -> (&str, &str) {
+        match crate::images::reference::split_tag(&self.0) {
+            (r, Some(t)) => (r, t),
+            _ => unreachable!("validated while deserializing"),
+        }
+    }
+}
 
 impl Sha256Hex {
     /// Lowercase hex, for comparison with computed digests.
@@ -527,6 +569,34 @@ mod tests {
         assert_eq!(
             err(&format!("{MINIMAL}debs:\n  packages: [Chrony]\n")),
             "6:14: debs.packages[0]: \"Chrony\" is not a Debian package name: lowercase letters, digits, + - . (at least 2 characters)"
+        );
+    }
+
+    #[test]
+    fn images_parse_and_bad_ones_are_pinned() {
+        let s = parse(&format!(
+            "{MINIMAL}images:\n  - from: oci:img:1.0\n    name: cairn/busybox:1.36\n\
+             \x20 - from: docker://127.0.0.1:5000/x:1\n    name: x:1\n    insecure: true\n"
+        ))
+        .expect("valid");
+        assert_eq!(s.images[0].name.parts(), ("cairn/busybox", "1.36"));
+        assert!(s.images[1].insecure);
+        assert_eq!(
+            err(&format!(
+                "{MINIMAL}images:\n  - from: busybox:1\n    name: b:1\n"
+            )),
+            "6:11: images[0].from: \"busybox:1\" is not an image source: use oci:DIR[:TAG], \
+             docker-archive:FILE[:REPO:TAG] or docker://HOST/REPO:TAG"
+        );
+        assert_eq!(
+            err(&format!(
+                "{MINIMAL}images:\n  - from: oci:d\n    name: Busybox:1\n"
+            )),
+            "7:11: images[0].name: \"Busybox:1\": repository \"Busybox\": each component starts and ends with a-z or 0-9"
+        );
+        assert_eq!(
+            err(&format!("{MINIMAL}images:\n  - from: oci:d\n")),
+            "6:5: images[0]: missing field `name`"
         );
     }
 

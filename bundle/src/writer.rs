@@ -15,6 +15,7 @@
 //! Must not: know about SSH, hosts or what playbooks mean (they are files here).
 
 use crate::debs::{self, DebError};
+use crate::images::{self, Fetch, ImageError, NoFetch};
 use crate::manifest::{self, Entry, FORMAT, MANIFEST_PATH, Manifest, SIGNATURE_PATH};
 use crate::repodata;
 use crate::sign;
@@ -56,11 +57,16 @@ pub enum BuildError {
     Debs(#[from] DebError),
     #[error("rpms: {0}")]
     Rpm(#[from] repodata::ReadError),
+    #[error(transparent)]
+    Images(#[from] ImageError),
     #[error(
-        "images: building container images into a bundle is not supported yet; remove `images:` \
-         or ship the image archives as files:"
+        "images: blob {file}: sha256 mismatch: its name says {expected}, the file has {actual}"
     )]
-    ImagesUnsupported,
+    BlobMismatch {
+        file: PathBuf,
+        expected: String,
+        actual: String,
+    },
     #[error("files: {file}: sha256 mismatch: the spec says {expected}, the file has {actual}")]
     Sha256Mismatch {
         file: PathBuf,
@@ -109,7 +115,7 @@ pub struct Built {
     pub bytes: u64,
 }
 
-/// One input and, for `files:`, the digest the spec promises.
+/// One input file and, for `files:` and image blobs, the digest it must have.
 struct Source {
     /// The input file; for generated data, a label naming it in errors.
     file: PathBuf,
@@ -118,6 +124,8 @@ struct Source {
     known: Option<(u64, String)>,
     /// Generated in memory (repository metadata) rather than read from `file`.
     data: Option<Vec<u8>>,
+    /// Media type to record (image blobs); else derived from the path.
+    media_type: Option<String>,
 }
 
 impl Source {
@@ -127,6 +135,7 @@ impl Source {
             expect_sha256: None,
             known: None,
             data: None,
+            media_type: None,
         }
     }
 
@@ -148,16 +157,23 @@ impl Source {
     }
 }
 
-/// Builds the bundle described by `spec`.
+/// Builds the bundle described by `spec`; `docker://` images are refused (see [`build_with`]).
 pub fn build(
     spec: &LoadedSpec,
     opts: &BuildOptions,
     progress: &mut dyn FnMut(BuildEvent),
 ) -> Result<Built, BuildError> {
+    build_with(spec, opts, &mut NoFetch, progress)
+}
+
+/// Builds the bundle described by `spec`, pulling `docker://` images with `fetch`.
+pub fn build_with(
+    spec: &LoadedSpec,
+    opts: &BuildOptions,
+    fetch: &mut dyn Fetch,
+    progress: &mut dyn FnMut(BuildEvent),
+) -> Result<Built, BuildError> {
     let s = &spec.spec;
-    if !s.images.is_empty() {
-        return Err(BuildError::ImagesUnsupported);
-    }
     std::fs::create_dir_all(&opts.out_dir).map_err(io_err(&opts.out_dir))?;
     let file_name = format!("{}-{}.cairn", s.name, s.version);
     let out = opts.out_dir.join(&file_name);
@@ -210,6 +226,43 @@ pub fn build(
             },
         )?;
     }
+    // Images: converted and pulled ones live in a scratch dir until the bundle is written.
+    let image_scratch = Scratch(opts.out_dir.join(format!(".{file_name}.images.tmp")));
+    if !s.images.is_empty() {
+        image_scratch.reset()?;
+        let collected = images::collect(spec, &image_scratch.0, fetch)?;
+        for blob in collected.blobs.values() {
+            insert(
+                &mut sources,
+                format!("{}/{}", images::BLOBS_DIR, blob.hex),
+                Source {
+                    expect_sha256: Some(blob.hex.clone()),
+                    media_type: Some(blob.media_type.clone()),
+                    ..Source::file(blob.file.clone())
+                },
+            )?;
+        }
+        for (path, file, media) in [
+            (images::INDEX_PATH, &collected.index_file, images::OCI_INDEX),
+            (
+                images::LAYOUT_PATH,
+                &collected.layout_file,
+                "application/json",
+            ),
+        ] {
+            let file = file
+                .clone()
+                .expect("collect writes both when there are images");
+            insert(
+                &mut sources,
+                path.to_string(),
+                Source {
+                    media_type: Some(media.to_string()),
+                    ..Source::file(file)
+                },
+            )?;
+        }
+    }
     let (pb_dir, explicit) = spec.playbooks_dir();
     if pb_dir.is_dir() {
         let mut found = Vec::new();
@@ -246,6 +299,13 @@ pub fn build(
         if let Some(expected) = &src.expect_sha256
             && *expected != sha256
         {
+            if path.starts_with("images/") {
+                return Err(BuildError::BlobMismatch {
+                    file: src.file.clone(),
+                    expected: expected.clone(),
+                    actual: sha256,
+                });
+            }
             return Err(BuildError::Sha256Mismatch {
                 file: src.file.clone(),
                 expected: expected.clone(),
@@ -253,7 +313,10 @@ pub fn build(
             });
         }
         entries.push(Entry {
-            media_type: manifest::media_type(path).to_string(),
+            media_type: src
+                .media_type
+                .clone()
+                .unwrap_or_else(|| manifest::media_type(path).to_string()),
             path: path.clone(),
             size,
             sha256,
@@ -275,6 +338,7 @@ pub fn build(
     let partial = opts.out_dir.join(format!(".{file_name}.partial"));
     let result = write_tar(&partial, &manifest, &sources, opts, progress);
     drop(scratch);
+    drop(image_scratch);
     if let Err(e) = result {
         let _ = std::fs::remove_file(&partial);
         return Err(e);
@@ -663,13 +727,16 @@ mod tests {
     }
 
     #[test]
-    fn images_are_refused_as_not_supported() {
-        let (dir, s) = setup("  []\n", "images: [registry.k8s.io/pause:3.9]\n");
+    fn registry_images_need_a_fetcher() {
+        let (dir, s) = setup(
+            "  []\n",
+            "images:\n  - from: docker://registry.k8s.io/pause:3.9\n    name: pause:3.9\n",
+        );
         let e = build(&s, &opts(&dir.path().join("o")), &mut |_| {}).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "images: building container images into a bundle is not supported yet; remove \
-             `images:` or ship the image archives as files:"
+            "images: pause:3.9: docker://registry.k8s.io/pause:3.9: this build has no registry \
+             client; build with `cairn bundle build`"
         );
     }
 

@@ -2,6 +2,7 @@
 //! turns its outcome into an exit code. `anyhow` lives here and nowhere below.
 
 mod cli;
+mod pull;
 mod serve;
 mod state_dir;
 mod store;

@@ -27,6 +27,7 @@ fn help_lists_subcommands_and_each_has_help() {
             "exec",
             "inventory",
             "play",
+            "preflight",
             "bundle",
             "serve",
             "runs"

@@ -186,7 +186,7 @@ fn build(spec_path: &Path, out: PathBuf, key: Option<&Path>) -> anyhow::Result<u
             }
         }
     };
-    let result = writer::build(&loaded, &opts, &mut progress);
+    let result = writer::build_with(&loaded, &opts, &mut crate::pull::Puller, &mut progress);
     if let Some(pb) = bar.take() {
         pb.finish_and_clear();
     }

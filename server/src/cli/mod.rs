@@ -68,8 +68,7 @@ pub enum Command {
     Inventory(inventory::Args),
     /// Run a playbook on the inventory's hosts, or check it, list its tasks or hosts.
     Play(play::Args),
-    /// Pre-flight checks on every host (OS, kernel, CPU, memory, disk, ports, swap, modules,
-    /// time, repo reachability...): pass/warn/fail with the value seen and a remedy.
+    /// Pre-flight checks on every host: pass/warn/fail, the value seen and a remedy.
     Preflight(preflight::Args),
     /// Build, verify and inspect offline bundles (NAME-VERSION.cairn); make signing keys.
     Bundle(bundle::Args),

@@ -5,7 +5,7 @@
 //! `crate::serve`) or bundle logic (`cairn-bundle`).
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use crate::serve::{self, deb_repo, index::Index, routes::Served, yum_repo};
+use crate::serve::{self, deb_repo, index::Index, registry, routes::Served, yum_repo};
 use cairn_bundle::{sign, verify};
 use std::fs::File;
 use std::io::BufReader;
@@ -65,10 +65,14 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             Ok(y) => y,
             Err(e) => return Ok(Err(e.to_string())),
         };
-        Ok::<_, std::io::Error>(Ok((index, deb, yum, verified_in, t1.elapsed())))
+        let registry = match registry::build(&index) {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(format!("cannot index the images: {e}"))),
+        };
+        Ok::<_, std::io::Error>(Ok((index, deb, yum, registry, verified_in, t1.elapsed())))
     })
     .await?;
-    let (index, deb, yum, verified_in, indexed_in) = match built {
+    let (index, deb, yum, registry, verified_in, indexed_in) = match built {
         Ok(Ok(b)) => b,
         Ok(Err(msg)) => {
             eprintln!("error: {shown}: {msg}");
@@ -90,15 +94,26 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let files = index.under("files").count();
     eprintln!(
         "serving {} {} ({shown}) on http://{}: {files} files under /files/, {} packages under \
-         /repo/deb/, {} packages under /repo/rpm/ (verified in {:.2} s, apt index built in {} ms)",
+         /repo/deb/, {} packages under /repo/rpm/, {} images ({} repositories) under /v2/ \
+         (verified in {:.2} s, indexes built in {} ms)",
         m.name,
         m.version,
         args.listen,
         deb.count,
         yum.count,
+        registry.tag_count(),
+        registry.repos.len(),
         verified_in.as_secs_f64(),
         indexed_in.as_millis()
     );
-    serve::run(listener, Arc::new(Served { index, deb })).await?;
+    serve::run(
+        listener,
+        Arc::new(Served {
+            index,
+            deb,
+            registry,
+        }),
+    )
+    .await?;
     Ok(EXIT_OK)
 }

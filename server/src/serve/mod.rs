@@ -2,7 +2,8 @@
 //!
 //! One concept per file: [`index`] (where each verified entry lies in the file), [`range`]
 //! (the `Range` header), [`deb_repo`] (the apt repository's generated metadata), [`yum_repo`]
-//! (the yum repository's entries, metadata generated at bundle build), [`routes`]
+//! (the yum repository's entries, metadata generated at bundle build), [`registry`] (the OCI
+//! distribution pull API over the bundle's images), [`routes`]
 //! (URLs, status codes, streaming). This file wires them to a listener with an access log and
 //! graceful shutdown. Must not: parse bundles or `.deb`s (that is `cairn-bundle`, which in turn
 //! knows nothing of HTTP), or print for a terminal (that is `cli/serve.rs`).
@@ -10,6 +11,7 @@
 pub mod deb_repo;
 pub mod index;
 pub mod range;
+pub mod registry;
 pub mod routes;
 pub mod yum_repo;
 

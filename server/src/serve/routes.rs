@@ -1,4 +1,5 @@
-//! The URL space and the responses: `/healthz`, `/files/<path>`, `/repo/deb/…`, `/repo/rpm/…`.
+//! The URL space and the responses: `/healthz`, `/files/<path>`, `/repo/deb/…`, `/repo/rpm/…`,
+//! `/v2/…` (the registry: its logic is `registry`, its blobs stream through [`entry`] here).
 //!
 //! Owns: status codes, headers (`Content-Length`, `Content-Range`, `Accept-Ranges`, `ETag`,
 //! `X-Checksum-Sha256`), streaming entry data from the bundle file. Must not: build metadata
@@ -8,13 +9,15 @@
 use super::deb_repo::DebRepo;
 use super::index::{Index, Located};
 use super::range::{self, Range};
+use super::registry::{self, Registry};
 use super::yum_repo;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use std::sync::Arc;
 
 /// Bytes per positioned read when streaming an entry: large enough that the per-read cost
@@ -26,6 +29,7 @@ const CHUNK: u64 = 256 << 10;
 pub struct Served {
     pub index: Index,
     pub deb: DebRepo,
+    pub registry: Registry,
 }
 
 pub fn router(served: Arc<Served>) -> Router {
@@ -34,6 +38,9 @@ pub fn router(served: Arc<Served>) -> Router {
         .route("/files/{*path}", get(files))
         .route("/repo/deb/{*path}", get(deb))
         .route("/repo/rpm/{*path}", get(rpm))
+        .route("/v2", any(v2_base))
+        .route("/v2/", any(v2_base))
+        .route("/v2/{*path}", any(v2))
         .fallback(|| async { not_found() })
         .with_state(served)
 }
@@ -91,6 +98,31 @@ async fn rpm(
         Some(loc) => entry(&s, loc, &headers),
         None => not_found(),
     }
+}
+
+/// `/v2/…`: the OCI distribution pull API (see `registry`).
+async fn v2(
+    State(s): State<Arc<Served>>,
+    Path(path): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    registry::handle(
+        &s.registry,
+        &s.index,
+        &method,
+        &path,
+        uri.query(),
+        &headers,
+        |loc| entry(&s, loc, &headers),
+    )
+}
+
+async fn v2_base(State(s): State<Arc<Served>>, method: Method, headers: HeaderMap) -> Response {
+    registry::handle(&s.registry, &s.index, &method, "", None, &headers, |_| {
+        not_found()
+    })
 }
 
 /// An entry's data, whole or one range of it.
@@ -206,7 +238,12 @@ mod tests {
     fn app(dir: &std::path::Path) -> (Router, Arc<Served>) {
         let index = crate::serve::index::tests::indexed(dir);
         let deb = crate::serve::deb_repo::build(&index).unwrap();
-        let served = Arc::new(Served { index, deb });
+        let registry = crate::serve::registry::build(&index).unwrap();
+        let served = Arc::new(Served {
+            index,
+            deb,
+            registry,
+        });
         (router(served.clone()), served)
     }
 
