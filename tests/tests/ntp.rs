@@ -215,8 +215,9 @@ async fn chronyd_on_a_lab_host_and_on_the_controller_accepts_the_served_time() {
         String::from_utf8_lossy(&here.stderr)
     );
 
-    // lab7: chrony from the bundle with apt (its service kept from starting by policy-rc.d),
-    // then `chronyd -Q`. Every step runs, the host is put back, then the results are judged.
+    // lab7: chrony from the bundle with apt (its service kept from starting by policy-rc.d,
+    // the packages downloaded to a directory of the test's, so they come from the server every
+    // time), then `chronyd -Q`. Every step runs, the host is put back, then the results are judged.
     let c = lab.connect(&dir, HOST, "root").await;
     let list = "/etc/apt/sources.list.d/cairn-ntp-test.list";
     let state = "/tmp/cairn-ntp-test";
@@ -225,7 +226,8 @@ async fn chronyd_on_a_lab_host_and_on_the_controller_accepts_the_served_time() {
          if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\\nexit 101\\n' \
            > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; touch {state}/policy; fi; \
          echo 'deb [trusted=yes] http://{http}/repo/deb ./' > {list}; apt-get update 2>&1; \
-         DEBIAN_FRONTEND=noninteractive apt-get install -y chrony 2>&1; \
+         mkdir -p {state}/archives/partial; DEBIAN_FRONTEND=noninteractive apt-get install -y \
+           -o Dir::Cache::archives={state}/archives chrony 2>&1; \
          systemctl stop chrony.service 2>&1 || true"
     );
     let installed = c.run(&setup).await.unwrap();
@@ -284,4 +286,108 @@ async fn chronyd_on_a_lab_host_and_on_the_controller_accepts_the_served_time() {
         log.contains(&format!("time (SNTP, stratum 10) on udp://{ntp}")),
         "{log}"
     );
+}
+
+/// What `cairn serve` says about its NTP flags: an address given with `--ntp` that cannot be
+/// bound is an error; the default one (0.0.0.0:123) a warning, and HTTP is served anyway.
+#[test]
+fn ntp_flags_and_their_messages() {
+    let dir = scratch("ntp-flags");
+    std::fs::write(dir.join("x"), b"x").unwrap();
+    std::fs::write(
+        dir.join("s.yaml"),
+        "apiVersion: cairn/v1\nkind: Bundle\nname: flags\nversion: 0.0.1\nfiles:\n  - path: x\n    \
+         sha256: 2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881\n",
+    )
+    .unwrap();
+    let o = cairn(&["bundle", "build", "s.yaml", "--out", "."], &dir);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bundle = "flags-0.0.1.cairn";
+
+    // Taken: an error naming the address, exit 2, nothing served.
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let at = taken.local_addr().unwrap();
+    let http = format!("127.0.0.1:{}", free_tcp_on("127.0.0.1"));
+    let o = cairn(
+        &[
+            "serve",
+            "--bundle",
+            bundle,
+            "--listen",
+            &http,
+            "--ntp",
+            &at.to_string(),
+        ],
+        &dir,
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "error: cannot serve NTP on {at}: Address already in use"
+        )),
+        "{err}"
+    );
+
+    // Out of range, or both --ntp and --no-ntp: usage errors (exit 1).
+    for (args, want) in [
+        (
+            &["--ntp-stratum", "16"][..],
+            "invalid value '16' for '--ntp-stratum <N>': 16 is not in 1..=15",
+        ),
+        (
+            &["--ntp-stratum", "0"][..],
+            "invalid value '0' for '--ntp-stratum <N>': 0 is not in 1..=15",
+        ),
+        (
+            &["--ntp", "127.0.0.1:1123", "--no-ntp"][..],
+            "the argument '--ntp <ADDR:PORT>' cannot be used with '--no-ntp'",
+        ),
+    ] {
+        let mut all = vec!["serve", "--bundle", bundle];
+        all.extend_from_slice(args);
+        let o = cairn(&all, &dir);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+
+    // The default port held (by this test, or by whoever else has it): a warning, then HTTP.
+    let _held = UdpSocket::bind("0.0.0.0:123");
+    let port = free_tcp_on("127.0.0.1");
+    let http: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let server = Server(
+        Command::new(cairn_bin())
+            .args(["serve", "--bundle", bundle, "--listen", &http.to_string()])
+            .current_dir(&dir)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let t0 = Instant::now();
+    while TcpStream::connect(http).is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "server did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(get(http, "/files/x"), b"x");
+    let (code, log) = server.stop();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.contains(
+            "warning: not serving time: cannot bind NTP on 0.0.0.0:123: Address already in use \
+             (os error 98) (give --ntp ADDR:PORT, or --no-ntp)"
+        ),
+        "{log}"
+    );
+    assert!(!log.contains("time (SNTP"), "{log}");
+}
+
+fn free_tcp_on(ip: &str) -> u16 {
+    TcpListener::bind((ip, 0))
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port()
 }

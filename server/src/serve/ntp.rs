@@ -413,6 +413,55 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn the_udp_loop_answers_drops_and_counts() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = server.local_addr().unwrap();
+        let metrics = Arc::new(Metrics::default());
+        let task = tokio::spawn(run(server, Config::default(), metrics.clone()));
+        let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let request = hex(CHRONYD_4_3);
+        let mut buf = [0u8; 128];
+        let recv = async |buf: &mut [u8]| {
+            tokio::time::timeout(Duration::from_millis(300), client.recv_from(buf)).await
+        };
+        // Garbage first: nothing comes back.
+        client.send_to(&request[..20], addr).await.unwrap();
+        client.send_to(&[0x24; 48], addr).await.unwrap();
+        assert!(recv(&mut buf).await.is_err());
+        // A burst of 20 requests: the first 16 (the bucket) are answered, at once.
+        let before = Timestamp::now();
+        for _ in 0..20 {
+            client.send_to(&request, addr).await.unwrap();
+        }
+        let mut answers = 0;
+        while let Ok(Ok((n, _))) = recv(&mut buf).await {
+            let p = Packet::decode(&buf[..n]).unwrap();
+            assert_eq!(
+                (n, p.mode, p.origin.0),
+                (48, MODE_SERVER, 0xe0a7_e4c0_d95d_9f8d)
+            );
+            // The server's clock is ours: receive ≤ transmit, both within this test's time.
+            assert!(before.0 <= p.receive.0 && p.receive.0 <= p.transmit.0);
+            assert!(p.transmit.0 <= Timestamp::now().0);
+            answers += 1;
+        }
+        task.abort();
+        // 16 from the bucket; one more only if the burst took over 1/8 s to arrive (a very
+        // loaded machine): the refill is 8 per second.
+        assert!((16..=17).contains(&answers), "{answers}");
+        let text = metrics.render();
+        for (outcome, want) in [
+            ("answered", answers),
+            ("rate_limited", 20 - answers),
+            ("malformed", 1),
+            ("not_client", 1),
+        ] {
+            let line = format!("cairn_ntp_requests_total{{outcome=\"{outcome}\"}} {want}");
+            assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+        }
+    }
+
     #[test]
     fn rate_limit_allows_a_burst_then_the_rate_per_source() {
         let mut rl = RateLimiter::new(2.0, 4.0);
