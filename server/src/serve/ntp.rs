@@ -19,15 +19,18 @@
 //! - **root delay 0 and root dispersion 10 ms**: the clock is its own reference (no path to
 //!   anything upstream). Clients refuse a root distance (delay/2 + dispersion) above their limit
 //!   (chrony `maxdistance` 3 s, ntpd 1.5 s), so it must stay small.
-//! - **receive timestamp** read right after the datagram is received, **transmit timestamp**
-//!   written into the encoded reply right before it is sent; **originate** is the client's
+//! - **receive timestamp** the kernel's time of arrival (`SO_TIMESTAMPNS`; the time the
+//!   datagram is read only where the kernel gives none), **transmit timestamp** written into the
+//!   encoded reply right before it is sent; **originate** is the client's
 //!   transmit timestamp, copied bit for bit (chrony sends a random one and checks it comes back).
 
 use super::metrics::{Metrics, NtpOutcome};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 /// Size of the NTP header; extension fields and MACs may follow in a request and are ignored.
@@ -228,9 +231,20 @@ impl RateLimiter {
 pub async fn run(socket: UdpSocket, cfg: Config, metrics: Arc<Metrics>) {
     let mut limiter = RateLimiter::new(8.0, 16.0);
     let mut buf = [0u8; 1024];
+    let kernel_stamps = enable_receive_timestamps(&socket);
+    if !kernel_stamps {
+        tracing::warn!("ntp: no kernel receive timestamps; using the time the datagram is read");
+    }
     loop {
-        let (n, peer): (usize, SocketAddr) = match socket.recv_from(&mut buf).await {
+        let got = match socket.readable().await {
+            Ok(()) => socket.try_io(Interest::READABLE, || {
+                recv_stamped(socket.as_raw_fd(), &mut buf)
+            }),
+            Err(e) => Err(e),
+        };
+        let (n, peer, stamped) = match got {
             Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             Err(e) => {
                 // ICMP errors from earlier sends surface here on some systems: not fatal.
                 tracing::debug!("ntp: receive: {e}");
@@ -238,7 +252,9 @@ pub async fn run(socket: UdpSocket, cfg: Config, metrics: Arc<Metrics>) {
                 continue;
             }
         };
-        let received = Timestamp::now();
+        // The kernel's time of arrival, not when this task got to run (which under load can be
+        // milliseconds later, and would show as half that much offset on the client).
+        let received = stamped.map_or_else(Timestamp::now, Timestamp::from_system);
         let outcome = match answer(&buf[..n], &cfg, received) {
             Ok(_) if !limiter.allow(peer.ip(), Instant::now()) => NtpOutcome::RateLimited,
             Ok(mut reply) => {
@@ -255,6 +271,86 @@ pub async fn run(socket: UdpSocket, cfg: Config, metrics: Arc<Metrics>) {
         };
         metrics.ntp(outcome);
     }
+}
+
+/// Asks the kernel to stamp each received datagram (`SO_TIMESTAMPNS`); false if it will not.
+fn enable_receive_timestamps(socket: &UdpSocket) -> bool {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor, and a pointer to a c_int with its size.
+    let r = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&raw const on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    r == 0
+}
+
+/// One datagram (non-blocking): its length, its sender, and the kernel's receive timestamp if
+/// one came with it.
+fn recv_stamped(
+    fd: std::os::fd::RawFd,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr, Option<SystemTime>)> {
+    // SAFETY: all-zero is a valid sockaddr_storage and msghdr.
+    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // Room for one timespec control message, aligned for cmsghdr.
+    let mut control = [0u64; 8];
+    // SAFETY: as above.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = (&raw mut addr).cast();
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: every pointer in `msg` points at a live buffer of the length given with it.
+    let n = unsafe { libc::recvmsg(fd, &raw mut msg, libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut when = None;
+    // SAFETY: the CMSG_* macros walk the control buffer the kernel filled, within
+    // msg_controllen; the data of an SCM_TIMESTAMPNS message is a timespec (read unaligned).
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&raw const msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                when = u64::try_from(ts.tv_sec)
+                    .ok()
+                    .map(|s| UNIX_EPOCH + Duration::new(s, ts.tv_nsec as u32));
+            }
+            c = libc::CMSG_NXTHDR(&raw const msg, c);
+        }
+    }
+    let peer = match i32::from(addr.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the kernel wrote a sockaddr_in (family AF_INET) into the storage.
+            let a: libc::sockaddr_in = unsafe { std::ptr::read((&raw const addr).cast()) };
+            SocketAddr::from((
+                std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
+                u16::from_be(a.sin_port),
+            ))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, a sockaddr_in6.
+            let a: libc::sockaddr_in6 = unsafe { std::ptr::read((&raw const addr).cast()) };
+            SocketAddr::from((
+                std::net::Ipv6Addr::from(a.sin6_addr.s6_addr),
+                u16::from_be(a.sin6_port),
+            ))
+        }
+        _ => return Err(std::io::ErrorKind::InvalidData.into()),
+    };
+    Ok((n as usize, peer, when))
 }
 
 #[cfg(test)]
@@ -459,6 +555,36 @@ mod tests {
         ] {
             let line = format!("cairn_ntp_requests_total{{outcome=\"{outcome}\"}} {want}");
             assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_receive_time_is_the_kernels_not_when_the_datagram_is_read() {
+        for bind in ["127.0.0.1:0", "[::1]:0"] {
+            let Ok(server) = UdpSocket::bind(bind).await else {
+                continue; // no IPv6 on this machine
+            };
+            assert!(enable_receive_timestamps(&server), "{bind}");
+            let client = UdpSocket::bind(bind).await.unwrap();
+            let sent = SystemTime::now();
+            client
+                .send_to(b"x", server.local_addr().unwrap())
+                .await
+                .unwrap();
+            // Read it 200 ms after it arrived.
+            std::thread::sleep(Duration::from_millis(200));
+            let mut buf = [0u8; 16];
+            let (n, peer, when) = recv_stamped(server.as_raw_fd(), &mut buf).unwrap();
+            assert_eq!((n, peer), (1, client.local_addr().unwrap()), "{bind}");
+            let when = when.expect("a kernel timestamp");
+            let arrived_after = when.duration_since(sent).unwrap_or_default();
+            assert!(
+                arrived_after < Duration::from_millis(100),
+                "{bind}: {arrived_after:?}"
+            );
+            // Nothing more: a non-blocking read says so.
+            let e = recv_stamped(server.as_raw_fd(), &mut buf).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
         }
     }
 
