@@ -1,11 +1,12 @@
-//! `cairn serve --bundle FILE [--listen ADDR:PORT] [--key PUB]`: verify a bundle, index it and
-//! serve it over HTTP until SIGINT/SIGTERM.
+//! `cairn serve --bundle FILE [--listen ADDR:PORT] [--key PUB] [--ntp ADDR:PORT | --no-ntp]
+//! [--ntp-stratum N]`: verify a bundle, index it and serve it over HTTP (and time over SNTP)
+//! until SIGINT/SIGTERM.
 //!
 //! Parses flags, reports on stderr and picks exit codes. Must not: hold serving logic (that is
 //! `crate::serve`) or bundle logic (`cairn-bundle`).
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use crate::serve::{self, deb_repo, index::Index, registry, routes::Served, yum_repo};
+use crate::serve::{self, deb_repo, index::Index, ntp, registry, routes::Served, yum_repo};
 use cairn_bundle::{sign, verify};
 use std::fs::File;
 use std::io::BufReader;
@@ -26,7 +27,22 @@ pub struct Args {
     /// Require a valid signature by this public key (KEY.pub from `cairn bundle keygen`).
     #[arg(long, value_name = "PUB")]
     pub key: Option<PathBuf>,
+    /// Serve time (SNTP) on this UDP address [default: 0.0.0.0:123, and a warning instead of an
+    /// error when that cannot be bound, e.g. without root].
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with = "no_ntp")]
+    pub ntp: Option<SocketAddr>,
+    /// Do not serve time.
+    #[arg(long)]
+    pub no_ntp: bool,
+    /// The NTP stratum announced, 1-15. 10 is the convention for a local clock that follows no
+    /// better source, so hosts prefer any real time server they also see.
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = clap::value_parser!(u8).range(1..=15))]
+    pub ntp_stratum: u8,
 }
+
+/// The NTP address used when `--ntp` is not given.
+const DEFAULT_NTP: &str = "0.0.0.0:123";
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
     let key = match args.key.as_deref().map(sign::read_public).transpose() {
@@ -90,12 +106,48 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             return Ok(EXIT_FAILED);
         }
     };
+    let ntp = if args.no_ntp {
+        None
+    } else {
+        let explicit = args.ntp.is_some();
+        let addr = args
+            .ntp
+            .unwrap_or_else(|| DEFAULT_NTP.parse().expect("a valid address"));
+        match tokio::net::UdpSocket::bind(addr).await {
+            Ok(socket) => Some(serve::Ntp {
+                socket,
+                config: ntp::Config {
+                    stratum: args.ntp_stratum,
+                    ..ntp::Config::default()
+                },
+            }),
+            Err(e) if explicit => {
+                eprintln!("error: cannot serve NTP on {addr}: {e}");
+                return Ok(EXIT_FAILED);
+            }
+            Err(e) => {
+                eprintln!(
+                    "warning: not serving time: cannot bind NTP on {addr}: {e} (give --ntp \
+                     ADDR:PORT, or --no-ntp)"
+                );
+                None
+            }
+        }
+    };
+    let ntp_note = match &ntp {
+        Some(n) => format!(
+            ", time (SNTP, stratum {}) on udp://{}",
+            n.config.stratum,
+            n.socket.local_addr()?
+        ),
+        None => String::new(),
+    };
     let m = &index.manifest;
     let files = index.under("files").count();
     eprintln!(
         "serving {} {} ({shown}) on http://{}: {files} files under /files/, {} packages under \
-         /repo/deb/, {} packages under /repo/rpm/, {} images ({} repositories) under /v2/ \
-         (verified in {:.2} s, indexes built in {} ms)",
+         /repo/deb/, {} packages under /repo/rpm/, {} images ({} repositories) under \
+         /v2/{ntp_note} (verified in {:.2} s, indexes built in {} ms)",
         m.name,
         m.version,
         args.listen,
@@ -113,6 +165,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             deb,
             registry,
         }),
+        ntp,
     )
     .await?;
     Ok(EXIT_OK)

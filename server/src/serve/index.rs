@@ -70,6 +70,41 @@ impl Index {
         self.file.read_exact_at(buf, offset)
     }
 
+    /// `len` bytes of the file from `offset`, in a new buffer that is never zero-filled first:
+    /// filling a buffer that the read overwrites at once was 8% of the server's CPU under load.
+    pub fn read_vec(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        use std::os::fd::AsRawFd as _;
+        let mut buf = Vec::<u8>::with_capacity(len);
+        while buf.len() < len {
+            let done = buf.len();
+            let at = libc::off_t::try_from(offset + done as u64)
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+            // SAFETY: the pointer and length describe the vector's spare capacity (allocated,
+            // not yet initialised), which pread only writes to; the length is raised by exactly
+            // the count of bytes pread reports written.
+            let n = unsafe {
+                libc::pread(
+                    self.file.as_raw_fd(),
+                    buf.as_mut_ptr().add(done).cast(),
+                    len - done,
+                    at,
+                )
+            };
+            match n {
+                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                n if n < 0 => {
+                    let e = io::Error::last_os_error();
+                    if e.kind() != io::ErrorKind::Interrupted {
+                        return Err(e);
+                    }
+                }
+                // SAFETY: pread initialised `n` more bytes (see above).
+                n => unsafe { buf.set_len(done + n as usize) },
+            }
+        }
+        Ok(buf)
+    }
+
     /// Manifest entries under `dir/`, in manifest order, with their location.
     pub fn under<'a>(&'a self, dir: &'a str) -> impl Iterator<Item = (&'a str, &'a Located)> {
         self.manifest.entries.iter().filter_map(move |e| {
@@ -197,6 +232,25 @@ pub(crate) mod tests {
             assert!(index.lookup(dir, path).is_none(), "{dir} {path}");
         }
         assert!(index.lookup("debs", "hello-cairn_1.0-1_all.deb").is_some());
+        // Positioned reads into fresh buffers give the same bytes, at any offset; past the end
+        // of the file is an error, not a short buffer.
+        for (start, len) in [
+            (0, 70_000),
+            (1, 69_999),
+            (65_536, 4_464),
+            (69_999, 1),
+            (5, 0),
+        ] {
+            let got = index.read_vec(loc.offset + start, len).unwrap();
+            assert_eq!(
+                got,
+                data[start as usize..start as usize + len],
+                "{start} {len}"
+            );
+        }
+        let end = index.file.metadata().unwrap().len();
+        let e = index.read_vec(end - 10, 20).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
         let under: Vec<&str> = index.under("debs").map(|(p, _)| p).collect();
         assert_eq!(under, ["debs/hello-cairn_1.0-1_all.deb"]);
     }

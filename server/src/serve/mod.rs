@@ -3,13 +3,16 @@
 //! One concept per file: [`index`] (where each verified entry lies in the file), [`range`]
 //! (the `Range` header), [`deb_repo`] (the apt repository's generated metadata), [`yum_repo`]
 //! (the yum repository's entries, metadata generated at bundle build), [`registry`] (the OCI
-//! distribution pull API over the bundle's images), [`routes`]
-//! (URLs, status codes, streaming). This file wires them to a listener with an access log and
+//! distribution pull API over the bundle's images), [`routes`] (URLs, status codes,
+//! streaming), [`metrics`] (`/metrics` and the layer that counts), [`ntp`] (the SNTP server on
+//! UDP). This file wires them to the listeners with an access log and
 //! graceful shutdown. Must not: parse bundles or `.deb`s (that is `cairn-bundle`, which in turn
 //! knows nothing of HTTP), or print for a terminal (that is `cli/serve.rs`).
 
 pub mod deb_repo;
 pub mod index;
+pub mod metrics;
+pub mod ntp;
 pub mod range;
 pub mod registry;
 pub mod routes;
@@ -22,17 +25,36 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 
 /// Target of the access log lines (`CAIRN_LOG=cairn::access=info`, on by default for serve).
 pub const ACCESS_LOG: &str = "cairn::access";
 
-/// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
-pub async fn run(listener: TcpListener, served: Arc<routes::Served>) -> std::io::Result<()> {
-    let app = routes::router(served).layer(middleware::from_fn(access_log));
-    axum::serve(listener, app)
+/// The time service, when `cairn serve` runs one.
+pub struct Ntp {
+    pub socket: UdpSocket,
+    pub config: ntp::Config,
+}
+
+/// Serves until SIGINT or SIGTERM, then lets in-flight requests finish (NTP stops with them).
+pub async fn run(
+    listener: TcpListener,
+    served: Arc<routes::Served>,
+    ntp: Option<Ntp>,
+) -> std::io::Result<()> {
+    let metrics = Arc::new(metrics::Metrics::default());
+    let time = ntp.map(|n| tokio::spawn(ntp::run(n.socket, n.config, metrics.clone())));
+    let app = routes::router(served)
+        .merge(metrics::router(metrics.clone()))
+        .layer(middleware::from_fn_with_state(metrics, metrics::track))
+        .layer(middleware::from_fn(access_log));
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
-        .await
+        .await;
+    if let Some(t) = time {
+        t.abort();
+    }
+    served
 }
 
 /// One line per request: method, path, status, bytes (the response's length: what was sent

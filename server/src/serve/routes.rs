@@ -178,15 +178,10 @@ fn stream(s: Arc<Served>, offset: u64, len: u64) -> Body {
         }
         let n = left.min(CHUNK) as usize;
         let reader = s.clone();
-        let read = tokio::task::spawn_blocking(move || {
-            let mut buf = vec![0u8; n];
-            reader
-                .index
-                .read_at(&mut buf, pos)
-                .map(|()| Bytes::from(buf))
-        })
-        .await
-        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let read =
+            tokio::task::spawn_blocking(move || reader.index.read_vec(pos, n).map(Bytes::from))
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         match read {
             Ok(bytes) => Some((Ok(bytes), (s, pos + n as u64, left - n as u64))),
             // The error aborts the response (the client sees a short body, not a bad one).
