@@ -7,13 +7,27 @@
 //! yet is a failed result naming it, never a panic.
 
 mod assert;
+mod blockinfile;
 mod command;
+mod copy;
 mod debug;
 mod fail;
+mod fetch;
+mod file;
+mod lineinfile;
+mod pyregex;
 mod raw;
+pub mod remote_path;
+mod replace;
+mod script;
 mod set_fact;
 pub mod setup;
 mod shell;
+mod slurp;
+mod stat;
+mod template;
+mod text_edit;
+mod unarchive;
 mod words;
 
 use std::path::PathBuf;
@@ -118,11 +132,45 @@ pub async fn run(module: &str, call: &Call<'_>) -> Result<ModuleResult, SshError
         "set_fact" => Ok(set_fact::run(call)),
         "setup" => setup::run(call).await,
         "assert" => Ok(assert::run(call)),
+        "blockinfile" => blockinfile::run(call).await,
+        "copy" => copy::run(call).await,
         "fail" => Ok(fail::run(call)),
+        "fetch" => fetch::run(call).await,
+        "file" => file::run(call).await,
+        "lineinfile" => lineinfile::run(call).await,
+        "replace" => replace::run(call).await,
+        "script" => script::run(call).await,
+        "slurp" => slurp::run(call).await,
+        "stat" => stat::run(call).await,
+        "template" => template::run(call).await,
+        "unarchive" => unarchive::run(call).await,
         other => Ok(ModuleResult::failed(format!(
             "module {other} is not implemented yet"
         ))),
     }
+}
+
+/// A boolean argument as Ansible reads it (`yes`/`no`, `true`/`false`, `on`/`off`, `1`/`0`).
+fn arg_bool(args: &Vars, key: &str, default: bool) -> Result<bool, String> {
+    match args.get(key) {
+        None | Some(Json::Null) => Ok(default),
+        Some(Json::Bool(b)) => Ok(*b),
+        Some(Json::Number(n)) if n.as_i64() == Some(1) => Ok(true),
+        Some(Json::Number(n)) if n.as_i64() == Some(0) => Ok(false),
+        Some(Json::String(s)) => match s.to_ascii_lowercase().as_str() {
+            "yes" | "true" | "on" | "1" | "y" | "t" => Ok(true),
+            "no" | "false" | "off" | "0" | "n" | "f" | "" => Ok(false),
+            _ => Err(format!("argument {key} is of type str and we were unable to convert to bool: {s:?} is not a valid boolean")),
+        },
+        Some(other) => Err(format!("argument {key} must be a boolean, got {other}")),
+    }
+}
+
+/// The path a file module works on: `path`, or its aliases `dest`, `name`, `destfile`.
+fn path_arg(args: &Vars) -> Option<String> {
+    ["path", "dest", "name", "destfile"]
+        .iter()
+        .find_map(|k| arg_str(args, k))
 }
 
 /// A string argument, if given (numbers and booleans are accepted as their text).
