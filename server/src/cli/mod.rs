@@ -2,6 +2,7 @@
 //! and renders what comes back for a terminal. Must not: hold engine logic.
 
 mod bundle;
+mod diff;
 mod exec;
 mod hosts;
 mod inventory;

@@ -62,6 +62,15 @@ pub struct Args {
     #[arg(long, value_name = "TAGS")]
     pub skip_tags: Vec<String>,
 
+    /// Check mode: report what would change, change nothing (modules that cannot tell
+    /// say so).
+    #[arg(short = 'C', long)]
+    pub check: bool,
+
+    /// Show the changes made to files (or, with --check, that would be made) as diffs.
+    #[arg(short = 'D', long)]
+    pub diff: bool,
+
     #[command(flatten)]
     pub reach: ReachArgs,
 
@@ -173,10 +182,10 @@ async fn execute(args: &Args) -> anyhow::Result<u8> {
             user: args.escalate.become_user.clone(),
         },
         target: &target,
-        check: false,
-        diff: false,
+        check: args.check,
+        diff: args.diff,
     };
-    let terminal = Terminal::new();
+    let terminal = Terminal::new().with_diff(args.diff);
     let mut code = EXIT_OK;
     for l in &loaded {
         let recap = match run::run(

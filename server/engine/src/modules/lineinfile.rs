@@ -343,7 +343,7 @@ mod tests {
             ("regexp first match", "x=1\nx=2\n", &[("regexp", "^x="), ("line", "x=3"), ("firstmatch", "")],
              "x=3\nx=2\n", "line replaced"),
             ("backrefs", "ListenAddress 1.2.3.4\n",
-             &[("regexp", r"^ListenAddress (\S+)$"), ("line", r"ListenAddress \1:22"), ("backrefs", "")],
+             &[("regexp", r"^ListenAddress ([\d.]+)$"), ("line", r"ListenAddress \1:22"), ("backrefs", "")],
              "ListenAddress 1.2.3.4:22\n", "line replaced"),
             ("backrefs g<1>", "v=3\n", &[("regexp", r"^v=(\d)"), ("line", r"v=\g<1>0"), ("backrefs", "")],
              "v=30\n", "line replaced"),

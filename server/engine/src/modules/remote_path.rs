@@ -776,9 +776,10 @@ pub fn state_diff(path: &str, mut before: Vars, mut after: Vars) -> super::Diff 
         let sorted: std::collections::BTreeMap<String, Json> = m.into_iter().collect();
         serde_json::to_string_pretty(&sorted).unwrap_or_default() + "\n"
     };
+    // No headers: Ansible's callback then prints plain `--- before` / `+++ after`.
     super::Diff {
-        before_header: "before".into(),
-        after_header: "after".into(),
+        before_header: String::new(),
+        after_header: String::new(),
         before: show(before),
         after: show(after),
     }

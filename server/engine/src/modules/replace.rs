@@ -98,11 +98,13 @@ mod tests {
 
     #[test]
     fn cases() {
-        let hosts = "127.0.0.1 old.host.name\n10.0.0.1 old.host.name other\n";
+        let hosts = "127.0.0.1 localhost\n10.0.0.1 old.host.name other\n";
         let cases: &[(&str, &str, Spec, &str, &str)] = &[
             ("documented: every match", hosts,
              Spec { regexp: r"(\s+)old\.host\.name(\s+.*)?$".into(), replace: r"\1new.host.name\2".into(), ..Spec::default() },
-             "127.0.0.1 new.host.name\n10.0.0.1 new.host.name other\n", "2 replacements made"),
+             "127.0.0.1 localhost\n10.0.0.1 new.host.name other\n", "1 replacements made"),
+            ("every match", "a old\nb old\n", Spec { regexp: r"old$".into(), replace: "new".into(), ..Spec::default() },
+             "a new\nb new\n", "2 replacements made"),
             ("after", "<VirtualHost>\nx\n</VirtualHost>\nx\n",
              Spec { regexp: "^x$".into(), replace: "y".into(), after: Some("</VirtualHost>".into()), ..Spec::default() },
              "<VirtualHost>\nx\n</VirtualHost>\ny\n", "1 replacements made"),
