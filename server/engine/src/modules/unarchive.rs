@@ -198,8 +198,13 @@ fn host_script(
     if list_files {
         s.push_str("tar -t -f \"$a\" | sed 's/^/CAIRN-FILE /' || exit 1\n");
     }
+    // `tar -d` exits 1 on a difference. With --strip-components a member stripped to
+    // nothing (the top directory) is reported as ": Cannot stat": not a difference.
     s.push_str(&format!(
-        "if tar -d -f \"$a\" -C {qd} {opts} >/dev/null 2>&1; then exit 0; fi\necho CAIRN-DIFFERS\n"
+        "o=$(tar -d -f \"$a\" -C {qd} {opts} 2>&1); rc=$?\n\
+         if [ $rc -eq 0 ]; then exit 0; fi\n\
+         if [ $rc -eq 1 ] && [ -z \"$(printf '%s\\n' \"$o\" | grep -v -e '^tar: : Warning: Cannot stat' -e '^tar: Exiting with failure status' -e '^$')\" ]; then exit 0; fi\n\
+         echo CAIRN-DIFFERS\n"
     ));
     if !check {
         s.push_str(&format!("tar -x -f \"$a\" -C {qd} {opts} || exit $?\n"));
@@ -258,5 +263,18 @@ mod tests {
         assert!(run(false));
         assert_eq!(std::fs::read_to_string(out_dir.join("sub/f")).unwrap(), "x");
         assert!(!run(false), "second run must find nothing to do");
+        // --strip-components: the stripped top directory is not a difference.
+        let strip_dir = d.path().join("strip");
+        std::fs::create_dir(&strip_dir).unwrap();
+        let strip = |check| {
+            let opts = ["--strip-components=1".to_string()];
+            let s = host_script(Some(archive.to_str().unwrap()), None, strip_dir.to_str().unwrap(), &opts, check, false);
+            let o = std::process::Command::new("/bin/sh").arg("-c").arg(&s).output().unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            String::from_utf8_lossy(&o.stdout).contains("CAIRN-DIFFERS")
+        };
+        assert!(strip(false));
+        assert_eq!(std::fs::read_to_string(strip_dir.join("f")).unwrap(), "x");
+        assert!(!strip(false), "a stripped archive is compared too");
     }
 }
