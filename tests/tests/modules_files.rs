@@ -160,7 +160,7 @@ fn file_modules_are_idempotent_check_mode_changes_nothing_and_diffs_show() {
         &check_inv,
         &kh,
         "all",
-        &format!("ls -d {check_base}* /tmp/cairn-files-*-check.unpacked 2>/dev/null | wc -l"),
+        &format!("ls -d {check_base}* /tmp/cairn-files-check-unpacked 2>/dev/null | wc -l"),
     );
     assert_eq!(code, Some(0), "{text}");
     assert!(!text.lines().any(|l| l.trim().parse::<u32>().is_ok_and(|n| n > 0)), "check mode created files:\n{text}");

@@ -774,7 +774,12 @@ pub fn state_diff(path: &str, mut before: Vars, mut after: Vars) -> super::Diff 
     after.insert("path".into(), path.into());
     let show = |m: Vars| {
         let sorted: std::collections::BTreeMap<String, Json> = m.into_iter().collect();
-        serde_json::to_string_pretty(&sorted).unwrap_or_default() + "\n"
+        // Ansible's callback: json.dumps(sort_keys=True, indent=4).
+        let mut buf = Vec::new();
+        let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+        let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+        let _ = serde::Serialize::serialize(&sorted, &mut ser);
+        String::from_utf8(buf).unwrap_or_default() + "\n"
     };
     // No headers: Ansible's callback then prints plain `--- before` / `+++ after`.
     super::Diff {
@@ -896,6 +901,17 @@ mod tests {
             Some(hex::encode(Sha256::digest(b"hello\n")).as_str())
         );
         assert!(!s[3].exists);
+    }
+
+    #[test]
+    fn state_diffs_are_sorted_json_indented_by_four() {
+        let mut b = Vars::new();
+        b.insert("state".into(), "absent".into());
+        let mut a = Vars::new();
+        a.insert("state".into(), "directory".into());
+        let d = state_diff("/x", b, a);
+        assert_eq!(d.before, "{\n    \"path\": \"/x\",\n    \"state\": \"absent\"\n}\n");
+        assert_eq!((d.before_header.as_str(), d.after_header.as_str()), ("", ""));
     }
 
     #[test]
