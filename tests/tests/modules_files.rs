@@ -12,7 +12,7 @@ use std::process::Command;
 
 const HOSTS: [&str; 3] = ["lab1", "lab2", "lab3"];
 
-fn inventory(lab: &Lab, dir: &Path, base: &str, fetch_dir: &Path) -> PathBuf {
+fn inventory(lab: &Lab, dir: &Path, name: &str, base: &str, fetch_dir: &Path) -> PathBuf {
     let mut ini = String::from("[lab]\n");
     for h in HOSTS {
         ini.push_str(&format!(
@@ -22,7 +22,7 @@ fn inventory(lab: &Lab, dir: &Path, base: &str, fetch_dir: &Path) -> PathBuf {
             fetch_dir.display()
         ));
     }
-    let p = dir.join("hosts");
+    let p = dir.join(name);
     std::fs::write(&p, ini).unwrap();
     p
 }
@@ -91,7 +91,7 @@ fn file_modules_are_idempotent_check_mode_changes_nothing_and_diffs_show() {
     let dir = scratch("modules-files");
     let base = format!("/tmp/cairn-files-{}", std::process::id());
     let fetch_dir = dir.join("fetched");
-    let inv = inventory(&lab, &dir, &base, &fetch_dir);
+    let inv = inventory(&lab, &dir, "hosts", &base, &fetch_dir);
     let kh = lab.known_hosts.to_str().unwrap().to_string();
 
     // First run, with --diff: everything changes, diffs are printed.
@@ -123,7 +123,7 @@ fn file_modules_are_idempotent_check_mode_changes_nothing_and_diffs_show() {
         "lab1",
         &format!(
             "stat -c '%U %G %a' {base}/motd {base}/hello.txt {base}/backup.txt; cat {base}/motd {base}/script.out; \
-             od -c {base}/motd.crlf | head -1; ls {base}/backup.txt.*~ | wc -l"
+             echo crlf=$(tr -dc '\\r' < {base}/motd.crlf | wc -c); echo backups=$(ls {base}/backup.txt.*~ | wc -l)"
         ),
     );
     assert_eq!(code, Some(0), "{text}");
@@ -133,7 +133,8 @@ fn file_modules_are_idempotent_check_mode_changes_nothing_and_diffs_show() {
         "root root 644\n",
         "# lab1 (motd.j2)\nlisten 80\nlisten 443\ngreeting = hi\n",
         "args=3 first=one second=two cwd=/tmp\n",
-        "\\r  \\n",
+        "crlf=4\n",
+        "backups=1\n",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
@@ -147,7 +148,7 @@ fn file_modules_are_idempotent_check_mode_changes_nothing_and_diffs_show() {
 
     // Check mode on fresh paths: reported, not done.
     let check_base = format!("{base}-check");
-    let check_inv = inventory(&lab, &dir, &check_base, &fetch_dir);
+    let check_inv = inventory(&lab, &dir, "hosts-check", &check_base, &fetch_dir);
     let out = play("check.yml", &check_inv, &kh, &["--check", "--diff"]);
     for h in HOSTS {
         assert!(recap_changed(&out, h) >= 8, "{out}");
