@@ -97,10 +97,15 @@ fn file_modules_are_idempotent_check_mode_changes_nothing_and_diffs_show() {
     // First run, with --diff: everything changes, diffs are printed.
     let out = play("site.yml", &inv, &kh, &["--diff"]);
     for h in HOSTS {
-        assert!(recap_changed(&out, h) > 20, "{h} changed too little:\n{out}");
+        assert!(
+            recap_changed(&out, h) > 20,
+            "{h} changed too little:\n{out}"
+        );
     }
     for want in [
-        format!("--- before: {base}/hello.txt\n+++ after: {base}/hello.txt\n@@ -0,0 +1 @@\n+hello\n"),
+        format!(
+            "--- before: {base}/hello.txt\n+++ after: {base}/hello.txt\n@@ -0,0 +1 @@\n+hello\n"
+        ),
         format!("--- before: {base}/app.conf (content)\n+++ after: {base}/app.conf (content)\n"),
         "-port = 80\n+port = 8080\n".to_string(),
         "--- before\n+++ after\n".to_string(),
@@ -140,7 +145,10 @@ fn file_modules_are_idempotent_check_mode_changes_nothing_and_diffs_show() {
     }
     // fetch put each host's file under dest/HOST/PATH and flat.
     for h in HOSTS {
-        let nested = fetch_dir.join(h).join(base.trim_start_matches('/')).join("hello.txt");
+        let nested = fetch_dir
+            .join(h)
+            .join(base.trim_start_matches('/'))
+            .join("hello.txt");
         assert_eq!(std::fs::read_to_string(&nested).unwrap(), "hello\n");
         let flat = fetch_dir.join(format!("flat-{h}.txt"));
         assert_eq!(std::fs::read_to_string(&flat).unwrap(), "hello\n");
@@ -154,7 +162,9 @@ fn file_modules_are_idempotent_check_mode_changes_nothing_and_diffs_show() {
         assert!(recap_changed(&out, h) >= 8, "{out}");
     }
     assert!(
-        out.contains(&format!("+++ after: {check_base}.txt\n@@ -0,0 +1 @@\n+would be\n")),
+        out.contains(&format!(
+            "+++ after: {check_base}.txt\n@@ -0,0 +1 @@\n+would be\n"
+        )),
         "{out}"
     );
     let (code, text) = exec(
@@ -164,7 +174,12 @@ fn file_modules_are_idempotent_check_mode_changes_nothing_and_diffs_show() {
         &format!("ls -d {check_base}* /tmp/cairn-files-check-unpacked 2>/dev/null | wc -l"),
     );
     assert_eq!(code, Some(0), "{text}");
-    assert!(!text.lines().any(|l| l.trim().parse::<u32>().is_ok_and(|n| n > 0)), "check mode created files:\n{text}");
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.trim().parse::<u32>().is_ok_and(|n| n > 0)),
+        "check mode created files:\n{text}"
+    );
 
     // Clean up with the file module itself: removed once, then nothing to do.
     let out = play("cleanup.yml", &inv, &kh, &[]);

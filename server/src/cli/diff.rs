@@ -32,7 +32,10 @@ fn one(d: &Diff, color: bool) -> String {
     let text = TextDiff::from_lines(&d.before, &d.after)
         .unified_diff()
         .context_radius(3)
-        .header(&header("before", &d.before_header), &header("after", &d.after_header))
+        .header(
+            &header("before", &d.before_header),
+            &header("after", &d.after_header),
+        )
         .to_string();
     if !color {
         return text;

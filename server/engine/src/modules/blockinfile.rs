@@ -115,7 +115,11 @@ pub fn edit(original: Option<&str>, spec: &Spec) -> Result<Edited, String> {
     // `(?m)` at the start: Ansible searches the whole text (re.MULTILINE).
     let multiline = pattern.as_deref().is_some_and(|p| p.starts_with("(?m)"));
     let insertre = match &pattern {
-        Some(p) => Some(pyregex::compile(p.trim_start_matches("(?m)"), multiline, false)?),
+        Some(p) => Some(pyregex::compile(
+            p.trim_start_matches("(?m)"),
+            multiline,
+            false,
+        )?),
         None => None,
     };
     let marker0 = spec.marker.replace("{mark}", &spec.marker_begin) + "\n";
@@ -230,32 +234,116 @@ mod tests {
         let m1 = "# END ANSIBLE MANAGED BLOCK\n";
         let with = |b: &str| format!("{m0}{b}{m1}");
         let cases: Vec<(&str, Option<String>, Spec, String, &str)> = vec![
-            ("insert at EOF", Some("a\n".into()), spec("x\ny"), format!("a\n{}", with("x\ny\n")), "Block inserted"),
-            ("file without final newline", Some("a".into()), spec("x"), format!("a\n{}", with("x\n")), "Block inserted"),
-            ("replace in place", Some(format!("a\n{}b\n", with("old\n"))), spec("new"),
-             format!("a\n{}b\n", with("new\n")), "Block inserted"),
-            ("unchanged", Some(format!("a\n{}", with("x\n"))), spec("x"), format!("a\n{}", with("x\n")), ""),
-            ("remove with empty block", Some(format!("a\n{}b\n", with("x\n"))), spec(""), "a\nb\n".into(), "Block removed"),
-            ("remove with state absent", Some(format!("a\n{}", with("x\n"))),
-             Spec { present: false, ..spec("x") }, "a\n".into(), "Block removed"),
+            (
+                "insert at EOF",
+                Some("a\n".into()),
+                spec("x\ny"),
+                format!("a\n{}", with("x\ny\n")),
+                "Block inserted",
+            ),
+            (
+                "file without final newline",
+                Some("a".into()),
+                spec("x"),
+                format!("a\n{}", with("x\n")),
+                "Block inserted",
+            ),
+            (
+                "replace in place",
+                Some(format!("a\n{}b\n", with("old\n"))),
+                spec("new"),
+                format!("a\n{}b\n", with("new\n")),
+                "Block inserted",
+            ),
+            (
+                "unchanged",
+                Some(format!("a\n{}", with("x\n"))),
+                spec("x"),
+                format!("a\n{}", with("x\n")),
+                "",
+            ),
+            (
+                "remove with empty block",
+                Some(format!("a\n{}b\n", with("x\n"))),
+                spec(""),
+                "a\nb\n".into(),
+                "Block removed",
+            ),
+            (
+                "remove with state absent",
+                Some(format!("a\n{}", with("x\n"))),
+                Spec {
+                    present: false,
+                    ..spec("x")
+                },
+                "a\n".into(),
+                "Block removed",
+            ),
             ("create", None, spec("x"), with("x\n"), "File created"),
-            ("insertbefore BOF", Some("a\n".into()), Spec { insertbefore: Some("BOF".into()), ..spec("x") },
-             format!("{}a\n", with("x\n")), "Block inserted"),
-            ("insertafter regex (last match)", Some("[s]\nk=1\n[s]\nk=2\n".into()),
-             Spec { insertafter: Some(r"^\[s\]".into()), ..spec("x=1") },
-             format!("[s]\nk=1\n[s]\n{}k=2\n", with("x=1\n")), "Block inserted"),
-            ("insertbefore regex", Some("a\n</html>\n".into()),
-             Spec { insertbefore: Some("</html>".into()), ..spec("b") },
-             format!("a\n{}</html>\n", with("b\n")), "Block inserted"),
-            ("custom marker", Some("".into()),
-             Spec { marker: "<!-- {mark} cairn -->".into(), marker_begin: "start".into(), marker_end: "stop".into(), ..spec("p") },
-             "<!-- start cairn -->\np\n<!-- stop cairn -->\n".into(), "Block inserted"),
-            ("prepend and append newline", Some("a\nb\n".into()),
-             Spec { insertafter: Some("^a".into()), prepend_newline: true, append_newline: true, ..spec("x") },
-             format!("a\n\n{}\nb\n", with("x\n")), "Block inserted"),
-            ("multiline insertafter", Some("a\nb\nc\n".into()),
-             Spec { insertafter: Some("(?m)^a\nb$".into()), ..spec("x") },
-             format!("a\nb\n{}c\n", with("x\n")), "Block inserted"),
+            (
+                "insertbefore BOF",
+                Some("a\n".into()),
+                Spec {
+                    insertbefore: Some("BOF".into()),
+                    ..spec("x")
+                },
+                format!("{}a\n", with("x\n")),
+                "Block inserted",
+            ),
+            (
+                "insertafter regex (last match)",
+                Some("[s]\nk=1\n[s]\nk=2\n".into()),
+                Spec {
+                    insertafter: Some(r"^\[s\]".into()),
+                    ..spec("x=1")
+                },
+                format!("[s]\nk=1\n[s]\n{}k=2\n", with("x=1\n")),
+                "Block inserted",
+            ),
+            (
+                "insertbefore regex",
+                Some("a\n</html>\n".into()),
+                Spec {
+                    insertbefore: Some("</html>".into()),
+                    ..spec("b")
+                },
+                format!("a\n{}</html>\n", with("b\n")),
+                "Block inserted",
+            ),
+            (
+                "custom marker",
+                Some("".into()),
+                Spec {
+                    marker: "<!-- {mark} cairn -->".into(),
+                    marker_begin: "start".into(),
+                    marker_end: "stop".into(),
+                    ..spec("p")
+                },
+                "<!-- start cairn -->\np\n<!-- stop cairn -->\n".into(),
+                "Block inserted",
+            ),
+            (
+                "prepend and append newline",
+                Some("a\nb\n".into()),
+                Spec {
+                    insertafter: Some("^a".into()),
+                    prepend_newline: true,
+                    append_newline: true,
+                    ..spec("x")
+                },
+                format!("a\n\n{}\nb\n", with("x\n")),
+                "Block inserted",
+            ),
+            (
+                "multiline insertafter",
+                Some("a\nb\nc\n".into()),
+                Spec {
+                    insertafter: Some("(?m)^a\nb$".into()),
+                    ..spec("x")
+                },
+                format!("a\nb\n{}c\n", with("x\n")),
+                "Block inserted",
+            ),
         ];
         for (name, before, s, after, msg) in cases {
             let e = edit(before.as_deref(), &s).unwrap();

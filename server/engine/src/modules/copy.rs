@@ -41,7 +41,9 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
         (None, None) => Ok(ModuleResult::failed("src (or content) is required")),
         (Some(c), None) => {
             if dest.ends_with('/') {
-                return Ok(ModuleResult::failed("can not use content with a dir as dest"));
+                return Ok(ModuleResult::failed(
+                    "can not use content with a dir as dest",
+                ));
             }
             // Ansible writes a non-string content (a mapping, a list) as JSON.
             let data = match c {
@@ -51,7 +53,15 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
             one(call, &dest, None, Data::Bytes(data), &attrs, &opts).await
         }
         (None, Some(src)) if opts.remote_src => {
-            one(call, &dest, Some(&src), Data::Remote(src.clone()), &attrs, &opts).await
+            one(
+                call,
+                &dest,
+                Some(&src),
+                Data::Remote(src.clone()),
+                &attrs,
+                &opts,
+            )
+            .await
         }
         (None, Some(src)) => {
             let Some(local) = call.find_src(&src, "files") else {
@@ -151,7 +161,9 @@ pub async fn one(
         Data::Local(p) => match remote_path::hash_local(p) {
             Ok((s1, s2, n)) => {
                 use std::os::unix::fs::PermissionsExt as _;
-                let mode = std::fs::metadata(p).ok().map(|m| m.permissions().mode() & 0o7777);
+                let mode = std::fs::metadata(p)
+                    .ok()
+                    .map(|m| m.permissions().mode() & 0o7777);
                 (s1, s2, n, mode)
             }
             Err(e) => {
@@ -173,10 +185,26 @@ pub async fn one(
         _ => "/dev/null".to_string(),
     };
     let probes = [
-        Probe { path: dest, follow: opts.follow, sum: Sum::Sha1 },
-        Probe { path: &into_dir, follow: opts.follow, sum: Sum::Sha1 },
-        Probe { path: &parent, follow: true, sum: Sum::None },
-        Probe { path: &remote_src_path, follow: true, sum: Sum::Sha1 },
+        Probe {
+            path: dest,
+            follow: opts.follow,
+            sum: Sum::Sha1,
+        },
+        Probe {
+            path: &into_dir,
+            follow: opts.follow,
+            sum: Sum::Sha1,
+        },
+        Probe {
+            path: &parent,
+            follow: true,
+            sum: Sum::None,
+        },
+        Probe {
+            path: &remote_src_path,
+            follow: true,
+            sum: Sum::Sha1,
+        },
     ];
     let states = remote_path::probe(call, &probes).await?;
     let [dest_st, into_st, parent_st, rsrc_st]: [PathState; 4] =
@@ -191,7 +219,11 @@ pub async fn one(
                     "remote_src with a directory ({p}) is not supported by Cairn yet: copy its files one by one"
                 )));
             }
-            (rsrc_st.checksum.clone().unwrap_or_default(), rsrc_st.size, Some(rsrc_st.mode))
+            (
+                rsrc_st.checksum.clone().unwrap_or_default(),
+                rsrc_st.size,
+                Some(rsrc_st.mode),
+            )
         }
         _ => (sha1, size, src_mode),
     };
@@ -205,7 +237,9 @@ pub async fn one(
     // Where the file really goes.
     let (final_dest, st, mkdir) = if dest.ends_with('/') || dest_st.is_dir() {
         if base.is_empty() {
-            return Ok(ModuleResult::failed("can not use content with a dir as dest"));
+            return Ok(ModuleResult::failed(
+                "can not use content with a dir as dest",
+            ));
         }
         (into_dir.clone(), into_st, !dest_st.exists)
     } else {
@@ -254,7 +288,10 @@ pub async fn one(
         }
         if !same && st.exists {
             // force: no and the file is there: Ansible reports the existing file.
-            r.extra.insert("checksum".into(), st.checksum.clone().unwrap_or_default().into());
+            r.extra.insert(
+                "checksum".into(),
+                st.checksum.clone().unwrap_or_default().into(),
+            );
         }
         r.extra.insert("mode".into(), format!("{mode:04o}").into());
         r.extra.insert("owner".into(), owner.into());
@@ -315,9 +352,7 @@ pub async fn one(
         Err(e) => return Ok(ModuleResult::failed(e)),
     };
     if let Some((rc, out, err)) = w.invalid {
-        let mut f = ModuleResult::failed(format!(
-            "failed to validate: rc:{rc} error:{err}"
-        ));
+        let mut f = ModuleResult::failed(format!("failed to validate: rc:{rc} error:{err}"));
         f.rc = Some(rc);
         f.stdout = Some(out);
         f.stderr = Some(err);
@@ -327,7 +362,8 @@ pub async fn one(
     if let Some(b) = w.backup_file {
         r.extra.insert("backup_file".into(), b.into());
     }
-    r.extra.insert("mode".into(), format!("{:04o}", w.mode).into());
+    r.extra
+        .insert("mode".into(), format!("{:04o}", w.mode).into());
     r.extra.insert("owner".into(), w.owner.into());
     r.extra.insert("group".into(), w.group.into());
     r.extra.insert("uid".into(), w.uid.into());
@@ -408,7 +444,11 @@ async fn tree(
         }
     };
     let paths: Vec<String> = entries.iter().map(|(rel, _)| remote(rel)).collect();
-    let mut probes = vec![Probe { path: &root, follow: true, sum: Sum::None }];
+    let mut probes = vec![Probe {
+        path: &root,
+        follow: true,
+        sum: Sum::None,
+    }];
     for (p, (_, is_dir)) in paths.iter().zip(&entries) {
         probes.push(Probe {
             path: p,
@@ -463,7 +503,9 @@ async fn tree(
         };
         let src_mode = {
             use std::os::unix::fs::PermissionsExt as _;
-            std::fs::metadata(&file).ok().map(|m| m.permissions().mode() & 0o7777)
+            std::fs::metadata(&file)
+                .ok()
+                .map(|m| m.permissions().mode() & 0o7777)
         };
         let attrs_now = preserve(attrs, src_mode);
         if st.exists && !st.is_file() {

@@ -13,7 +13,9 @@ use crate::ssh::SshError;
 pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
     let args = call.args;
     let (Some(src), Some(dest)) = (arg_str(args, "src"), arg_str(args, "dest")) else {
-        return Ok(ModuleResult::failed("missing required arguments: src, dest"));
+        return Ok(ModuleResult::failed(
+            "missing required arguments: src, dest",
+        ));
     };
     let flags = (|| {
         Ok::<_, String>((
@@ -26,10 +28,23 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
         Ok(f) => f,
         Err(e) => return Ok(ModuleResult::failed(e)),
     };
-    let local = local_dest(call.search.last().map(PathBuf::as_path), call.host, &src, &dest, flat);
-    let st = remote_path::probe(call, &[Probe { path: &src, follow: true, sum: Sum::Sha1 }])
-        .await?
-        .remove(0);
+    let local = local_dest(
+        call.search.last().map(PathBuf::as_path),
+        call.host,
+        &src,
+        &dest,
+        flat,
+    );
+    let st = remote_path::probe(
+        call,
+        &[Probe {
+            path: &src,
+            follow: true,
+            sum: Sum::Sha1,
+        }],
+    )
+    .await?
+    .remove(0);
     let mut r = ModuleResult::default();
     r.extra.insert("file".into(), src.clone().into());
     if !st.exists {
@@ -50,8 +65,10 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
             "unable to calculate the checksum of the remote file (not readable?): {src}"
         )));
     };
-    r.extra.insert("dest".into(), local.display().to_string().into());
-    r.extra.insert("remote_checksum".into(), remote_sum.clone().into());
+    r.extra
+        .insert("dest".into(), local.display().to_string().into());
+    r.extra
+        .insert("remote_checksum".into(), remote_sum.clone().into());
     r.extra.insert("checksum".into(), remote_sum.clone().into());
     let local_sum = remote_path::hash_local(&local).ok().map(|(s, _, _)| s);
     if local_sum.as_deref() == Some(remote_sum.as_str()) {
@@ -118,7 +135,10 @@ mod tests {
             ("/etc/hosts", "out/h.txt", true, "/pb/out/h.txt"),
         ];
         for (src, dest, flat, want) in cases {
-            assert_eq!(local_dest(Some(b), "lab1", src, dest, flat), PathBuf::from(want));
+            assert_eq!(
+                local_dest(Some(b), "lab1", src, dest, flat),
+                PathBuf::from(want)
+            );
         }
     }
 }

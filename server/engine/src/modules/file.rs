@@ -31,7 +31,11 @@ async fn run_inner(call: &Call<'_>) -> Result<Result<ModuleResult, String>, SshE
     let Some(path) = path_arg(args) else {
         return Ok(Err("missing required arguments: path".into()));
     };
-    let path = if path.len() > 1 { path.trim_end_matches('/').to_string() } else { path };
+    let path = if path.len() > 1 {
+        path.trim_end_matches('/').to_string()
+    } else {
+        path
+    };
     let attrs = match Attrs::from_args(args) {
         Ok(a) => a,
         Err(e) => return Ok(Err(e)),
@@ -68,8 +72,16 @@ async fn run_inner(call: &Call<'_>) -> Result<Result<ModuleResult, String>, SshE
     });
     let probe_src = link_src_abs.clone().unwrap_or_else(|| "/dev/null".into());
     let probes = [
-        Probe { path: &path, follow: follow && !link_like, sum: Sum::None },
-        Probe { path: &probe_src, follow: true, sum: Sum::None },
+        Probe {
+            path: &path,
+            follow: follow && !link_like,
+            sum: Sum::None,
+        },
+        Probe {
+            path: &probe_src,
+            follow: true,
+            sum: Sum::None,
+        },
     ];
     let states = remote_path::probe(call, &probes).await?;
     let (st, src_st) = (&states[0], &states[1]);
@@ -147,7 +159,11 @@ async fn run_inner(call: &Call<'_>) -> Result<Result<ModuleResult, String>, SshE
             let (Some(src), Some(src_abs)) = (src.as_ref(), link_src_abs.as_ref()) else {
                 return Ok(Err(format!(
                     "src is required for creating new {}",
-                    if state == "link" { "symlinks" } else { "hard links" }
+                    if state == "link" {
+                        "symlinks"
+                    } else {
+                        "hard links"
+                    }
                 )));
             };
             r.extra.insert("dest".into(), path.clone().into());
@@ -170,7 +186,11 @@ async fn run_inner(call: &Call<'_>) -> Result<Result<ModuleResult, String>, SshE
                 if st.exists && st.is_dir() {
                     return Ok(Err(format!(
                         "refusing to convert from directory to {} for {path}",
-                        if state == "link" { "symlink" } else { "hard link" }
+                        if state == "link" {
+                            "symlink"
+                        } else {
+                            "hard link"
+                        }
                     )));
                 }
                 if st.exists && !st.is_link() && state == "link" && !force {
@@ -194,7 +214,10 @@ async fn run_inner(call: &Call<'_>) -> Result<Result<ModuleResult, String>, SshE
                     shell_quote(&path),
                     qt = shell_quote(&tmp)
                 );
-                before.insert("src".into(), st.link_target.clone().unwrap_or_default().into());
+                before.insert(
+                    "src".into(),
+                    st.link_target.clone().unwrap_or_default().into(),
+                );
                 after.insert("src".into(), src.clone().into());
             }
         }
@@ -229,7 +252,11 @@ async fn run_inner(call: &Call<'_>) -> Result<Result<ModuleResult, String>, SshE
         after.extend(a);
     }
     if recurse && (attrs.mode.is_some() || attrs.owner.is_some() || attrs.group.is_some()) {
-        let tree = if st.exists { list_tree(call, &path).await? } else { Vec::new() };
+        let tree = if st.exists {
+            list_tree(call, &path).await?
+        } else {
+            Vec::new()
+        };
         let mut n = 0;
         for (p, entry) in &tree {
             let c = attrs.changes(entry);
@@ -285,7 +312,8 @@ async fn apply(
     if report.is_some() {
         let st = remote_path::parse_probes(&out.stdout_str(), 1).remove(0);
         if st.exists {
-            r.extra.insert("mode".into(), format!("{:04o}", st.mode).into());
+            r.extra
+                .insert("mode".into(), format!("{:04o}", st.mode).into());
             r.extra.insert("owner".into(), st.owner.clone().into());
             r.extra.insert("group".into(), st.group.clone().into());
             r.extra.insert("uid".into(), st.uid.into());
@@ -313,7 +341,9 @@ fn touch_args(args: &Vars) -> Result<String, String> {
                     ));
                 }
                 if !t.chars().all(|c| c.is_ascii_digit() || c == '.') {
-                    return Err(format!("{key} {t:?} does not match the format %Y%m%d%H%M.%S"));
+                    return Err(format!(
+                        "{key} {t:?} does not match the format %Y%m%d%H%M.%S"
+                    ));
                 }
                 out.push(format!("{flag} -t {t}"));
             }
@@ -409,9 +439,17 @@ mod tests {
         );
         assert_eq!(tree.len(), 3);
         assert_eq!(tree[2].0, "/t/d/x y");
-        let attrs = Attrs::from_args(json!({"mode": "u=rwX,g=rX,o=rX", "owner": "root"}).as_object().unwrap()).unwrap();
+        let attrs = Attrs::from_args(
+            json!({"mode": "u=rwX,g=rX,o=rX", "owner": "root"})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
         let c = recursion_changes(&attrs, &tree);
-        let shown: Vec<String> = c.iter().map(|(p, c)| format!("{p} {:?} {:?}", c.mode, c.owner)).collect();
+        let shown: Vec<String> = c
+            .iter()
+            .map(|(p, c)| format!("{p} {:?} {:?}", c.mode, c.owner))
+            .collect();
         assert_eq!(shown, vec!["/t/d/f None Some(\"root\")"]);
     }
 }

@@ -160,7 +160,9 @@ fn arg_bool(args: &Vars, key: &str, default: bool) -> Result<bool, String> {
         Some(Json::String(s)) => match s.to_ascii_lowercase().as_str() {
             "yes" | "true" | "on" | "1" | "y" | "t" => Ok(true),
             "no" | "false" | "off" | "0" | "n" | "f" | "" => Ok(false),
-            _ => Err(format!("argument {key} is of type str and we were unable to convert to bool: {s:?} is not a valid boolean")),
+            _ => Err(format!(
+                "argument {key} is of type str and we were unable to convert to bool: {s:?} is not a valid boolean"
+            )),
         },
         Some(other) => Err(format!("argument {key} must be a boolean, got {other}")),
     }

@@ -147,6 +147,10 @@ mod tests {
             compile(r"(a)\1", false, false).unwrap_err(),
             "regular expression \"(a)\\\\1\" uses a backreference (\\1), which Cairn's regex engine does not support"
         );
-        assert!(compile("(unclosed", false, false).unwrap_err().starts_with("invalid regular expression \"(unclosed\""));
+        assert!(
+            compile("(unclosed", false, false)
+                .unwrap_err()
+                .starts_with("invalid regular expression \"(unclosed\"")
+        );
     }
 }

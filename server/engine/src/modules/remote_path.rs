@@ -233,7 +233,10 @@ pub async fn read(call: &Call<'_>, path: &str) -> Result<(PathState, Option<Vec<
         .windows(needle.len())
         .position(|w| w == needle.as_bytes());
     let (head, body) = match pos {
-        Some(p) => (&out.stdout[..p], Some(out.stdout[p + needle.len()..].to_vec())),
+        Some(p) => (
+            &out.stdout[..p],
+            Some(out.stdout[p + needle.len()..].to_vec()),
+        ),
         None => (&out.stdout[..], None),
     };
     let state = parse_probes(&String::from_utf8_lossy(head), 1).remove(0);
@@ -264,9 +267,7 @@ pub fn parse_mode(v: &Json) -> Result<ModeSpec, String> {
         Json::String(s) if !s.is_empty() && s.bytes().all(|b| (b'0'..=b'7').contains(&b)) => {
             match u32::from_str_radix(s, 8) {
                 Ok(m) if m <= 0o7777 => Ok(ModeSpec::Octal(m)),
-                _ => Err(format!(
-                    "mode must be in octal or symbolic form, got {s:?}"
-                )),
+                _ => Err(format!("mode must be in octal or symbolic form, got {s:?}")),
             }
         }
         Json::String(s) => {
@@ -284,15 +285,11 @@ pub fn parse_mode(v: &Json) -> Result<ModeSpec, String> {
 /// "who", which means `a`) to `current`.
 pub fn apply_symbolic(current: u32, spec: &str, is_dir: bool) -> Result<u32, String> {
     let bad = || {
-        format!(
-            "bad symbolic permission for mode: {spec} (write clauses like u=rw,g=r,o=r or u+x)"
-        )
+        format!("bad symbolic permission for mode: {spec} (write clauses like u=rw,g=r,o=r or u+x)")
     };
     let mut mode = current & 0o7777;
     for clause in spec.split(',') {
-        let who_end = clause
-            .find(|c: char| !"ugoa".contains(c))
-            .ok_or_else(bad)?;
+        let who_end = clause.find(|c: char| !"ugoa".contains(c)).ok_or_else(bad)?;
         let who = &clause[..who_end];
         let who = if who.is_empty() { "a" } else { who };
         let mut users_mask = 0u32;
@@ -450,7 +447,11 @@ impl AttrChanges {
         let mut s = String::new();
         match (&self.owner, &self.group) {
             (Some(o), Some(g)) => {
-                let _ = writeln!(s, "chown {h}{} -- {q} || exit 3", shell_quote(&format!("{o}:{g}")));
+                let _ = writeln!(
+                    s,
+                    "chown {h}{} -- {q} || exit 3",
+                    shell_quote(&format!("{o}:{g}"))
+                );
             }
             (Some(o), None) => {
                 let _ = writeln!(s, "chown {h}{} -- {q} || exit 3", shell_quote(o));
@@ -614,9 +615,17 @@ pub fn put_script(put: &Put<'_>, source: &Source<'_>) -> String {
     let chown = changes.script(&tmp, false);
     for line in chown.lines() {
         if line.starts_with("chmod") || explicit {
-            let _ = writeln!(s, "{} {{ rm -f {qt}; exit 3; }}", line.trim_end_matches("exit 3"));
+            let _ = writeln!(
+                s,
+                "{} {{ rm -f {qt}; exit 3; }}",
+                line.trim_end_matches("exit 3")
+            );
         } else {
-            let _ = writeln!(s, "{} 2>/dev/null || true", line.trim_end_matches(" || exit 3"));
+            let _ = writeln!(
+                s,
+                "{} 2>/dev/null || true",
+                line.trim_end_matches(" || exit 3")
+            );
         }
     }
     if put.backup && put.current.exists {
@@ -625,7 +634,10 @@ pub fn put_script(put: &Put<'_>, source: &Source<'_>) -> String {
             "b={qd}.$$.$(date +%Y-%m-%d@%H:%M:%S)~; cp -p -- {qd} \"$b\" || {{ rm -f {qt}; exit 4; }}; echo \"{BACKUP_TAG}$b\""
         );
     }
-    let _ = writeln!(s, "mv -f -- {qt} {qd} || {{ rc=$?; rm -f {qt}; exit $rc; }}");
+    let _ = writeln!(
+        s,
+        "mv -f -- {qt} {qd} || {{ rc=$?; rm -f {qt}; exit $rc; }}"
+    );
     let _ = writeln!(s, "echo \"{STAT_TAG}$(stat -c '%u %g %U %G' -- {qd})\"");
     s
 }
@@ -858,7 +870,10 @@ mod tests {
                    P 3 41ed 0 0 4096 1 2 3 2 rx root adm\n";
         let s = parse_probes(out, 4);
         assert!(s[0].exists && s[0].is_file());
-        assert_eq!((s[0].mode, s[0].size, s[0].checksum.as_deref()), (0o644, 12, Some("abc")));
+        assert_eq!(
+            (s[0].mode, s[0].size, s[0].checksum.as_deref()),
+            (0o644, 12, Some("abc"))
+        );
         assert_eq!((s[0].owner.as_str(), s[0].group.as_str()), ("root", "root"));
         assert!(!s[1].exists);
         assert_eq!(s[1].state_name(), "absent");
@@ -878,10 +893,26 @@ mod tests {
         std::os::unix::fs::symlink(&f, &l).unwrap();
         let (fs, ls) = (f.to_str().unwrap(), l.to_str().unwrap());
         let probes = [
-            Probe { path: fs, follow: false, sum: Sum::Sha1 },
-            Probe { path: ls, follow: false, sum: Sum::Sha1 },
-            Probe { path: ls, follow: true, sum: Sum::Sha256 },
-            Probe { path: "/nonexistent/x", follow: true, sum: Sum::Sha1 },
+            Probe {
+                path: fs,
+                follow: false,
+                sum: Sum::Sha1,
+            },
+            Probe {
+                path: ls,
+                follow: false,
+                sum: Sum::Sha1,
+            },
+            Probe {
+                path: ls,
+                follow: true,
+                sum: Sum::Sha256,
+            },
+            Probe {
+                path: "/nonexistent/x",
+                follow: true,
+                sum: Sum::Sha1,
+            },
         ];
         let out = std::process::Command::new("/bin/sh")
             .arg("-c")
@@ -890,7 +921,10 @@ mod tests {
             .unwrap();
         let s = parse_probes(&String::from_utf8_lossy(&out.stdout), 4);
         assert!(s[0].is_file());
-        assert_eq!(s[0].checksum.as_deref(), Some(sha1_hex(b"hello\n").as_str()));
+        assert_eq!(
+            s[0].checksum.as_deref(),
+            Some(sha1_hex(b"hello\n").as_str())
+        );
         assert!(s[1].is_link());
         assert_eq!(s[1].link_target.as_deref(), Some(fs));
         assert_eq!(s[1].checksum, None);
@@ -910,8 +944,14 @@ mod tests {
         let mut a = Vars::new();
         a.insert("state".into(), "directory".into());
         let d = state_diff("/x", b, a);
-        assert_eq!(d.before, "{\n    \"path\": \"/x\",\n    \"state\": \"absent\"\n}\n");
-        assert_eq!((d.before_header.as_str(), d.after_header.as_str()), ("", ""));
+        assert_eq!(
+            d.before,
+            "{\n    \"path\": \"/x\",\n    \"state\": \"absent\"\n}\n"
+        );
+        assert_eq!(
+            (d.before_header.as_str(), d.after_header.as_str()),
+            ("", "")
+        );
     }
 
     #[test]
@@ -926,13 +966,26 @@ mod tests {
             group: "root".into(),
             ..PathState::default()
         };
-        let a = Attrs::from_args(json!({"mode": "0644", "owner": "0", "group": "root"}).as_object().unwrap()).unwrap();
+        let a = Attrs::from_args(
+            json!({"mode": "0644", "owner": "0", "group": "root"})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
         assert!(a.changes(&st).is_empty());
-        let a = Attrs::from_args(json!({"mode": "u+x", "owner": "cairn"}).as_object().unwrap()).unwrap();
+        let a = Attrs::from_args(
+            json!({"mode": "u+x", "owner": "cairn"})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
         let c = a.changes(&st);
         assert_eq!(c.mode, Some(0o744));
         assert_eq!(c.owner.as_deref(), Some("cairn"));
-        assert_eq!(c.script("/x y", false), "chown cairn -- '/x y' || exit 3\nchmod 744 -- '/x y' || exit 3\n");
+        assert_eq!(
+            c.script("/x y", false),
+            "chown cairn -- '/x y' || exit 3\nchmod 744 -- '/x y' || exit 3\n"
+        );
         assert_eq!(
             Attrs::from_args(json!({"mode": "abc"}).as_object().unwrap()).unwrap_err(),
             "bad symbolic permission for mode: abc (write clauses like u=rw,g=r,o=r or u+x)"

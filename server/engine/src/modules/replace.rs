@@ -100,24 +100,96 @@ mod tests {
     fn cases() {
         let hosts = "127.0.0.1 localhost\n10.0.0.1 old.host.name other\n";
         let cases: &[(&str, &str, Spec, &str, &str)] = &[
-            ("documented: every match", hosts,
-             Spec { regexp: r"(\s+)old\.host\.name(\s+.*)?$".into(), replace: r"\1new.host.name\2".into(), ..Spec::default() },
-             "127.0.0.1 localhost\n10.0.0.1 new.host.name other\n", "1 replacements made"),
-            ("every match", "a old\nb old\n", Spec { regexp: r"old$".into(), replace: "new".into(), ..Spec::default() },
-             "a new\nb new\n", "2 replacements made"),
-            ("after", "<VirtualHost>\nx\n</VirtualHost>\nx\n",
-             Spec { regexp: "^x$".into(), replace: "y".into(), after: Some("</VirtualHost>".into()), ..Spec::default() },
-             "<VirtualHost>\nx\n</VirtualHost>\ny\n", "1 replacements made"),
-            ("after and before", "a\n[s]\nk=1\n[t]\nk=1\n",
-             Spec { regexp: "^k=1$".into(), replace: "k=2".into(), after: Some(r"\[s\]".into()), before: Some(r"\[t\]".into()) },
-             "a\n[s]\nk=2\n[t]\nk=1\n", "1 replacements made"),
-            ("named group", "port=80\n",
-             Spec { regexp: r"^port=(?P<p>\d+)$".into(), replace: r"port=\g<p>80".into(), ..Spec::default() },
-             "port=8080\n", "1 replacements made"),
-            ("no match", "a\n", Spec { regexp: "^b".into(), replace: "c".into(), ..Spec::default() }, "a\n", ""),
-            ("remove lines", "# c\nk\n# d\n", Spec { regexp: "^#.*\n".into(), ..Spec::default() }, "k\n", "2 replacements made"),
-            ("section not found", "a\n", Spec { regexp: "a".into(), replace: "b".into(), after: Some("zzz".into()), ..Spec::default() },
-             "a\n", "Pattern for before/after params did not match the given file: zzz(?P<subsection>.*)"),
+            (
+                "documented: every match",
+                hosts,
+                Spec {
+                    regexp: r"(\s+)old\.host\.name(\s+.*)?$".into(),
+                    replace: r"\1new.host.name\2".into(),
+                    ..Spec::default()
+                },
+                "127.0.0.1 localhost\n10.0.0.1 new.host.name other\n",
+                "1 replacements made",
+            ),
+            (
+                "every match",
+                "a old\nb old\n",
+                Spec {
+                    regexp: r"old$".into(),
+                    replace: "new".into(),
+                    ..Spec::default()
+                },
+                "a new\nb new\n",
+                "2 replacements made",
+            ),
+            (
+                "after",
+                "<VirtualHost>\nx\n</VirtualHost>\nx\n",
+                Spec {
+                    regexp: "^x$".into(),
+                    replace: "y".into(),
+                    after: Some("</VirtualHost>".into()),
+                    ..Spec::default()
+                },
+                "<VirtualHost>\nx\n</VirtualHost>\ny\n",
+                "1 replacements made",
+            ),
+            (
+                "after and before",
+                "a\n[s]\nk=1\n[t]\nk=1\n",
+                Spec {
+                    regexp: "^k=1$".into(),
+                    replace: "k=2".into(),
+                    after: Some(r"\[s\]".into()),
+                    before: Some(r"\[t\]".into()),
+                },
+                "a\n[s]\nk=2\n[t]\nk=1\n",
+                "1 replacements made",
+            ),
+            (
+                "named group",
+                "port=80\n",
+                Spec {
+                    regexp: r"^port=(?P<p>\d+)$".into(),
+                    replace: r"port=\g<p>80".into(),
+                    ..Spec::default()
+                },
+                "port=8080\n",
+                "1 replacements made",
+            ),
+            (
+                "no match",
+                "a\n",
+                Spec {
+                    regexp: "^b".into(),
+                    replace: "c".into(),
+                    ..Spec::default()
+                },
+                "a\n",
+                "",
+            ),
+            (
+                "remove lines",
+                "# c\nk\n# d\n",
+                Spec {
+                    regexp: "^#.*\n".into(),
+                    ..Spec::default()
+                },
+                "k\n",
+                "2 replacements made",
+            ),
+            (
+                "section not found",
+                "a\n",
+                Spec {
+                    regexp: "a".into(),
+                    replace: "b".into(),
+                    after: Some("zzz".into()),
+                    ..Spec::default()
+                },
+                "a\n",
+                "Pattern for before/after params did not match the given file: zzz(?P<subsection>.*)",
+            ),
         ];
         for (name, before, s, after, msg) in cases {
             let e = edit(before, s).unwrap();
@@ -128,6 +200,15 @@ mod tests {
         let s = &cases[0].2;
         let once = edit(hosts, s).unwrap().text;
         assert_eq!(edit(&once, s).unwrap().msg, "");
-        assert!(edit("a", &Spec { regexp: "(".into(), ..Spec::default() }).is_err());
+        assert!(
+            edit(
+                "a",
+                &Spec {
+                    regexp: "(".into(),
+                    ..Spec::default()
+                }
+            )
+            .is_err()
+        );
     }
 }

@@ -11,7 +11,9 @@ use crate::ssh::quote::shell_quote;
 
 pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
     let Some(line) = arg_str(call.args, "_raw_params").or_else(|| arg_str(call.args, "cmd")) else {
-        return Ok(ModuleResult::failed("script needs the path of a script (and its arguments)"));
+        return Ok(ModuleResult::failed(
+            "script needs the path of a script (and its arguments)",
+        ));
     };
     let (name, rest) = split_first(&line);
     let name = super::words::split(&name)
@@ -19,7 +21,9 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
         .and_then(|w| w.into_iter().next())
         .unwrap_or(name);
     let Some(local) = call.find_src(&name, "files") else {
-        return Ok(ModuleResult::failed(super::copy::not_found(call, &name, "files")));
+        return Ok(ModuleResult::failed(super::copy::not_found(
+            call, &name, "files",
+        )));
     };
     let body = match std::fs::read(&local) {
         Ok(b) => b,
@@ -137,15 +141,29 @@ mod tests {
 
     #[test]
     fn command_line_splits() {
-        assert_eq!(split_first("a.sh x 'y z'"), ("a.sh".into(), "x 'y z'".into()));
-        assert_eq!(split_first("'my s.sh'"), ("'my s.sh'".into(), String::new()));
+        assert_eq!(
+            split_first("a.sh x 'y z'"),
+            ("a.sh".into(), "x 'y z'".into())
+        );
+        assert_eq!(
+            split_first("'my s.sh'"),
+            ("'my s.sh'".into(), String::new())
+        );
     }
 
     #[test]
     fn the_host_script_runs_under_local_sh() {
         let dir = tempfile::tempdir().unwrap();
         let marker = dir.path().join("m");
-        let script = build("t.sh", "/bin/sh ", "one 'two three'", Some(dir.path().to_str().unwrap()), None, None, false);
+        let script = build(
+            "t.sh",
+            "/bin/sh ",
+            "one 'two three'",
+            Some(dir.path().to_str().unwrap()),
+            None,
+            None,
+            false,
+        );
         let mut child = std::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(&script)
@@ -167,8 +185,20 @@ mod tests {
             format!("2:two three:{}", dir.path().display())
         );
         assert!(marker.exists());
-        let skip = build("t.sh", "", "", None, Some(marker.to_str().unwrap()), None, false);
-        let out = std::process::Command::new("/bin/sh").arg("-c").arg(&skip).output().unwrap();
+        let skip = build(
+            "t.sh",
+            "",
+            "",
+            None,
+            Some(marker.to_str().unwrap()),
+            None,
+            false,
+        );
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&skip)
+            .output()
+            .unwrap();
         assert!(String::from_utf8_lossy(&out.stdout).starts_with("CAIRN-SKIP "));
     }
 }

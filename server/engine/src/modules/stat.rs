@@ -112,11 +112,8 @@ mod tests {
 
     #[test]
     fn stat_dict_shape() {
-        let st = remote_path::parse_probes(
-            "P 0 a1ff 0 0 4 5 6 7 1 rwx root root\nL 0 ../x\n",
-            1,
-        )
-        .remove(0);
+        let st = remote_path::parse_probes("P 0 a1ff 0 0 4 5 6 7 1 rwx root root\nL 0 ../x\n", 1)
+            .remove(0);
         let j = stat_json("/a", &st, Some("/x".into()));
         assert_eq!(j["islnk"], json!(true));
         assert_eq!(j["mode"], json!("0777"));

@@ -18,7 +18,9 @@ use crate::ssh::SshError;
 pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
     let args = call.args;
     let (Some(src), Some(dest)) = (arg_str(args, "src"), arg_str(args, "dest")) else {
-        return Ok(ModuleResult::failed("missing required arguments: src, dest"));
+        return Ok(ModuleResult::failed(
+            "missing required arguments: src, dest",
+        ));
     };
     let attrs = match Attrs::from_args(args) {
         Ok(a) => a,
@@ -39,7 +41,11 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
         }
     };
     let Some(local) = call.find_src(&src, "templates") else {
-        return Ok(ModuleResult::failed(copy::not_found(call, &src, "templates")));
+        return Ok(ModuleResult::failed(copy::not_found(
+            call,
+            &src,
+            "templates",
+        )));
     };
     let text = match std::fs::read_to_string(&local) {
         Ok(t) => t,
@@ -72,7 +78,15 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
         remote_src: false,
         ..opts
     };
-    copy::one(call, &dest, Some(&src), Data::Bytes(rendered.into_bytes()), &attrs, &opts).await
+    copy::one(
+        call,
+        &dest,
+        Some(&src),
+        Data::Bytes(rendered.into_bytes()),
+        &attrs,
+        &opts,
+    )
+    .await
 }
 
 fn render(call: &Call<'_>, text: &str, ctx: &Context, newline: &str) -> Result<String, String> {

@@ -130,11 +130,8 @@ pub async fn finish(
         if !call.check {
             if !cur.state.exists {
                 let parent = super::copy::parent_of(&cur.real);
-                let out = remote_path::sh(
-                    call,
-                    &format!("mkdir -p -- {}", shell_quote(&parent)),
-                )
-                .await?;
+                let out =
+                    remote_path::sh(call, &format!("mkdir -p -- {}", shell_quote(&parent))).await?;
                 if !out.success() {
                     return Ok(ModuleResult::failed(format!(
                         "Error creating {parent} ({})",
@@ -155,9 +152,8 @@ pub async fn finish(
                 Err(e) => return Ok(ModuleResult::failed(e)),
             };
             if let Some((rc, _, err)) = w.invalid {
-                let mut f = ModuleResult::failed(format!(
-                    "failed to validate: rc:{rc} error:{err}"
-                ));
+                let mut f =
+                    ModuleResult::failed(format!("failed to validate: rc:{rc} error:{err}"));
                 f.rc = Some(rc);
                 return Ok(f);
             }

@@ -45,7 +45,9 @@ pub fn format_of(name: &str) -> Result<Format, String> {
 pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
     let args = call.args;
     let (Some(src), Some(dest)) = (arg_str(args, "src"), arg_str(args, "dest")) else {
-        return Ok(ModuleResult::failed("missing required arguments: src, dest"));
+        return Ok(ModuleResult::failed(
+            "missing required arguments: src, dest",
+        ));
     };
     let flags = (|| {
         Ok::<_, String>((
@@ -65,7 +67,11 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
         None | Some(Json::Null) => Vec::new(),
         Some(Json::Array(a)) => a
             .iter()
-            .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
             .collect(),
         Some(Json::String(s)) => vec![s.clone()],
         Some(_) => return Ok(ModuleResult::failed("extra_opts must be a list of strings")),
@@ -80,19 +86,41 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
     } else {
         match call.find_src(&src, "files") {
             Some(p) => Some(p),
-            None => return Ok(ModuleResult::failed(super::copy::not_found(call, &src, "files"))),
+            None => {
+                return Ok(ModuleResult::failed(super::copy::not_found(
+                    call, &src, "files",
+                )));
+            }
         }
     };
     // One probe: dest (must be a directory), creates, and the remote archive.
     let creates = arg_str(args, "creates");
-    let c = creates.clone().unwrap_or_else(|| "/nonexistent-cairn".into());
-    let rsrc = if remote_src { src.clone() } else { "/nonexistent-cairn".into() };
+    let c = creates
+        .clone()
+        .unwrap_or_else(|| "/nonexistent-cairn".into());
+    let rsrc = if remote_src {
+        src.clone()
+    } else {
+        "/nonexistent-cairn".into()
+    };
     let states = remote_path::probe(
         call,
         &[
-            Probe { path: &dest, follow: true, sum: Sum::None },
-            Probe { path: &c, follow: true, sum: Sum::None },
-            Probe { path: &rsrc, follow: true, sum: Sum::None },
+            Probe {
+                path: &dest,
+                follow: true,
+                sum: Sum::None,
+            },
+            Probe {
+                path: &c,
+                follow: true,
+                sum: Sum::None,
+            },
+            Probe {
+                path: &rsrc,
+                follow: true,
+                sum: Sum::None,
+            },
         ],
     )
     .await?;
@@ -109,7 +137,9 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
         )));
     }
     if remote_src && !states[2].exists {
-        return Ok(ModuleResult::failed(format!("Source '{src}' does not exist")));
+        return Ok(ModuleResult::failed(format!(
+            "Source '{src}' does not exist"
+        )));
     }
     // What goes up: the archive as it is, or the zstd one decompressed to a plain tar.
     let upload: Option<(PathBuf, Option<tempfile::TempPath>)> = match (&local, format) {
@@ -128,7 +158,12 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
     let sha256 = match &upload {
         Some((p, _)) => match remote_path::hash_local(p) {
             Ok((_, s, _)) => Some(s),
-            Err(e) => return Ok(ModuleResult::failed(format!("could not read {}: {e}", p.display()))),
+            Err(e) => {
+                return Ok(ModuleResult::failed(format!(
+                    "could not read {}: {e}",
+                    p.display()
+                )));
+            }
         },
         None => None,
     };
@@ -144,7 +179,12 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
         Some((p, _)) => {
             let file = match tokio::fs::File::open(p).await {
                 Ok(f) => f,
-                Err(e) => return Ok(ModuleResult::failed(format!("could not read {}: {e}", p.display()))),
+                Err(e) => {
+                    return Ok(ModuleResult::failed(format!(
+                        "could not read {}: {e}",
+                        p.display()
+                    )));
+                }
             };
             let reader = tokio::io::BufReader::with_capacity(256 * 1024, file);
             remote_path::sh_stdin(call, &script, Stdin::Reader(Box::new(reader))).await?
@@ -246,15 +286,32 @@ mod tests {
         std::fs::write(src.join("sub/f"), "x").unwrap();
         let archive = d.path().join("a.tar.gz");
         let ok = std::process::Command::new("tar")
-            .args(["-czf", archive.to_str().unwrap(), "-C", src.to_str().unwrap(), "sub"])
+            .args([
+                "-czf",
+                archive.to_str().unwrap(),
+                "-C",
+                src.to_str().unwrap(),
+                "sub",
+            ])
             .status()
             .unwrap();
         assert!(ok.success());
         let out_dir = d.path().join("out");
         std::fs::create_dir(&out_dir).unwrap();
         let run = |check| {
-            let s = host_script(Some(archive.to_str().unwrap()), None, out_dir.to_str().unwrap(), &[], check, false);
-            let o = std::process::Command::new("/bin/sh").arg("-c").arg(&s).output().unwrap();
+            let s = host_script(
+                Some(archive.to_str().unwrap()),
+                None,
+                out_dir.to_str().unwrap(),
+                &[],
+                check,
+                false,
+            );
+            let o = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&s)
+                .output()
+                .unwrap();
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
             String::from_utf8_lossy(&o.stdout).contains("CAIRN-DIFFERS")
         };
@@ -268,8 +325,19 @@ mod tests {
         std::fs::create_dir(&strip_dir).unwrap();
         let strip = |check| {
             let opts = ["--strip-components=1".to_string()];
-            let s = host_script(Some(archive.to_str().unwrap()), None, strip_dir.to_str().unwrap(), &opts, check, false);
-            let o = std::process::Command::new("/bin/sh").arg("-c").arg(&s).output().unwrap();
+            let s = host_script(
+                Some(archive.to_str().unwrap()),
+                None,
+                strip_dir.to_str().unwrap(),
+                &opts,
+                check,
+                false,
+            );
+            let o = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&s)
+                .output()
+                .unwrap();
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
             String::from_utf8_lossy(&o.stdout).contains("CAIRN-DIFFERS")
         };

@@ -206,11 +206,24 @@ pub fn arguments(module: &str) -> Option<Vec<&'static str>> {
         ),
         "slurp" => (&["src", "path"], false),
         "fetch" => (
-            &["src", "dest", "flat", "fail_on_missing", "validate_checksum"],
+            &[
+                "src",
+                "dest",
+                "flat",
+                "fail_on_missing",
+                "validate_checksum",
+            ],
             false,
         ),
         "script" => (
-            &["_raw_params", "cmd", "chdir", "creates", "removes", "executable"],
+            &[
+                "_raw_params",
+                "cmd",
+                "chdir",
+                "creates",
+                "removes",
+                "executable",
+            ],
             false,
         ),
         "unarchive" => (
@@ -377,8 +390,17 @@ mod tests {
     #[test]
     fn file_modules_have_argument_specs() {
         for m in [
-            "stat", "copy", "template", "file", "lineinfile", "blockinfile", "replace", "slurp",
-            "fetch", "script", "unarchive",
+            "stat",
+            "copy",
+            "template",
+            "file",
+            "lineinfile",
+            "blockinfile",
+            "replace",
+            "slurp",
+            "fetch",
+            "script",
+            "unarchive",
         ] {
             let args = arguments(m).unwrap_or_else(|| panic!("{m} has no argument spec"));
             assert!(resolve(&format!("ansible.builtin.{m}")) == Some(m), "{m}");

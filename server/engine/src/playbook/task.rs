@@ -487,9 +487,12 @@ fn known_arguments(
             None => format!("`{written}` takes: {}", allowed.join(", ")),
         };
         ld.report(
-            f.error(span, format!("unsupported argument `{key}` for module `{written}`"))
-                .label("not an argument of this module")
-                .help(help),
+            f.error(
+                span,
+                format!("unsupported argument `{key}` for module `{written}`"),
+            )
+            .label("not an argument of this module")
+            .help(help),
         );
         ok = false;
     }
