@@ -89,9 +89,10 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
             return Ok(r);
         }
         if !spec.present {
-            let mut r = ModuleResult::default();
-            r.msg = Some(format!("File {} not present", common.path));
-            return Ok(r);
+            return Ok(ModuleResult {
+                msg: Some(format!("File {} not present", common.path)),
+                ..ModuleResult::default()
+            });
         }
     }
     match edit(cur.text.as_deref(), &spec) {

@@ -184,15 +184,17 @@ pub async fn one(
         Data::Remote(p) => p.clone(),
         _ => "/dev/null".to_string(),
     };
+    // Followed: a link to a file with the same content is left alone (Ansible compares the
+    // target's checksum whatever `follow` says); `follow` decides where a write goes.
     let probes = [
         Probe {
             path: dest,
-            follow: opts.follow,
+            follow: true,
             sum: Sum::Sha1,
         },
         Probe {
             path: &into_dir,
-            follow: opts.follow,
+            follow: true,
             sum: Sum::Sha1,
         },
         Probe {
@@ -250,7 +252,12 @@ pub async fn one(
         }
         (dest.to_string(), dest_st, false)
     };
-    if st.exists && !st.is_file() && !st.is_link() {
+    // follow: true writes through a link to where it points; otherwise the link is replaced.
+    let final_dest = match (&st.real, opts.follow) {
+        (Some(real), true) => real.clone(),
+        _ => final_dest,
+    };
+    if st.exists && !st.is_file() {
         return Ok(ModuleResult::failed(format!(
             "dest {final_dest} exists and is not a regular file"
         )));
@@ -277,10 +284,10 @@ pub async fn one(
                 let (b, a) = changes.diff_maps(&st);
                 r.diff.push(remote_path::state_diff(&final_dest, b, a));
             }
-            if !call.check {
-                if let Err(e) = remote_path::apply(call, &final_dest, &changes, false).await? {
-                    return Ok(ModuleResult::failed(e));
-                }
+            if !call.check
+                && let Err(e) = remote_path::apply(call, &final_dest, &changes, false).await?
+            {
+                return Ok(ModuleResult::failed(e));
             }
             mode = changes.mode.unwrap_or(mode);
             owner = changes.owner.clone().unwrap_or(owner);

@@ -65,9 +65,10 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
     }
     let edited = if state == "absent" {
         let Some(text) = &cur.text else {
-            let mut r = ModuleResult::default();
-            r.msg = Some("file not present".into());
-            return Ok(r);
+            return Ok(ModuleResult {
+                msg: Some("file not present".into()),
+                ..ModuleResult::default()
+            });
         };
         absent(text, &spec)
     } else {
@@ -292,6 +293,9 @@ pub fn absent(text: &str, spec: &Spec) -> Result<Edited, String> {
 mod tests {
     use super::*;
 
+    /// Arguments as `(name, value)` pairs (flags take any value).
+    type Args = &'static [(&'static str, &'static str)];
+
     fn spec(pairs: &[(&str, &str)]) -> Spec {
         let mut s = Spec::default();
         for (k, v) in pairs {
@@ -315,7 +319,7 @@ mod tests {
     #[test]
     fn present_cases() {
         let selinux = "SELINUX=permissive\nSELINUXTYPE=targeted\n";
-        let cases: &[(&str, &str, &[(&str, &str)], &str, &str)] = &[
+        let cases: &[(&str, &str, Args, &str, &str)] = &[
             (
                 "replace by regexp",
                 selinux,
@@ -485,7 +489,7 @@ mod tests {
 
     #[test]
     fn absent_cases() {
-        let cases: &[(&str, &[(&str, &str)], &str, usize)] = &[
+        let cases: &[(&str, Args, &str, usize)] = &[
             ("a\nb\na\n", &[("line", "a")], "b\n", 2),
             ("x=1\ny\n", &[("regexp", "^x=")], "y\n", 1),
             ("keep\n", &[("search_string", "nope")], "keep\n", 0),
@@ -499,7 +503,7 @@ mod tests {
 
     #[test]
     fn argument_errors() {
-        let cases: &[(&[(&str, &str)], &str, &str)] = &[
+        let cases: &[(Args, &str, &str)] = &[
             (
                 &[("regexp", "x"), ("backrefs", "")],
                 "present",

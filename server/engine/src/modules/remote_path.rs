@@ -46,6 +46,8 @@ pub struct PathState {
     pub nlink: u64,
     /// Where a symbolic link points (as `readlink` prints it).
     pub link_target: Option<String>,
+    /// What a symbolic link finally resolves to (`readlink -f`).
+    pub real: Option<String>,
     /// Hex checksum of a regular file, when asked for.
     pub checksum: Option<String>,
     /// Whether the current user may read/write/execute it (`test -r/-w/-x`).
@@ -114,7 +116,7 @@ if [ -z "$s" ]; then echo "P $1 absent"; return 0; fi
 if [ "$3" = 1 ]; then n=$(stat -L -c '%U %G' -- "$2" 2>/dev/null); else n=$(stat -c '%U %G' -- "$2" 2>/dev/null); fi
 p=; [ -r "$2" ] && p=${p}r; [ -w "$2" ] && p=${p}w; [ -x "$2" ] && p=${p}x
 echo "P $1 $s ${p:--} $n"
-if [ -L "$2" ]; then printf 'L %s ' "$1"; readlink -- "$2"; fi
+if [ -L "$2" ]; then printf 'L %s ' "$1"; readlink -- "$2"; printf 'R %s ' "$1"; readlink -f -- "$2"; fi
 if [ "$4" != none ] && [ -f "$2" ] && { [ "$3" = 1 ] || [ ! -L "$2" ]; }; then
 c=$($4 < "$2" 2>/dev/null) && echo "C $1 ${c%% *}"; fi
 return 0
@@ -182,6 +184,7 @@ pub fn parse_probes(out: &str, n: usize) -> Vec<PathState> {
                 st.group = f.get(10).unwrap_or(&"").to_string();
             }
             "L" => st.link_target = Some(rest.to_string()),
+            "R" if !rest.is_empty() => st.real = Some(rest.to_string()),
             "C" if !rest.is_empty() => st.checksum = Some(rest.to_string()),
             _ => {}
         }
@@ -927,6 +930,12 @@ mod tests {
         );
         assert!(s[1].is_link());
         assert_eq!(s[1].link_target.as_deref(), Some(fs));
+        assert_eq!(s[1].real.as_deref(), Some(fs));
+        assert_eq!(
+            s[2].real.as_deref(),
+            Some(fs),
+            "followed, still says it was a link"
+        );
         assert_eq!(s[1].checksum, None);
         assert!(s[2].is_file());
         assert_eq!(s[2].size, 6);

@@ -51,18 +51,20 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
     let out = remote_path::sh_stdin(call, &script, crate::ssh::Stdin::Bytes(&body)).await?;
     let stdout = out.stdout_str();
     if let Some(reason) = stdout.lines().find_map(|l| l.strip_prefix("CAIRN-SKIP ")) {
-        let mut r = ModuleResult::default();
-        r.rc = Some(0);
-        r.stdout = Some(format!("skipped, since {reason}"));
-        r.stderr = Some(String::new());
-        r.msg = Some(format!("Did not run script since {reason}"));
-        return Ok(r);
+        return Ok(ModuleResult {
+            rc: Some(0),
+            stdout: Some(format!("skipped, since {reason}")),
+            stderr: Some(String::new()),
+            msg: Some(format!("Did not run script since {reason}")),
+            ..ModuleResult::default()
+        });
     }
     if call.check {
-        let mut r = ModuleResult::default();
-        r.changed = true;
-        r.msg = Some("Command would have run if not in check mode".into());
-        return Ok(r);
+        return Ok(ModuleResult {
+            changed: true,
+            msg: Some("Command would have run if not in check mode".into()),
+            ..ModuleResult::default()
+        });
     }
     let mut r = from_output(&out);
     if out.exit_status == Some(97) && out.stderr_str().contains("CAIRN-CHDIR") {
