@@ -78,11 +78,15 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
 
 /// The message for a `src` that is not on the controller, listing where it was looked for.
 pub fn not_found(call: &Call<'_>, src: &str, subdir: &str) -> String {
+    not_found_in(call.search, src, subdir)
+}
+
+fn not_found_in(search: &[PathBuf], src: &str, subdir: &str) -> String {
     let mut searched = Vec::new();
     if Path::new(src).is_absolute() {
         searched.push(src.to_string());
     } else {
-        for dir in call.search {
+        for dir in search {
             searched.push(dir.join(subdir).join(src).display().to_string());
             searched.push(dir.join(src).display().to_string());
         }
@@ -236,32 +240,11 @@ pub async fn one(
             "Copied file does not match the expected checksum. Transfer failed. (expected {want}, source has {sha1})"
         )));
     }
-    // Where the file really goes.
-    let (final_dest, st, mkdir) = if dest.ends_with('/') || dest_st.is_dir() {
-        if base.is_empty() {
-            return Ok(ModuleResult::failed(
-                "can not use content with a dir as dest",
-            ));
-        }
-        (into_dir.clone(), into_st, !dest_st.exists)
-    } else {
-        if !parent_st.is_dir() {
-            return Ok(ModuleResult::failed(format!(
-                "Destination directory {parent} does not exist"
-            )));
-        }
-        (dest.to_string(), dest_st, false)
-    };
-    // follow: true writes through a link to where it points; otherwise the link is replaced.
-    let final_dest = match (&st.real, opts.follow) {
-        (Some(real), true) => real.clone(),
-        _ => final_dest,
-    };
-    if st.exists && !st.is_file() {
-        return Ok(ModuleResult::failed(format!(
-            "dest {final_dest} exists and is not a regular file"
-        )));
-    }
+    let (final_dest, st, mkdir) =
+        match placement(dest, &base, opts.follow, [dest_st, into_st, parent_st]) {
+            Ok(p) => p,
+            Err(e) => return Ok(ModuleResult::failed(e)),
+        };
     let same = st.is_file() && st.checksum.as_deref() == Some(sha1.as_str());
     let write = !same && (opts.force || !st.exists);
     let mut r = ModuleResult::default();
@@ -376,6 +359,40 @@ pub async fn one(
     r.extra.insert("uid".into(), w.uid.into());
     r.extra.insert("gid".into(), w.gid.into());
     Ok(r)
+}
+
+/// Where one file really goes, from the probes of `dest`, `dest/BASENAME` and `dest`'s
+/// parent: the path, its state, and whether `dest` (a directory to be) must be created.
+fn placement(
+    dest: &str,
+    base: &str,
+    follow: bool,
+    [dest_st, into_st, parent_st]: [PathState; 3],
+) -> Result<(String, PathState, bool), String> {
+    let (path, st, mkdir) = if dest.ends_with('/') || dest_st.is_dir() {
+        if base.is_empty() {
+            return Err("can not use content with a dir as dest".into());
+        }
+        let into = format!("{}/{base}", dest.trim_end_matches('/'));
+        (into, into_st, !dest_st.exists)
+    } else {
+        if !parent_st.is_dir() {
+            return Err(format!(
+                "Destination directory {} does not exist",
+                parent_of(dest)
+            ));
+        }
+        (dest.to_string(), dest_st, false)
+    };
+    // follow: true writes through a link to where it points; otherwise the link is replaced.
+    let path = match (&st.real, follow) {
+        (Some(real), true) => real.clone(),
+        _ => path,
+    };
+    if st.exists && !st.is_file() {
+        return Err(format!("dest {path} exists and is not a regular file"));
+    }
+    Ok((path, st, mkdir))
 }
 
 /// `mode: preserve` means the source's mode.
@@ -623,6 +640,104 @@ mod tests {
         assert_eq!(parent_of("/a/b"), "/a");
         assert_eq!(parent_of("/a"), "/");
         assert_eq!(parent_of("a"), ".");
+    }
+
+    #[test]
+    fn a_missing_src_says_where_it_was_looked_for() {
+        let search = [PathBuf::from("/r/roles/web"), PathBuf::from("/r")];
+        assert_eq!(
+            not_found_in(&search, "a.conf", "files"),
+            "Could not find or access 'a.conf' on the controller. Searched in: \
+             /r/roles/web/files/a.conf, /r/roles/web/a.conf, /r/files/a.conf, /r/a.conf"
+        );
+        assert_eq!(
+            not_found_in(&search, "/abs/t.j2", "templates"),
+            "Could not find or access '/abs/t.j2' on the controller. Searched in: /abs/t.j2"
+        );
+    }
+
+    #[test]
+    fn where_a_file_goes_and_why_not() {
+        let parse = |probe: &str| remote_path::parse_probes(probe, 1).remove(0);
+        let dir = || parse("P 0 41ed 0 0 4096 1 2 3 2 rwx root root\n");
+        let file = || parse("P 0 81a4 0 0 6 1 2 3 1 rw root root\n");
+        let link = || parse("P 0 81a4 0 0 6 1 2 3 1 rw root root\nL 0 t\nR 0 /d/t\n");
+        let none = PathState::default;
+        let shown = |r: Result<(String, PathState, bool), String>| r.map(|(p, _, m)| (p, m));
+        let cases: Vec<(
+            &str,
+            &str,
+            bool,
+            [PathState; 3],
+            Result<(String, bool), String>,
+        )> = vec![
+            (
+                "/d/f",
+                "src",
+                false,
+                [none(), none(), dir()],
+                Ok(("/d/f".into(), false)),
+            ),
+            (
+                "/d",
+                "src",
+                false,
+                [dir(), none(), dir()],
+                Ok(("/d/src".into(), false)),
+            ),
+            (
+                "/new/",
+                "src",
+                false,
+                [none(), none(), dir()],
+                Ok(("/new/src".into(), true)),
+            ),
+            (
+                "/d/l",
+                "",
+                false,
+                [link(), none(), dir()],
+                Ok(("/d/l".into(), false)),
+            ),
+            (
+                "/d/l",
+                "",
+                true,
+                [link(), none(), dir()],
+                Ok(("/d/t".into(), false)),
+            ),
+            (
+                "/no/f",
+                "src",
+                false,
+                [none(), none(), none()],
+                Err("Destination directory /no does not exist".into()),
+            ),
+            (
+                "/d/",
+                "",
+                false,
+                [dir(), none(), dir()],
+                Err("can not use content with a dir as dest".into()),
+            ),
+            (
+                "/d",
+                "src",
+                false,
+                [dir(), dir(), dir()],
+                Err("dest /d/src exists and is not a regular file".into()),
+            ),
+            (
+                "/d/f",
+                "src",
+                false,
+                [file(), none(), dir()],
+                Ok(("/d/f".into(), false)),
+            ),
+        ];
+        for (dest, base, follow, states, want) in cases {
+            assert_eq!(shown(placement(dest, base, follow, states)), want, "{dest}");
+        }
     }
 
     #[test]

@@ -68,19 +68,24 @@ impl Call<'_> {
     /// Find a controller-side `src` as Ansible does: absolute as given; relative under each
     /// search directory's `subdir` (`files`, `templates`), then the directory itself.
     pub fn find_src(&self, src: &str, subdir: &str) -> Option<PathBuf> {
-        let p = std::path::Path::new(src);
-        if p.is_absolute() {
-            return p.exists().then(|| p.to_path_buf());
-        }
-        for dir in self.search {
-            for cand in [dir.join(subdir).join(p), dir.join(p)] {
-                if cand.exists() {
-                    return Some(cand);
-                }
+        find_src_in(self.search, src, subdir)
+    }
+}
+
+/// [`Call::find_src`] over explicit search directories.
+pub fn find_src_in(search: &[PathBuf], src: &str, subdir: &str) -> Option<PathBuf> {
+    let p = std::path::Path::new(src);
+    if p.is_absolute() {
+        return p.exists().then(|| p.to_path_buf());
+    }
+    for dir in search {
+        for cand in [dir.join(subdir).join(p), dir.join(p)] {
+            if cand.exists() {
+                return Some(cand);
             }
         }
-        None
     }
+    None
 }
 
 /// A module's result, in Ansible's terms (the runner turns it into the registered dict).
@@ -181,5 +186,49 @@ fn arg_str(args: &Vars, key: &str) -> Option<String> {
         Json::String(s) => Some(s.clone()),
         Json::Null => None,
         other => Some(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn src_is_found_as_ansible_looks_for_it() {
+        let d = tempfile::tempdir().unwrap();
+        let role = d.path().join("roles/web");
+        let play = d.path().to_path_buf();
+        for f in [
+            "roles/web/files/a.conf",
+            "roles/web/b.conf",
+            "files/a.conf",
+            "files/c.conf",
+            "templates/t.j2",
+            "d.conf",
+        ] {
+            let p = d.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, f).unwrap();
+        }
+        let search = [role.clone(), play.clone()];
+        let cases = [
+            // The role's files/ first, then the role's own directory, then the playbook's.
+            ("a.conf", "files", Some(role.join("files/a.conf"))),
+            ("b.conf", "files", Some(role.join("b.conf"))),
+            ("c.conf", "files", Some(play.join("files/c.conf"))),
+            ("d.conf", "files", Some(play.join("d.conf"))),
+            ("t.j2", "templates", Some(play.join("templates/t.j2"))),
+            ("t.j2", "files", None),
+            ("nope", "files", None),
+        ];
+        for (src, sub, want) in cases {
+            assert_eq!(find_src_in(&search, src, sub), want, "{src} in {sub}");
+        }
+        let abs = play.join("d.conf");
+        assert_eq!(
+            find_src_in(&search, abs.to_str().unwrap(), "files"),
+            Some(abs.clone())
+        );
+        assert_eq!(find_src_in(&search, "/nonexistent/x", "files"), None);
     }
 }
