@@ -77,23 +77,14 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
         Ok(c) => c,
         Err(e) => return Ok(ModuleResult::failed(e)),
     };
-    if cur.state.is_dir() {
-        let mut r = ModuleResult::failed(format!("Path {} is a directory !", common.path));
-        r.rc = Some(256);
+    if let Some(r) = text_edit::refusal("blockinfile", &common.path, &cur.state, create) {
         return Ok(r);
     }
-    if cur.text.is_none() {
-        if !create {
-            let mut r = ModuleResult::failed(format!("Path {} does not exist !", common.path));
-            r.rc = Some(257);
-            return Ok(r);
-        }
-        if !spec.present {
-            return Ok(ModuleResult {
-                msg: Some(format!("File {} not present", common.path)),
-                ..ModuleResult::default()
-            });
-        }
+    if cur.text.is_none() && !spec.present {
+        return Ok(ModuleResult {
+            msg: Some(format!("File {} not present", common.path)),
+            ..ModuleResult::default()
+        });
     }
     match edit(cur.text.as_deref(), &spec) {
         Ok(e) => text_edit::finish(call, &common, &cur, e).await,

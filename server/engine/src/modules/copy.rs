@@ -664,13 +664,14 @@ mod tests {
         let link = || parse("P 0 81a4 0 0 6 1 2 3 1 rw root root\nL 0 t\nR 0 /d/t\n");
         let none = PathState::default;
         let shown = |r: Result<(String, PathState, bool), String>| r.map(|(p, _, m)| (p, m));
-        let cases: Vec<(
-            &str,
-            &str,
+        type Case = (
+            &'static str,
+            &'static str,
             bool,
             [PathState; 3],
             Result<(String, bool), String>,
-        )> = vec![
+        );
+        let cases: Vec<Case> = vec![
             (
                 "/d/f",
                 "src",

@@ -58,9 +58,12 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
         Ok(c) => c,
         Err(e) => return Ok(ModuleResult::failed(e)),
     };
-    if cur.state.is_dir() {
-        let mut r = ModuleResult::failed(format!("Path {} is a directory !", common.path));
-        r.rc = Some(256);
+    if let Some(r) = text_edit::refusal(
+        "lineinfile",
+        &common.path,
+        &cur.state,
+        create || state == "absent",
+    ) {
         return Ok(r);
     }
     let edited = if state == "absent" {
@@ -72,12 +75,6 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
         };
         absent(text, &spec)
     } else {
-        if cur.text.is_none() && !create {
-            let mut r =
-                ModuleResult::failed(format!("Destination {} does not exist !", common.path));
-            r.rc = Some(257);
-            return Ok(r);
-        }
         present(cur.text.as_deref().unwrap_or(""), &spec)
     };
     match edited {

@@ -33,15 +33,14 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
         Ok(c) => c,
         Err(e) => return Ok(ModuleResult::failed(e)),
     };
-    if cur.state.is_dir() {
-        let mut r = ModuleResult::failed(format!("Path {} is a directory !", common.path));
-        r.rc = Some(256);
+    if let Some(r) = text_edit::refusal("replace", &common.path, &cur.state, false) {
         return Ok(r);
     }
     let Some(text) = cur.text.clone() else {
-        let mut r = ModuleResult::failed(format!("Path {} does not exist !", common.path));
-        r.rc = Some(257);
-        return Ok(r);
+        return Ok(ModuleResult::failed(format!(
+            "{} is not a regular file",
+            common.path
+        )));
     };
     match edit(&text, &spec) {
         Ok(e) => text_edit::finish(call, &common, &cur, e).await,

@@ -191,7 +191,76 @@ pub async fn finish(
     Ok(r)
 }
 
+/// The failure for a path that is a directory, or that is missing when the module may not
+/// create it, in each module's own words and `rc` (Ansible's 256 and 257).
+pub fn refusal(module: &str, path: &str, state: &PathState, create: bool) -> Option<ModuleResult> {
+    let (rc, msg) = if state.is_dir() {
+        (256, format!("Path {path} is a directory !"))
+    } else if !state.exists && !create {
+        let msg = match module {
+            "lineinfile" => format!("Destination {path} does not exist !"),
+            _ => format!("Path {path} does not exist !"),
+        };
+        (257, msg)
+    } else {
+        return None;
+    };
+    let mut r = ModuleResult::failed(msg);
+    r.rc = Some(rc);
+    Some(r)
+}
+
 /// `text` split into lines that keep their `\n` (Python's `readlines()` on bytes).
 pub fn lines(text: &str) -> Vec<String> {
     text.split_inclusive('\n').map(str::to_string).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_in_ansible_words() {
+        let dir = remote_path::parse_probes("P 0 41ed 0 0 1 1 1 1 1 rwx r r\n", 1).remove(0);
+        let file = remote_path::parse_probes("P 0 81a4 0 0 1 1 1 1 1 rw r r\n", 1).remove(0);
+        let none = PathState::default();
+        let shown = |r: Option<ModuleResult>| r.map(|r| (r.rc, r.msg.unwrap_or_default()));
+        let cases = [
+            (
+                "lineinfile",
+                &dir,
+                false,
+                Some((Some(256), "Path /x is a directory !".to_string())),
+            ),
+            (
+                "lineinfile",
+                &none,
+                false,
+                Some((Some(257), "Destination /x does not exist !".to_string())),
+            ),
+            ("lineinfile", &none, true, None),
+            (
+                "blockinfile",
+                &none,
+                false,
+                Some((Some(257), "Path /x does not exist !".to_string())),
+            ),
+            (
+                "replace",
+                &none,
+                false,
+                Some((Some(257), "Path /x does not exist !".to_string())),
+            ),
+            (
+                "replace",
+                &dir,
+                false,
+                Some((Some(256), "Path /x is a directory !".to_string())),
+            ),
+            ("replace", &file, false, None),
+        ];
+        for (module, st, create, want) in cases {
+            assert_eq!(shown(refusal(module, "/x", st, create)), want, "{module}");
+        }
+    }
 }
