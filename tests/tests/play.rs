@@ -170,7 +170,7 @@ fn become_templating_errors_and_unimplemented_modules() {
       debug:
         msg: "{{ nope }}"
       ignore_errors: true
-    - name: not yet
+    - name: missing src
       copy:
         src: a
         dest: /tmp/b
@@ -197,7 +197,7 @@ fn become_templating_errors_and_unimplemented_modules() {
     );
     assert!(out.contains(&typo), "missing {typo:?} in:\n{out}");
     assert!(
-        out.contains("fatal: [lab1]: FAILED! => {\"changed\": false, \"msg\": \"module copy is not implemented yet\"}"),
+        out.contains("fatal: [lab1]: FAILED! => {\"changed\": false, \"msg\": \"Could not find or access 'a' on the controller. Searched in: "),
         "{out}"
     );
     assert!(

@@ -9,6 +9,7 @@ macro_rules! outln {
 }
 
 mod bundle;
+mod diff;
 mod exec;
 mod hosts;
 mod inventory;

@@ -71,6 +71,15 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
 
+    /// Check mode: report what would change, change nothing (modules that cannot tell
+    /// say so).
+    #[arg(short = 'C', long)]
+    pub check: bool,
+
+    /// Show the changes made to files (or, with --check, that would be made) as diffs.
+    #[arg(short = 'D', long)]
+    pub diff: bool,
+
     #[command(flatten)]
     pub reach: ReachArgs,
 
@@ -182,12 +191,12 @@ async fn execute(args: &Args) -> anyhow::Result<u8> {
             user: args.escalate.become_user.clone(),
         },
         target: &target,
-        check: false,
-        diff: false,
+        check: args.check,
+        diff: args.diff,
     };
     let recorded = Recorded::begin(&args.reach, &args.playbooks);
     let run_id = recorded.as_ref().map_or(0, |r| r.journal.run_id());
-    let terminal = Terminal::new();
+    let terminal = Terminal::new().with_diff(args.diff);
     let json = JsonLines::new(run_id);
     let shown: &dyn EventSink = if args.json { &json } else { &terminal };
     let mut sinks = vec![shown];

@@ -14,13 +14,21 @@ use std::sync::Mutex;
 /// interleave.
 pub struct Terminal {
     out: Mutex<()>,
+    /// `--diff`: print each result's file diffs before its line.
+    diff: bool,
 }
 
 impl Terminal {
     pub fn new() -> Terminal {
         Terminal {
             out: Mutex::new(()),
+            diff: false,
         }
+    }
+
+    pub fn with_diff(mut self, diff: bool) -> Terminal {
+        self.diff = diff;
+        self
     }
 }
 
@@ -34,7 +42,11 @@ impl EventSink for Terminal {
             }
             return;
         }
-        let text = render(&event);
+        let mut text = render(&event);
+        if let (true, Event::HostResult(r)) = (self.diff, &event) {
+            use std::io::IsTerminal as _;
+            text = super::diff::render(&r.diff, std::io::stdout().is_terminal()) + &text;
+        }
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(text.as_bytes());
         let _ = stdout.flush();

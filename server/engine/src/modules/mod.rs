@@ -7,13 +7,27 @@
 //! yet is a failed result naming it, never a panic.
 
 mod assert;
+mod blockinfile;
 mod command;
+mod copy;
 mod debug;
 mod fail;
+mod fetch;
+mod file;
+mod lineinfile;
+mod pyregex;
 mod raw;
+pub mod remote_path;
+mod replace;
+mod script;
 mod set_fact;
 pub mod setup;
 mod shell;
+mod slurp;
+mod stat;
+mod template;
+mod text_edit;
+mod unarchive;
 mod words;
 
 use std::path::PathBuf;
@@ -54,19 +68,24 @@ impl Call<'_> {
     /// Find a controller-side `src` as Ansible does: absolute as given; relative under each
     /// search directory's `subdir` (`files`, `templates`), then the directory itself.
     pub fn find_src(&self, src: &str, subdir: &str) -> Option<PathBuf> {
-        let p = std::path::Path::new(src);
-        if p.is_absolute() {
-            return p.exists().then(|| p.to_path_buf());
-        }
-        for dir in self.search {
-            for cand in [dir.join(subdir).join(p), dir.join(p)] {
-                if cand.exists() {
-                    return Some(cand);
-                }
+        find_src_in(self.search, src, subdir)
+    }
+}
+
+/// [`Call::find_src`] over explicit search directories.
+pub fn find_src_in(search: &[PathBuf], src: &str, subdir: &str) -> Option<PathBuf> {
+    let p = std::path::Path::new(src);
+    if p.is_absolute() {
+        return p.exists().then(|| p.to_path_buf());
+    }
+    for dir in search {
+        for cand in [dir.join(subdir).join(p), dir.join(p)] {
+            if cand.exists() {
+                return Some(cand);
             }
         }
-        None
     }
+    None
 }
 
 /// A module's result, in Ansible's terms (the runner turns it into the registered dict).
@@ -118,11 +137,47 @@ pub async fn run(module: &str, call: &Call<'_>) -> Result<ModuleResult, SshError
         "set_fact" => Ok(set_fact::run(call)),
         "setup" => setup::run(call).await,
         "assert" => Ok(assert::run(call)),
+        "blockinfile" => blockinfile::run(call).await,
+        "copy" => copy::run(call).await,
         "fail" => Ok(fail::run(call)),
+        "fetch" => fetch::run(call).await,
+        "file" => file::run(call).await,
+        "lineinfile" => lineinfile::run(call).await,
+        "replace" => replace::run(call).await,
+        "script" => script::run(call).await,
+        "slurp" => slurp::run(call).await,
+        "stat" => stat::run(call).await,
+        "template" => template::run(call).await,
+        "unarchive" => unarchive::run(call).await,
         other => Ok(ModuleResult::failed(format!(
             "module {other} is not implemented yet"
         ))),
     }
+}
+
+/// A boolean argument as Ansible reads it (`yes`/`no`, `true`/`false`, `on`/`off`, `1`/`0`).
+fn arg_bool(args: &Vars, key: &str, default: bool) -> Result<bool, String> {
+    match args.get(key) {
+        None | Some(Json::Null) => Ok(default),
+        Some(Json::Bool(b)) => Ok(*b),
+        Some(Json::Number(n)) if n.as_i64() == Some(1) => Ok(true),
+        Some(Json::Number(n)) if n.as_i64() == Some(0) => Ok(false),
+        Some(Json::String(s)) => match s.to_ascii_lowercase().as_str() {
+            "yes" | "true" | "on" | "1" | "y" | "t" => Ok(true),
+            "no" | "false" | "off" | "0" | "n" | "f" | "" => Ok(false),
+            _ => Err(format!(
+                "argument {key} is of type str and we were unable to convert to bool: {s:?} is not a valid boolean"
+            )),
+        },
+        Some(other) => Err(format!("argument {key} must be a boolean, got {other}")),
+    }
+}
+
+/// The path a file module works on: `path`, or its aliases `dest`, `name`, `destfile`.
+fn path_arg(args: &Vars) -> Option<String> {
+    ["path", "dest", "name", "destfile"]
+        .iter()
+        .find_map(|k| arg_str(args, k))
 }
 
 /// A string argument, if given (numbers and booleans are accepted as their text).
@@ -131,5 +186,49 @@ fn arg_str(args: &Vars, key: &str) -> Option<String> {
         Json::String(s) => Some(s.clone()),
         Json::Null => None,
         other => Some(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn src_is_found_as_ansible_looks_for_it() {
+        let d = tempfile::tempdir().unwrap();
+        let role = d.path().join("roles/web");
+        let play = d.path().to_path_buf();
+        for f in [
+            "roles/web/files/a.conf",
+            "roles/web/b.conf",
+            "files/a.conf",
+            "files/c.conf",
+            "templates/t.j2",
+            "d.conf",
+        ] {
+            let p = d.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, f).unwrap();
+        }
+        let search = [role.clone(), play.clone()];
+        let cases = [
+            // The role's files/ first, then the role's own directory, then the playbook's.
+            ("a.conf", "files", Some(role.join("files/a.conf"))),
+            ("b.conf", "files", Some(role.join("b.conf"))),
+            ("c.conf", "files", Some(play.join("files/c.conf"))),
+            ("d.conf", "files", Some(play.join("d.conf"))),
+            ("t.j2", "templates", Some(play.join("templates/t.j2"))),
+            ("t.j2", "files", None),
+            ("nope", "files", None),
+        ];
+        for (src, sub, want) in cases {
+            assert_eq!(find_src_in(&search, src, sub), want, "{src} in {sub}");
+        }
+        let abs = play.join("d.conf");
+        assert_eq!(
+            find_src_in(&search, abs.to_str().unwrap(), "files"),
+            Some(abs.clone())
+        );
+        assert_eq!(find_src_in(&search, "/nonexistent/x", "files"), None);
     }
 }

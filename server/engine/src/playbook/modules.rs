@@ -84,6 +84,169 @@ const COMMAND_KEYS: &[&str] = &[
     "decrypt",
 ];
 
+/// `mode`, `owner`, `group` (Ansible's common file arguments Cairn implements) and
+/// `unsafe_writes` (accepted: Cairn always writes atomically).
+const FILE_ATTRS: &[&str] = &["mode", "owner", "group", "unsafe_writes"];
+
+/// The arguments a module accepts, aliases included, for the modules whose arguments are
+/// checked when the playbook loads (an unknown one is an error at its file:line:column).
+/// `None`: not checked (yet). Ansible arguments Cairn does not implement are left out on
+/// purpose, so they fail loudly rather than being ignored.
+pub fn arguments(module: &str) -> Option<Vec<&'static str>> {
+    let (own, file_attrs): (&[&str], bool) = match module {
+        "stat" => (
+            &[
+                "path",
+                "dest",
+                "name",
+                "follow",
+                "get_checksum",
+                "checksum_algorithm",
+                "checksum",
+                "checksum_algo",
+                "get_mime",
+                "get_attributes",
+            ],
+            false,
+        ),
+        "copy" => (
+            &[
+                "src",
+                "content",
+                "dest",
+                "backup",
+                "force",
+                "directory_mode",
+                "remote_src",
+                "validate",
+                "follow",
+                "checksum",
+            ],
+            true,
+        ),
+        "template" => (
+            &[
+                "src",
+                "dest",
+                "backup",
+                "force",
+                "validate",
+                "newline_sequence",
+                "follow",
+            ],
+            true,
+        ),
+        "file" => (
+            &[
+                "path",
+                "dest",
+                "name",
+                "state",
+                "src",
+                "recurse",
+                "force",
+                "follow",
+                "modification_time",
+                "modification_time_format",
+                "access_time",
+                "access_time_format",
+            ],
+            true,
+        ),
+        "lineinfile" => (
+            &[
+                "path",
+                "dest",
+                "destfile",
+                "name",
+                "line",
+                "value",
+                "regexp",
+                "regex",
+                "search_string",
+                "state",
+                "insertafter",
+                "insertbefore",
+                "create",
+                "backrefs",
+                "backup",
+                "firstmatch",
+                "validate",
+            ],
+            true,
+        ),
+        "blockinfile" => (
+            &[
+                "path",
+                "dest",
+                "destfile",
+                "name",
+                "block",
+                "content",
+                "marker",
+                "marker_begin",
+                "marker_end",
+                "insertafter",
+                "insertbefore",
+                "create",
+                "state",
+                "backup",
+                "validate",
+                "prepend_newline",
+                "append_newline",
+            ],
+            true,
+        ),
+        "replace" => (
+            &[
+                "path", "dest", "destfile", "name", "regexp", "replace", "after", "before",
+                "backup", "validate",
+            ],
+            true,
+        ),
+        "slurp" => (&["src", "path"], false),
+        "fetch" => (
+            &[
+                "src",
+                "dest",
+                "flat",
+                "fail_on_missing",
+                "validate_checksum",
+            ],
+            false,
+        ),
+        "script" => (
+            &[
+                "_raw_params",
+                "cmd",
+                "chdir",
+                "creates",
+                "removes",
+                "executable",
+            ],
+            false,
+        ),
+        "unarchive" => (
+            &[
+                "src",
+                "dest",
+                "remote_src",
+                "copy",
+                "creates",
+                "extra_opts",
+                "list_files",
+            ],
+            false,
+        ),
+        _ => return None,
+    };
+    let mut all = own.to_vec();
+    if file_attrs {
+        all.extend_from_slice(FILE_ATTRS);
+    }
+    Some(all)
+}
+
 /// Every short module name, for suggestions and documentation.
 pub fn known() -> impl Iterator<Item = &'static str> {
     MODULES.iter().map(|(name, _)| *name)
@@ -222,6 +385,33 @@ mod tests {
         for (name, want) in cases {
             assert_eq!(resolve(name), want, "{name}");
         }
+    }
+
+    #[test]
+    fn file_modules_have_argument_specs() {
+        for m in [
+            "stat",
+            "copy",
+            "template",
+            "file",
+            "lineinfile",
+            "blockinfile",
+            "replace",
+            "slurp",
+            "fetch",
+            "script",
+            "unarchive",
+        ] {
+            let args = arguments(m).unwrap_or_else(|| panic!("{m} has no argument spec"));
+            assert!(resolve(&format!("ansible.builtin.{m}")) == Some(m), "{m}");
+            let mut sorted = args.clone();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(sorted.len(), args.len(), "{m}: duplicate argument");
+        }
+        assert!(arguments("copy").unwrap().contains(&"mode"));
+        assert!(!arguments("stat").unwrap().contains(&"mode"));
+        assert_eq!(arguments("command"), None);
     }
 
     #[test]

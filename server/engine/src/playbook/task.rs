@@ -461,6 +461,44 @@ fn loop_control(f: &FileCtx, node: &Node) -> fields::Read<LoopControl> {
     Ok(lc)
 }
 
+/// Refuse an argument the module does not take (for modules with an argument spec, see
+/// [`modules::arguments`]), pointing at the key when it is written as a mapping.
+fn known_arguments(
+    ld: &mut Loader,
+    f: &FileCtx,
+    (written, module): (&str, &str),
+    value: &Node,
+    args: &Vars,
+) -> bool {
+    let Some(allowed) = modules::arguments(module) else {
+        return true;
+    };
+    let mut ok = true;
+    for key in args.keys() {
+        if allowed.contains(&key.as_str()) {
+            continue;
+        }
+        let span = value
+            .as_map()
+            .and_then(|m| m.iter().find(|(k, _)| k.key_string() == *key))
+            .map_or(value.span, |(k, _)| k.span);
+        let help = match suggest::closest(key, allowed.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("`{written}` takes: {}", allowed.join(", ")),
+        };
+        ld.report(
+            f.error(
+                span,
+                format!("unsupported argument `{key}` for module `{written}`"),
+            )
+            .label("not an argument of this module")
+            .help(help),
+        );
+        ok = false;
+    }
+    ok
+}
+
 /// Build what the task does from its module key and value.
 fn action(
     ld: &mut Loader,
@@ -510,6 +548,9 @@ fn action(
         for (k, v) in extra {
             args.entry(k).or_insert(v);
         }
+    }
+    if !known_arguments(ld, f, (written, module), value, &args) {
+        return None;
     }
     let raw = || {
         args.get("_raw_params")

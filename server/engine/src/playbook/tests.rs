@@ -14,6 +14,18 @@ fn load_in(tmp: &TempDir, main: &str) -> Result<Loaded, PlaybookError> {
 /// cycle). Temporary directory prefixes are removed from messages.
 const ERRORS: &[(&str, &str, usize, usize)] = &[
     (
+        "- hosts: all\n  tasks:\n    - copy:\n        src: a\n        dset: /b\n",
+        "unsupported argument `dset` for module `copy`",
+        5,
+        9,
+    ),
+    (
+        "- hosts: all\n  tasks:\n    - ansible.builtin.file: path=/x stat=absent\n",
+        "unsupported argument `stat` for module `ansible.builtin.file`",
+        3,
+        29,
+    ),
+    (
         "- hosts: all\n  tasks:\n    - name: x\n      copyy: src=a dest=b\n",
         "unknown module `copyy`",
         4,
