@@ -10,10 +10,17 @@ mod assert;
 mod command;
 mod debug;
 mod fail;
+mod group;
+mod hostname;
 mod raw;
 mod set_fact;
 pub mod setup;
+mod params;
+mod service;
+mod sh;
 mod shell;
+mod sysctl;
+mod user;
 mod words;
 
 use std::path::PathBuf;
@@ -119,6 +126,11 @@ pub async fn run(module: &str, call: &Call<'_>) -> Result<ModuleResult, SshError
         "setup" => setup::run(call).await,
         "assert" => Ok(assert::run(call)),
         "fail" => Ok(fail::run(call)),
+        "service" | "systemd" | "systemd_service" => service::run(call).await,
+        "sysctl" => sysctl::run(call).await,
+        "group" => group::run(call).await,
+        "hostname" => hostname::run(call).await,
+        "user" => user::run(call).await,
         other => Ok(ModuleResult::failed(format!(
             "module {other} is not implemented yet"
         ))),
