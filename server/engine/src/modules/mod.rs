@@ -12,15 +12,19 @@ mod debug;
 mod fail;
 mod group;
 mod hostname;
+mod modprobe;
+mod mount;
 mod raw;
 mod set_fact;
 pub mod setup;
 mod params;
+mod pause;
 mod service;
 mod sh;
 mod shell;
 mod sysctl;
 mod user;
+mod wait_for;
 mod words;
 
 use std::path::PathBuf;
@@ -130,7 +134,11 @@ pub async fn run(module: &str, call: &Call<'_>) -> Result<ModuleResult, SshError
         "sysctl" => sysctl::run(call).await,
         "group" => group::run(call).await,
         "hostname" => hostname::run(call).await,
+        "modprobe" => modprobe::run(call).await,
+        "mount" => mount::run(call).await,
+        "pause" => Ok(pause::run(call).await),
         "user" => user::run(call).await,
+        "wait_for" => wait_for::run(call).await,
         other => Ok(ModuleResult::failed(format!(
             "module {other} is not implemented yet"
         ))),
