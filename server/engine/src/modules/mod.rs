@@ -10,7 +10,9 @@ mod assert;
 mod command;
 mod debug;
 mod fail;
+mod get_url;
 mod group;
+mod http;
 mod hostname;
 mod modprobe;
 mod mount;
@@ -23,6 +25,7 @@ mod service;
 mod sh;
 mod shell;
 mod sysctl;
+mod uri;
 mod user;
 mod wait_for;
 mod words;
@@ -132,11 +135,13 @@ pub async fn run(module: &str, call: &Call<'_>) -> Result<ModuleResult, SshError
         "fail" => Ok(fail::run(call)),
         "service" | "systemd" | "systemd_service" => service::run(call).await,
         "sysctl" => sysctl::run(call).await,
+        "get_url" => get_url::run(call).await,
         "group" => group::run(call).await,
         "hostname" => hostname::run(call).await,
         "modprobe" => modprobe::run(call).await,
         "mount" => mount::run(call).await,
         "pause" => Ok(pause::run(call).await),
+        "uri" => uri::run(call).await,
         "user" => user::run(call).await,
         "wait_for" => wait_for::run(call).await,
         other => Ok(ModuleResult::failed(format!(
