@@ -6,9 +6,11 @@
 //! `ignore_errors`, `failed_when`, `changed_when`), or print. A module that is not implemented
 //! yet is a failed result naming it, never a panic.
 
+mod apt;
 mod assert;
 mod command;
 mod debug;
+mod dnf;
 mod fail;
 mod get_url;
 mod group;
@@ -19,6 +21,7 @@ mod mount;
 mod raw;
 mod set_fact;
 pub mod setup;
+mod package;
 mod params;
 mod pause;
 mod service;
@@ -135,11 +138,14 @@ pub async fn run(module: &str, call: &Call<'_>) -> Result<ModuleResult, SshError
         "fail" => Ok(fail::run(call)),
         "service" | "systemd" | "systemd_service" => service::run(call).await,
         "sysctl" => sysctl::run(call).await,
+        "apt" => apt::run(call).await,
+        "dnf" | "yum" => dnf::run(call).await,
         "get_url" => get_url::run(call).await,
         "group" => group::run(call).await,
         "hostname" => hostname::run(call).await,
         "modprobe" => modprobe::run(call).await,
         "mount" => mount::run(call).await,
+        "package" => package::run(call).await,
         "pause" => Ok(pause::run(call).await),
         "uri" => uri::run(call).await,
         "user" => user::run(call).await,
