@@ -511,6 +511,29 @@ fn action(
             args.entry(k).or_insert(v);
         }
     }
+    if let Some(allowed) = modules::parameters(module) {
+        let mut bad = false;
+        for k in args.keys().filter(|k| !allowed.contains(&k.as_str())) {
+            // Point at the argument itself when it is written as a mapping key.
+            let span = value
+                .as_map()
+                .and_then(|m| m.iter().find(|(n, _)| n.key_string() == *k).map(|(n, _)| n.span))
+                .unwrap_or(value.span);
+            let help = match suggest::closest(k, allowed.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("`{module}` takes: {}", allowed.join(", ")),
+            };
+            ld.report(
+                f.error(span, format!("unsupported parameter `{k}` for module `{written}`"))
+                    .label("not a parameter of this module")
+                    .help(help),
+            );
+            bad = true;
+        }
+        if bad {
+            return None;
+        }
+    }
     let raw = || {
         args.get("_raw_params")
             .or(args.get("file"))

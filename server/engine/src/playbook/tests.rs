@@ -98,6 +98,18 @@ const ERRORS: &[(&str, &str, usize, usize)] = &[
         13,
     ),
     (
+        "- hosts: all\n  tasks:\n    - ansible.builtin.apt:\n        name: tree\n        update_cach: true\n",
+        "unsupported parameter `update_cach` for module `ansible.builtin.apt`",
+        5,
+        9,
+    ),
+    (
+        "- hosts: all\n  tasks:\n    - sysctl: name=net.x value=1 sysctl_sett=yes\n",
+        "unsupported parameter `sysctl_sett` for module `sysctl`",
+        3,
+        15,
+    ),
+    (
         "- hosts: all\n  tasks:\n    - debug: msg=x\n      loop_control: {loopvar: y}\n",
         "unknown loop_control key `loopvar`",
         4,
