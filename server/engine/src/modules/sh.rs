@@ -109,6 +109,10 @@ pub fn failure(out: &ExecOutput, rep: &Report, msg: impl Into<String>) -> Module
     r.changed = false;
     r.stdout = Some(rep.text.trim_end().to_string());
     r.msg = Some(msg.into());
+    if r.rc == Some(0) {
+        // The script decided the failure: no tool's exit status to show.
+        r.rc = None;
+    }
     r
 }
 
