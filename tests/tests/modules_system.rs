@@ -24,7 +24,9 @@ const HOSTS: &[&str] = &["lab8", "lab9"];
 const BLOB_LEN: u32 = 100_000;
 
 fn playbook(name: &str) -> PathBuf {
-    cairn_tests::repo_root().join("tests/playbooks/system").join(name)
+    cairn_tests::repo_root()
+        .join("tests/playbooks/system")
+        .join(name)
 }
 
 /// A bundle with tree and curl (and their dependencies the lab base lacks) and `blob.bin`.
@@ -73,7 +75,10 @@ impl Server {
         let server = Server(child);
         let t0 = Instant::now();
         while TcpStream::connect(addr).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(20), "server did not listen");
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "server did not listen"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         (server, addr)
@@ -115,8 +120,7 @@ fn play(lab: &Lab, book: &Path, inv: &Path) -> (Option<i32>, String) {
         .arg(&lab.known_hosts)
         .output()
         .expect("run cairn play");
-    let out = String::from_utf8_lossy(&o.stdout).into_owned()
-        + &String::from_utf8_lossy(&o.stderr);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
     (o.status.code(), out)
 }
 
@@ -137,7 +141,13 @@ async fn sh(conn: &Connection, cmd: &str) -> String {
 }
 
 /// Run `module` with `args` through the module API (as root, no become).
-async fn call(conn: &Connection, host: &str, module: &str, args: Value, check: bool) -> ModuleResult {
+async fn call(
+    conn: &Connection,
+    host: &str,
+    module: &str,
+    args: Value,
+    check: bool,
+) -> ModuleResult {
     let args = args.as_object().unwrap().clone();
     let templar = Templar::new();
     let vars = Context::new(Default::default());
@@ -174,7 +184,11 @@ async fn system_playbook_twice_check_mode_then_undone() {
     assert_eq!(code, Some(0), "{second}");
     for h in HOSTS {
         assert!(changed(&first, h) >= 7, "{first}");
-        assert_eq!(changed(&second, h), 0, "second run changed something on {h}:\n{second}");
+        assert_eq!(
+            changed(&second, h),
+            0,
+            "second run changed something on {h}:\n{second}"
+        );
     }
     eprintln!("site.yml on 2 hosts: first run {first_run:?}, second run {second_run:?}");
 
@@ -189,24 +203,50 @@ async fn system_playbook_twice_check_mode_then_undone() {
     let checks = [
         ("apt", json!({"name": "tree", "state": "absent"})),
         ("user", json!({"name": "cairnsys", "state": "absent"})),
-        ("user", json!({"name": "cairnsys", "shell": "/bin/bash", "password": "$6$x$y"})),
+        (
+            "user",
+            json!({"name": "cairnsys", "shell": "/bin/bash", "password": "$6$x$y"}),
+        ),
         ("group", json!({"name": "cairnsys", "gid": 4322})),
-        ("systemd", json!({"name": "cairn-system-test", "state": "stopped", "enabled": false})),
-        ("service", json!({"name": "cairn-system-test", "state": "restarted"})),
-        ("sysctl", json!({"name": "net.ipv4.conf.all.log_martians", "value": "0",
-            "sysctl_file": "/etc/sysctl.d/90-cairn-system-test.conf", "sysctl_set": true})),
-        ("mount", json!({"path": "/mnt/cairn-system-test", "state": "unmounted"})),
-        ("mount", json!({"path": "/mnt/cairn-system-test", "src": "tmpfs", "fstype": "tmpfs",
-            "opts": "size=2m", "state": "mounted"})),
+        (
+            "systemd",
+            json!({"name": "cairn-system-test", "state": "stopped", "enabled": false}),
+        ),
+        (
+            "service",
+            json!({"name": "cairn-system-test", "state": "restarted"}),
+        ),
+        (
+            "sysctl",
+            json!({"name": "net.ipv4.conf.all.log_martians", "value": "0",
+            "sysctl_file": "/etc/sysctl.d/90-cairn-system-test.conf", "sysctl_set": true}),
+        ),
+        (
+            "mount",
+            json!({"path": "/mnt/cairn-system-test", "state": "unmounted"}),
+        ),
+        (
+            "mount",
+            json!({"path": "/mnt/cairn-system-test", "src": "tmpfs", "fstype": "tmpfs",
+            "opts": "size=2m", "state": "mounted"}),
+        ),
         ("hostname", json!({"name": "lab9-cairn-check"})),
-        ("get_url", json!({"url": url, "dest": "/tmp/cairn-system-check.bin"})),
+        (
+            "get_url",
+            json!({"url": url, "dest": "/tmp/cairn-system-check.bin"}),
+        ),
     ];
     for (module, args) in &checks {
         let r = call(&conn, "lab9", module, args.clone(), true).await;
-        assert!(r.changed && !r.failed, "{module} {args} in check mode: {r:?}");
+        assert!(
+            r.changed && !r.failed,
+            "{module} {args} in check mode: {r:?}"
+        );
     }
     assert_eq!(sh(&conn, before).await, state, "check mode changed lab9");
-    let sysctl_diff = call(&conn, "lab9", "sysctl", checks[6].1.clone(), true).await.diff;
+    let sysctl_diff = call(&conn, "lab9", "sysctl", checks[6].1.clone(), true)
+        .await
+        .diff;
     assert_eq!(sysctl_diff.len(), 1);
     assert_eq!(sysctl_diff[0].after, "net.ipv4.conf.all.log_martians=0\n");
 
@@ -214,20 +254,51 @@ async fn system_playbook_twice_check_mode_then_undone() {
     let set = |n: &str| json!({"name": n});
     let r = call(&conn, "lab9", "hostname", set("lab9-cairn"), false).await;
     assert!(r.changed && !r.failed, "{r:?}");
-    assert_eq!(sh(&conn, "hostname; cat /etc/hostname").await, "lab9-cairn\nlab9-cairn");
+    assert_eq!(
+        sh(&conn, "hostname; cat /etc/hostname").await,
+        "lab9-cairn\nlab9-cairn"
+    );
     let r = call(&conn, "lab9", "hostname", set("lab9"), false).await;
     assert!(r.changed && !r.failed, "{r:?}");
-    assert!(!call(&conn, "lab9", "hostname", set("lab9"), false).await.changed);
+    assert!(
+        !call(&conn, "lab9", "hostname", set("lab9"), false)
+            .await
+            .changed
+    );
     assert_eq!(sh(&conn, "hostname; cat /etc/hostname").await, "lab9\nlab9");
 
     // Errors the playbook does not reach.
     let errors = [
-        ("pause", json!({"prompt": "go on?"}), "pause: prompt needs someone at a terminal, and cairn play runs non-interactively; remove prompt and give seconds or minutes"),
-        ("hostname", json!({"name": "bad_name"}), "invalid hostname \"bad_name\": use letters, digits and '-' in dot-separated labels of at most 63 characters"),
-        ("mount", json!({"path": "/x", "state": "mounted", "src": "tmpfs"}), "state is mounted but all of the following are missing: fstype"),
-        ("get_url", json!({"url": "http://h/x", "dest": "/no/such/dir/x"}), "Destination dir /no/such/dir does not exist"),
-        ("wait_for", json!({"path": "/tmp/cairn-never", "timeout": 1}), "Timeout when waiting for file /tmp/cairn-never"),
-        ("yum", json!({"name": "tree"}), "lab9 has neither dnf nor yum: use the package manager of its distribution (package: picks it)"),
+        (
+            "pause",
+            json!({"prompt": "go on?"}),
+            "pause: prompt needs someone at a terminal, and cairn play runs non-interactively; remove prompt and give seconds or minutes",
+        ),
+        (
+            "hostname",
+            json!({"name": "bad_name"}),
+            "invalid hostname \"bad_name\": use letters, digits and '-' in dot-separated labels of at most 63 characters",
+        ),
+        (
+            "mount",
+            json!({"path": "/x", "state": "mounted", "src": "tmpfs"}),
+            "state is mounted but all of the following are missing: fstype",
+        ),
+        (
+            "get_url",
+            json!({"url": "http://h/x", "dest": "/no/such/dir/x"}),
+            "Destination dir /no/such/dir does not exist",
+        ),
+        (
+            "wait_for",
+            json!({"path": "/tmp/cairn-never", "timeout": 1}),
+            "Timeout when waiting for file /tmp/cairn-never",
+        ),
+        (
+            "yum",
+            json!({"name": "tree"}),
+            "lab9 has neither dnf nor yum: use the package manager of its distribution (package: picks it)",
+        ),
     ];
     for (module, args, msg) in errors {
         let r = call(&conn, "lab9", module, args.clone(), false).await;

@@ -54,7 +54,15 @@ pub fn want(args: &Vars) -> Result<Want, String> {
         install_recommends: p.bool(&["install_recommends", "install-recommends"])?,
         purge: p.flag(&["purge"], false)?,
         autoremove: p.flag(&["autoremove"], false)?,
-        allow_downgrade: p.flag(&["allow_downgrade", "allow-downgrade", "allow_downgrades", "allow-downgrades"], false)?,
+        allow_downgrade: p.flag(
+            &[
+                "allow_downgrade",
+                "allow-downgrade",
+                "allow_downgrades",
+                "allow-downgrades",
+            ],
+            false,
+        )?,
         force: p.flag(&["force"], false)?,
         lock_timeout: p.int(&["lock_timeout"])?.unwrap_or(60),
         default_release: p.str(&["default_release", "default-release"]),
@@ -64,15 +72,23 @@ pub fn want(args: &Vars) -> Result<Want, String> {
         return Err("one of the following is required: name, deb, update_cache, autoremove".into());
     }
     if let Some(rel) = &w.default_release
-        && !rel.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        && !rel
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
     {
         return Err(format!("default_release {rel:?} is not a release name"));
     }
     if w.deb.is_some() && w.state == "absent" {
-        return Err("deb installs a package file: to remove its package, give its name with state: absent".into());
+        return Err(
+            "deb installs a package file: to remove its package, give its name with state: absent"
+                .into(),
+        );
     }
     if w.deb.as_deref().is_some_and(|d| d.contains("://")) {
-        return Err("deb must be a path on the host; download it first (get_url), then give its path".into());
+        return Err(
+            "deb must be a path on the host; download it first (get_url), then give its path"
+                .into(),
+        );
     }
     Ok(w)
 }
@@ -84,7 +100,10 @@ pub fn options(w: &Want) -> String {
         w.lock_timeout
     );
     if let Some(r) = w.install_recommends {
-        o.push_str(&format!(" -o APT::Install-Recommends={}", if r { "yes" } else { "no" }));
+        o.push_str(&format!(
+            " -o APT::Install-Recommends={}",
+            if r { "yes" } else { "no" }
+        ));
     }
     if let Some(rel) = &w.default_release {
         o.push_str(&format!(" -t {rel}"));
@@ -93,7 +112,9 @@ pub fn options(w: &Want) -> String {
         o.push_str(" --allow-downgrades");
     }
     if w.force {
-        o.push_str(" --allow-unauthenticated --allow-remove-essential --allow-change-held-packages");
+        o.push_str(
+            " --allow-unauthenticated --allow-remove-essential --allow-change-held-packages",
+        );
     }
     if w.autoremove && w.state == "absent" {
         o.push_str(" --auto-remove");
@@ -174,12 +195,20 @@ pub fn failure_message(verb: &str, text: &str) -> String {
     if let Some(c) = locate.captures(text) {
         return format!("No package matching '{}' is available", &c[1]);
     }
-    let version = regex::Regex::new(r"Version '([^']+)' for '([^']+)' was not found").expect("static regex");
+    let version =
+        regex::Regex::new(r"Version '([^']+)' for '([^']+)' was not found").expect("static regex");
     if let Some(c) = version.captures(text) {
-        return format!("no available installation candidate for {}={}", &c[2], &c[1]);
+        return format!(
+            "no available installation candidate for {}={}",
+            &c[2], &c[1]
+        );
     }
     let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("E: ")).collect();
-    let detail = if errors.is_empty() { text.trim().to_string() } else { errors.join("; ") };
+    let detail = if errors.is_empty() {
+        text.trim().to_string()
+    } else {
+        errors.join("; ")
+    };
     if verb == "update" {
         return format!("Failed to update apt cache: {detail}");
     }
@@ -199,14 +228,31 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
 
 pub fn result(w: &Want, out: &crate::ssh::ExecOutput, rep: &Report, host: &str) -> ModuleResult {
     if rep.is("noapt", "1") {
-        return sh::failure(out, rep, format!("{host} has no apt-get: use the package manager of its distribution (package: picks it)"));
+        return sh::failure(
+            out,
+            rep,
+            format!(
+                "{host} has no apt-get: use the package manager of its distribution (package: picks it)"
+            ),
+        );
     }
     if rep.is("nodeb", "1") {
-        return sh::failure(out, rep, format!("deb file {} not found on {host}", w.deb.as_deref().unwrap_or("")));
+        return sh::failure(
+            out,
+            rep,
+            format!(
+                "deb file {} not found on {host}",
+                w.deb.as_deref().unwrap_or("")
+            ),
+        );
     }
     let run_text = rep.text.split_once("@@run\n").map_or("", |(_, t)| t);
     if let Some(verb) = rep.get("failed") {
-        let text = if run_text.is_empty() { rep.text.as_str() } else { run_text };
+        let text = if run_text.is_empty() {
+            rep.text.as_str()
+        } else {
+            run_text
+        };
         return sh::failure(out, rep, failure_message(verb, text));
     }
     let changes = rep.all("change");
@@ -222,7 +268,10 @@ pub fn result(w: &Want, out: &crate::ssh::ExecOutput, rep: &Report, host: &str) 
     };
     if w.update_cache {
         r.extra.insert("cache_updated".into(), json!(cache_updated));
-        if let Some(t) = rep.get("cache_update_time").and_then(|t| t.parse::<i64>().ok()) {
+        if let Some(t) = rep
+            .get("cache_update_time")
+            .and_then(|t| t.parse::<i64>().ok())
+        {
             r.extra.insert("cache_update_time".into(), json!(t));
         }
     }
@@ -253,13 +302,23 @@ mod tests {
         let s = script(&a, true);
         assert!(s.contains("set -- tree curl\n"));
         assert!(s.contains("check=1; update=1; valid=3600; state=latest; verb=install"));
-        let r = w(json!({"name": ["tree"], "state": "absent", "purge": true, "autoremove": true})).unwrap();
+        let r = w(json!({"name": ["tree"], "state": "absent", "purge": true, "autoremove": true}))
+            .unwrap();
         assert_eq!(verb(&r), "purge");
         assert!(options(&r).ends_with("--auto-remove"));
         let errors = [
-            (json!({}), "one of the following is required: name, deb, update_cache, autoremove"),
-            (json!({"name": "x", "state": "fixed"}), "value of state must be one of: present, absent, latest, installed, removed, got: fixed"),
-            (json!({"deb": "https://h/x.deb"}), "deb must be a path on the host; download it first (get_url), then give its path"),
+            (
+                json!({}),
+                "one of the following is required: name, deb, update_cache, autoremove",
+            ),
+            (
+                json!({"name": "x", "state": "fixed"}),
+                "value of state must be one of: present, absent, latest, installed, removed, got: fixed",
+            ),
+            (
+                json!({"deb": "https://h/x.deb"}),
+                "deb must be a path on the host; download it first (get_url), then give its path",
+            ),
         ];
         for (args, msg) in errors {
             assert_eq!(w(args.clone()).unwrap_err(), msg, "{args}");
@@ -269,10 +328,26 @@ mod tests {
     #[test]
     fn messages() {
         let cases = [
-            ("install", "Reading package lists...\nE: Unable to locate package nosuch\n", "No package matching 'nosuch' is available"),
-            ("install", "E: Version '9.9' for 'tree' was not found\n", "no available installation candidate for tree=9.9"),
-            ("update", "E: Could not get lock /var/lib/apt/lists/lock\n", "Failed to update apt cache: E: Could not get lock /var/lib/apt/lists/lock"),
-            ("remove", "dpkg: error\nE: Sub-process /usr/bin/dpkg returned an error code (1)\n", "'apt-get remove' failed: E: Sub-process /usr/bin/dpkg returned an error code (1)"),
+            (
+                "install",
+                "Reading package lists...\nE: Unable to locate package nosuch\n",
+                "No package matching 'nosuch' is available",
+            ),
+            (
+                "install",
+                "E: Version '9.9' for 'tree' was not found\n",
+                "no available installation candidate for tree=9.9",
+            ),
+            (
+                "update",
+                "E: Could not get lock /var/lib/apt/lists/lock\n",
+                "Failed to update apt cache: E: Could not get lock /var/lib/apt/lists/lock",
+            ),
+            (
+                "remove",
+                "dpkg: error\nE: Sub-process /usr/bin/dpkg returned an error code (1)\n",
+                "'apt-get remove' failed: E: Sub-process /usr/bin/dpkg returned an error code (1)",
+            ),
         ];
         for (verb, text, msg) in cases {
             assert_eq!(failure_message(verb, text), msg);
@@ -281,17 +356,43 @@ mod tests {
 
     #[test]
     fn results() {
-        let ok = ExecOutput { exit_status: Some(0), ..Default::default() };
+        let ok = ExecOutput {
+            exit_status: Some(0),
+            ..Default::default()
+        };
         let a = w(json!({"name": "tree", "update_cache": true})).unwrap();
-        let r = result(&a, &ok, &Report::parse("@cache_updated=1\n@cache_update_time=5\n"), "h");
-        assert!(!r.changed, "a refreshed cache with packages named is not a change");
+        let r = result(
+            &a,
+            &ok,
+            &Report::parse("@cache_updated=1\n@cache_update_time=5\n"),
+            "h",
+        );
+        assert!(
+            !r.changed,
+            "a refreshed cache with packages named is not a change"
+        );
         assert_eq!(r.extra["cache_updated"], true);
-        let r = result(&a, &ok, &Report::parse("@change=Inst tree (2.1.0-1 Debian:12/stable [amd64])\n@@run\nSetting up tree\n"), "h");
+        let r = result(
+            &a,
+            &ok,
+            &Report::parse(
+                "@change=Inst tree (2.1.0-1 Debian:12/stable [amd64])\n@@run\nSetting up tree\n",
+            ),
+            "h",
+        );
         assert!(r.changed);
         assert_eq!(r.stdout.as_deref(), Some("Setting up tree"));
         let u = w(json!({"update_cache": true})).unwrap();
         assert!(result(&u, &ok, &Report::parse("@cache_updated=1\n"), "h").changed);
-        let r = result(&a, &ok, &Report::parse("E: Unable to locate package tree\n@failed=install\n"), "h");
-        assert_eq!(r.msg.as_deref(), Some("No package matching 'tree' is available"));
+        let r = result(
+            &a,
+            &ok,
+            &Report::parse("E: Unable to locate package tree\n@failed=install\n"),
+            "h",
+        );
+        assert_eq!(
+            r.msg.as_deref(),
+            Some("No package matching 'tree' is available")
+        );
     }
 }

@@ -59,12 +59,18 @@ pub fn want(args: &Vars) -> Result<Want, String> {
         return Err("one of the following is required: name, update_cache, autoremove".into());
     }
     // Options are word-split by the script (globbing off): keep them single words.
-    for (key, values) in [("enablerepo", &w.enablerepo), ("disablerepo", &w.disablerepo), ("exclude", &w.exclude)] {
-        if let Some(bad) = values
-            .iter()
-            .find(|v| v.chars().any(|c| c.is_whitespace() || "'\"$`\\;&|<>()".contains(c)))
-        {
-            return Err(format!("{key}: {bad:?} is not a repository or package pattern"));
+    for (key, values) in [
+        ("enablerepo", &w.enablerepo),
+        ("disablerepo", &w.disablerepo),
+        ("exclude", &w.exclude),
+    ] {
+        if let Some(bad) = values.iter().find(|v| {
+            v.chars()
+                .any(|c| c.is_whitespace() || "'\"$`\\;&|<>()".contains(c))
+        }) {
+            return Err(format!(
+                "{key}: {bad:?} is not a repository or package pattern"
+            ));
         }
     }
     Ok(w)
@@ -86,7 +92,10 @@ pub fn options(w: &Want) -> Vec<String> {
         o.push(format!("--exclude={e}"));
     }
     if let Some(b) = w.install_weak_deps {
-        o.push(format!("--setopt=install_weak_deps={}", if b { "True" } else { "False" }));
+        o.push(format!(
+            "--setopt=install_weak_deps={}",
+            if b { "True" } else { "False" }
+        ));
     }
     if w.allowerasing {
         o.push("--allowerasing".into());
@@ -153,8 +162,14 @@ pub fn results(text: &str) -> Vec<String> {
     for line in text.lines() {
         let t = line.trim();
         match t {
-            "Installed:" | "Upgraded:" | "Removed:" | "Updated:" | "Dependency Installed:"
-            | "Dependency Updated:" | "Dependency Removed:" | "Erased:" => {
+            "Installed:"
+            | "Upgraded:"
+            | "Removed:"
+            | "Updated:"
+            | "Dependency Installed:"
+            | "Dependency Updated:"
+            | "Dependency Removed:"
+            | "Erased:" => {
                 section = Some(t.trim_end_matches(':'));
                 continue;
             }
@@ -185,16 +200,24 @@ pub fn results(text: &str) -> Vec<String> {
 }
 
 pub fn failure_message(verb: &str, text: &str) -> String {
-    let nomatch = regex::Regex::new(r"(?m)^No (?:match for argument|package)[: ]+(\S+)").expect("static regex");
+    let nomatch = regex::Regex::new(r"(?m)^No (?:match for argument|package)[: ]+(\S+)")
+        .expect("static regex");
     let missing: Vec<String> = nomatch
         .captures_iter(text)
         .map(|c| format!("No package {} available.", c[1].trim_end_matches('.')))
         .collect();
     if !missing.is_empty() {
-        return format!("Failed to install some of the specified packages: {}", missing.join(" "));
+        return format!(
+            "Failed to install some of the specified packages: {}",
+            missing.join(" ")
+        );
     }
     let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("Error")).collect();
-    let detail = if errors.is_empty() { text.trim().to_string() } else { errors.join("; ") };
+    let detail = if errors.is_empty() {
+        text.trim().to_string()
+    } else {
+        errors.join("; ")
+    };
     format!("'{verb}' failed: {detail}")
 }
 
@@ -211,7 +234,13 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
 
 pub fn result(out: &crate::ssh::ExecOutput, rep: &Report, host: &str) -> ModuleResult {
     if rep.is("nopm", "1") {
-        return sh::failure(out, rep, format!("{host} has neither dnf nor yum: use the package manager of its distribution (package: picks it)"));
+        return sh::failure(
+            out,
+            rep,
+            format!(
+                "{host} has neither dnf nor yum: use the package manager of its distribution (package: picks it)"
+            ),
+        );
     }
     if let Some(verb) = rep.get("failed") {
         return sh::failure(out, rep, failure_message(verb, &rep.text));
@@ -220,7 +249,11 @@ pub fn result(out: &crate::ssh::ExecOutput, rep: &Report, host: &str) -> ModuleR
     let mut r = ModuleResult {
         changed: !did.is_empty(),
         rc: Some(0),
-        msg: Some(if did.is_empty() { "Nothing to do".into() } else { String::new() }),
+        msg: Some(if did.is_empty() {
+            "Nothing to do".into()
+        } else {
+            String::new()
+        }),
         ..ModuleResult::default()
     };
     r.extra.insert("results".into(), json!(results(&rep.text)));
@@ -246,11 +279,21 @@ mod tests {
             "enablerepo": ["cairn", "cairn-extra"], "disable_gpg_check": true, "update_cache": "yes"})).unwrap();
         assert_eq!(
             options(&a),
-            vec!["--disablerepo=*", "--enablerepo=cairn", "--enablerepo=cairn-extra", "--nogpgcheck"]
+            vec![
+                "--disablerepo=*",
+                "--enablerepo=cairn",
+                "--enablerepo=cairn-extra",
+                "--nogpgcheck"
+            ]
         );
         let s = script(&a, false);
         assert!(s.starts_with("set -f\n"));
-        assert!(s.contains("O=\"--disablerepo=* --enablerepo=cairn --enablerepo=cairn-extra --nogpgcheck\""), "{s}");
+        assert!(
+            s.contains(
+                "O=\"--disablerepo=* --enablerepo=cairn --enablerepo=cairn-extra --nogpgcheck\""
+            ),
+            "{s}"
+        );
         assert_eq!(
             w(json!({"name": "x", "enablerepo": "a b"})).unwrap_err(),
             "enablerepo: \"a b\" is not a repository or package pattern"
@@ -261,7 +304,10 @@ mod tests {
             w(json!({"name": "x", "state": "fixed"})).unwrap_err(),
             "value of state must be one of: absent, installed, latest, present, removed, got: fixed"
         );
-        assert_eq!(w(json!({})).unwrap_err(), "one of the following is required: name, update_cache, autoremove");
+        assert_eq!(
+            w(json!({})).unwrap_err(),
+            "one of the following is required: name, update_cache, autoremove"
+        );
     }
 
     #[test]
@@ -270,25 +316,55 @@ mod tests {
                    ====\nInstalled:\n  tree-1.8.0-10.el9.x86_64    lsof-4.94.0-3.el9.x86_64\n\nComplete!\n";
         assert_eq!(
             results(dnf),
-            vec!["Installed: tree-1.8.0-10.el9.x86_64", "Installed: lsof-4.94.0-3.el9.x86_64"]
+            vec![
+                "Installed: tree-1.8.0-10.el9.x86_64",
+                "Installed: lsof-4.94.0-3.el9.x86_64"
+            ]
         );
         let yum = "Removed:\n  tree.x86_64 0:1.6.0-10.el7\n\nComplete!\n";
         assert_eq!(results(yum), vec!["Removed: tree.x86_64 0:1.6.0-10.el7"]);
         assert_eq!(
-            failure_message("install", "No match for argument: nosuch\nError: Unable to find a match: nosuch\n"),
+            failure_message(
+                "install",
+                "No match for argument: nosuch\nError: Unable to find a match: nosuch\n"
+            ),
             "Failed to install some of the specified packages: No package nosuch available."
         );
         assert_eq!(
-            failure_message("install", "Error: Failed to download metadata for repo 'cairn'\n"),
+            failure_message(
+                "install",
+                "Error: Failed to download metadata for repo 'cairn'\n"
+            ),
             "'install' failed: Error: Failed to download metadata for repo 'cairn'"
         );
-        let ok = ExecOutput { exit_status: Some(0), ..Default::default() };
-        let r = result(&ok, &Report::parse("@pm=dnf\n@missing=\n@installed= tree\n"), "h");
+        let ok = ExecOutput {
+            exit_status: Some(0),
+            ..Default::default()
+        };
+        let r = result(
+            &ok,
+            &Report::parse("@pm=dnf\n@missing=\n@installed= tree\n"),
+            "h",
+        );
         assert!(!r.changed);
-        let r = result(&ok, &Report::parse("@pm=dnf\n@did=install tree\n@@run install\nInstalled:\n  tree-1.8.0-10.el9.x86_64\n"), "h");
+        let r = result(
+            &ok,
+            &Report::parse(
+                "@pm=dnf\n@did=install tree\n@@run install\nInstalled:\n  tree-1.8.0-10.el9.x86_64\n",
+            ),
+            "h",
+        );
         assert!(r.changed);
-        assert_eq!(r.extra["results"], json!(["Installed: tree-1.8.0-10.el9.x86_64"]));
+        assert_eq!(
+            r.extra["results"],
+            json!(["Installed: tree-1.8.0-10.el9.x86_64"])
+        );
         let r = result(&ok, &Report::parse("@nopm=1\n"), "h");
-        assert_eq!(r.msg.as_deref(), Some("h has neither dnf nor yum: use the package manager of its distribution (package: picks it)"));
+        assert_eq!(
+            r.msg.as_deref(),
+            Some(
+                "h has neither dnf nor yum: use the package manager of its distribution (package: picks it)"
+            )
+        );
     }
 }

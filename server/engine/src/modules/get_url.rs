@@ -35,7 +35,9 @@ pub fn want(args: &Vars) -> Result<Want, String> {
     let p = Params(args);
     let url = p.required(&["url"])?;
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(format!("url must start with http:// or https://, got {url:?}"));
+        return Err(format!(
+            "url must start with http:// or https://, got {url:?}"
+        ));
     }
     let dest = p.required(&["dest"])?;
     let checksum = match p.str(&["checksum"]).filter(|c| !c.is_empty()) {
@@ -53,10 +55,15 @@ pub fn want(args: &Vars) -> Result<Want, String> {
             }
             let hex = hex.trim().to_ascii_lowercase();
             if hex.contains("://") {
-                return Err("a checksum given by URL is not supported by Cairn: write the digest itself".into());
+                return Err(
+                    "a checksum given by URL is not supported by Cairn: write the digest itself"
+                        .into(),
+                );
             }
             if hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(format!("The checksum format is invalid: {hex:?} is not hexadecimal"));
+                return Err(format!(
+                    "The checksum format is invalid: {hex:?} is not hexadecimal"
+                ));
             }
             Some((alg, hex))
         }
@@ -64,7 +71,10 @@ pub fn want(args: &Vars) -> Result<Want, String> {
     let mut headers = Vec::new();
     if let Some(serde_json::Value::Object(m)) = args.get("headers") {
         for (k, v) in m {
-            headers.push((k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)));
+            headers.push((
+                k.clone(),
+                v.as_str().map_or_else(|| v.to_string(), str::to_string),
+            ));
         }
     }
     if let Some(user) = p.str(&["url_username", "username"]) {
@@ -97,7 +107,11 @@ pub fn url_file_name(url: &str) -> String {
     let path = url.split(['?', '#']).next().unwrap_or(url);
     let after_host = path.splitn(4, '/').nth(3).unwrap_or("");
     let name = after_host.rsplit('/').next().unwrap_or("");
-    if name.is_empty() { "index.html".into() } else { name.to_string() }
+    if name.is_empty() {
+        "index.html".into()
+    } else {
+        name.to_string()
+    }
 }
 
 pub fn script(w: &Want, check: bool) -> (String, Vec<u8>) {
@@ -248,11 +262,26 @@ mod tests {
         assert_eq!(url_file_name(&g.req.url), "b.tgz");
         assert_eq!(url_file_name("http://h"), "index.html");
         let errors = [
-            (json!({"url": "http://h/x", "dest": "/d", "checksum": "abc"}), "The checksum parameter has to be in format <algorithm>:<checksum>"),
-            (json!({"url": "http://h/x", "dest": "/d", "checksum": "crc:1"}), "Unsupported hash algorithm crc: use one of md5, sha1, sha224, sha256, sha384, sha512"),
-            (json!({"url": "http://h/x", "dest": "/d", "checksum": "sha256:http://h/sums"}), "a checksum given by URL is not supported by Cairn: write the digest itself"),
-            (json!({"url": "http://h/x", "dest": "/d", "checksum": "sha256:zz"}), "The checksum format is invalid: \"zz\" is not hexadecimal"),
-            (json!({"url": "http://h/x"}), "missing required arguments: dest"),
+            (
+                json!({"url": "http://h/x", "dest": "/d", "checksum": "abc"}),
+                "The checksum parameter has to be in format <algorithm>:<checksum>",
+            ),
+            (
+                json!({"url": "http://h/x", "dest": "/d", "checksum": "crc:1"}),
+                "Unsupported hash algorithm crc: use one of md5, sha1, sha224, sha256, sha384, sha512",
+            ),
+            (
+                json!({"url": "http://h/x", "dest": "/d", "checksum": "sha256:http://h/sums"}),
+                "a checksum given by URL is not supported by Cairn: write the digest itself",
+            ),
+            (
+                json!({"url": "http://h/x", "dest": "/d", "checksum": "sha256:zz"}),
+                "The checksum format is invalid: \"zz\" is not hexadecimal",
+            ),
+            (
+                json!({"url": "http://h/x"}),
+                "missing required arguments: dest",
+            ),
         ];
         for (args, msg) in errors {
             assert_eq!(w(args.clone()).unwrap_err(), msg, "{args}");
@@ -263,14 +292,36 @@ mod tests {
     fn results() {
         let g = w(json!({"url": "http://h/x", "dest": "/d/x", "checksum": "sha256:ab"})).unwrap();
         let cases = [
-            ("@dest=/d/x\n@need=0\n@checksum_dest=1\n@size=3\n", false, "file already exists"),
-            ("@dest=/d/x\n@need=1\n@code=200\n@did=download\n@size=3\n@@headers\nHTTP/1.1 200 OK\n", true, "OK (3 bytes)"),
-            ("@dest=/d/x\n@need=1\n@code=200\n@got=cd\n@badsum=1\n@@headers\nHTTP/1.1 200 OK\n", false,
-             "The checksum for /d/x did not match ab; it was cd."),
-            ("@dest=/d/x\n@need=1\n@code=404\n@@headers\nHTTP/1.1 404 Not Found\n", false, "Request failed: HTTP Error 404: Not Found"),
-            ("@dest=/d/x\n@nodir=/d\n", false, "Destination dir /d does not exist"),
-            ("@dest=/d/x\n@need=1\n@notool=1\n", false,
-             "get_url runs on the host and needs curl or wget there: h has neither; install one first (apt: name=curl)"),
+            (
+                "@dest=/d/x\n@need=0\n@checksum_dest=1\n@size=3\n",
+                false,
+                "file already exists",
+            ),
+            (
+                "@dest=/d/x\n@need=1\n@code=200\n@did=download\n@size=3\n@@headers\nHTTP/1.1 200 OK\n",
+                true,
+                "OK (3 bytes)",
+            ),
+            (
+                "@dest=/d/x\n@need=1\n@code=200\n@got=cd\n@badsum=1\n@@headers\nHTTP/1.1 200 OK\n",
+                false,
+                "The checksum for /d/x did not match ab; it was cd.",
+            ),
+            (
+                "@dest=/d/x\n@need=1\n@code=404\n@@headers\nHTTP/1.1 404 Not Found\n",
+                false,
+                "Request failed: HTTP Error 404: Not Found",
+            ),
+            (
+                "@dest=/d/x\n@nodir=/d\n",
+                false,
+                "Destination dir /d does not exist",
+            ),
+            (
+                "@dest=/d/x\n@need=1\n@notool=1\n",
+                false,
+                "get_url runs on the host and needs curl or wget there: h has neither; install one first (apt: name=curl)",
+            ),
         ];
         for (out, changed, msg) in cases {
             let r = result(&g, &http::parse(out), "h");

@@ -80,13 +80,12 @@ pub fn result(w: &Want, out: &crate::ssh::ExecOutput, rep: &Report) -> ModuleRes
         ..ModuleResult::default()
     };
     r.extra.insert("name".into(), json!(w.name));
-    r.extra
-        .insert("state".into(), json!(if w.present { "present" } else { "absent" }));
+    r.extra.insert(
+        "state".into(),
+        json!(if w.present { "present" } else { "absent" }),
+    );
     if w.present {
-        let gid = rep
-            .get("gid")
-            .and_then(|g| g.parse::<i64>().ok())
-            .or(w.gid);
+        let gid = rep.get("gid").and_then(|g| g.parse::<i64>().ok()).or(w.gid);
         r.extra.insert("gid".into(), json!(gid));
         r.extra.insert("system".into(), json!(w.system));
     }
@@ -100,11 +99,24 @@ mod tests {
 
     #[test]
     fn commands() {
-        let w = want(json!({"name": "g1", "gid": 1500, "system": true}).as_object().unwrap()).unwrap();
+        let w = want(
+            json!({"name": "g1", "gid": 1500, "system": true})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
         let s = script(&w, false);
         assert!(s.contains("act groupadd -g 1500 -r \"$n\""), "{s}");
-        assert!(s.contains("elif [ \"$cur\" != 1500 ]; then act groupmod -g 1500 \"$n\"; fi"), "{s}");
-        let w = want(json!({"name": "g1", "state": "absent"}).as_object().unwrap()).unwrap();
+        assert!(
+            s.contains("elif [ \"$cur\" != 1500 ]; then act groupmod -g 1500 \"$n\"; fi"),
+            "{s}"
+        );
+        let w = want(
+            json!({"name": "g1", "state": "absent"})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
         assert!(script(&w, true).contains("act groupdel \"$n\""));
         let w = want(json!({"name": "g1"}).as_object().unwrap()).unwrap();
         assert!(script(&w, true).contains("then act groupadd \"$n\"; fi"));
@@ -117,11 +129,18 @@ mod tests {
             exit_status: Some(0),
             ..Default::default()
         };
-        let r = result(&w, &ok, &Report::parse("@before=\n@did=groupadd g1\n@gid=1002\n"));
+        let r = result(
+            &w,
+            &ok,
+            &Report::parse("@before=\n@did=groupadd g1\n@gid=1002\n"),
+        );
         assert!(r.changed);
         assert_eq!(r.extra["gid"], 1002);
         let bad = Report::parse("groupadd: GID '0' already exists\n@failed=groupadd\n");
         let r = result(&w, &ok, &bad);
-        assert_eq!(r.msg.as_deref(), Some("groupadd failed: groupadd: GID '0' already exists"));
+        assert_eq!(
+            r.msg.as_deref(),
+            Some("groupadd failed: groupadd: GID '0' already exists")
+        );
     }
 }

@@ -43,10 +43,7 @@ fi
 
 pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
     let p = Params(call.args);
-    let (name, strategy) = match (
-        p.required(&["name"]),
-        p.choice(&["use"], STRATEGIES),
-    ) {
+    let (name, strategy) = match (p.required(&["name"]), p.choice(&["use"], STRATEGIES)) {
         (Ok(n), Ok(s)) => (n, s),
         (Err(e), _) | (_, Err(e)) => return Ok(ModuleResult::failed(e)),
     };
@@ -79,7 +76,11 @@ pub fn result(name: &str, out: &crate::ssh::ExecOutput, rep: &Report) -> ModuleR
         return sh::failure(
             out,
             rep,
-            format!("Command failed rc={:?}, {cmd}: {}", out.exit_status, rep.text.trim()),
+            format!(
+                "Command failed rc={:?}, {cmd}: {}",
+                out.exit_status,
+                rep.text.trim()
+            ),
         );
     }
     if !out.success() {
@@ -125,7 +126,9 @@ mod tests {
         assert_eq!(invalid("node-1.example.com"), None);
         assert_eq!(
             invalid("bad_name").as_deref(),
-            Some("invalid hostname \"bad_name\": use letters, digits and '-' in dot-separated labels of at most 63 characters")
+            Some(
+                "invalid hostname \"bad_name\": use letters, digits and '-' in dot-separated labels of at most 63 characters"
+            )
         );
         assert!(invalid("-x").is_some());
         assert!(invalid("a..b").is_some());

@@ -70,11 +70,31 @@ echo "@@headers"; cat "$tmp/h"; echo "@@err"; cat "$tmp/err"
         cfglen = cfg.len(),
         k = if req.validate_certs { "" } else { "-k " },
         l = if req.follow_redirects { "-L " } else { "" },
-        data = if has_body { "--data-binary @\"$tmp/body\" " } else { "" },
-        wk = if req.validate_certs { "" } else { "--no-check-certificate " },
-        wl = if req.follow_redirects { "" } else { "--max-redirect=0 " },
-        wdata = if has_body { "--body-file=\"$tmp/body\" " } else { "" },
-        body = if print_body { "echo \"@@body\"; cat \"$tmp/out\"\n" } else { "" },
+        data = if has_body {
+            "--data-binary @\"$tmp/body\" "
+        } else {
+            ""
+        },
+        wk = if req.validate_certs {
+            ""
+        } else {
+            "--no-check-certificate "
+        },
+        wl = if req.follow_redirects {
+            ""
+        } else {
+            "--max-redirect=0 "
+        },
+        wdata = if has_body {
+            "--body-file=\"$tmp/body\" "
+        } else {
+            ""
+        },
+        body = if print_body {
+            "echo \"@@body\"; cat \"$tmp/out\"\n"
+        } else {
+            ""
+        },
     );
     (s, stdin)
 }
@@ -103,7 +123,10 @@ pub fn parse(stdout: &str) -> Response {
     let mut r = Response {
         tool: report.get("tool").map(str::to_string),
         rc: report.get("rc").and_then(|v| v.parse().ok()).unwrap_or(-1),
-        url: report.get("url").filter(|u| !u.is_empty()).map(str::to_string),
+        url: report
+            .get("url")
+            .filter(|u| !u.is_empty())
+            .map(str::to_string),
         error: err.trim().to_string(),
         body: body.to_string(),
         status: -1,
@@ -119,7 +142,8 @@ pub fn parse(stdout: &str) -> Response {
             r.reason = parts.next().unwrap_or("").trim().to_string();
             r.headers.clear();
         } else if let Some((k, v)) = line.split_once(':') {
-            r.headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+            r.headers
+                .insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
     }
     if r.status <= 0 {
@@ -180,6 +204,10 @@ mod tests {
         };
         let (s, stdin) = script(&req, true, "");
         assert!(!s.contains("c2VjcmV0"));
-        assert!(String::from_utf8(stdin).unwrap().contains("header = \"Authorization: Basic c2VjcmV0\""));
+        assert!(
+            String::from_utf8(stdin)
+                .unwrap()
+                .contains("header = \"Authorization: Basic c2VjcmV0\"")
+        );
     }
 }

@@ -129,7 +129,11 @@ pub fn result(w: &Want, out: &crate::ssh::ExecOutput, rep: &Report, host: &str) 
             format!(
                 "cannot {what} kernel module {} on {host}: {why}, and the module is {}",
                 w.name,
-                if w.present { "neither loaded nor built in" } else { "loaded, not built in" }
+                if w.present {
+                    "neither loaded nor built in"
+                } else {
+                    "loaded, not built in"
+                }
             ),
         );
     }
@@ -137,12 +141,17 @@ pub fn result(w: &Want, out: &crate::ssh::ExecOutput, rep: &Report, host: &str) 
         return sh::failure(
             out,
             rep,
-            format!("kernel module {} is built into the kernel and cannot be removed", w.name),
+            format!(
+                "kernel module {} is built into the kernel and cannot be removed",
+                w.name
+            ),
         );
     }
     if let Some(cmd) = rep.get("failed") {
         let mut msg = format!("{cmd} failed: {}", rep.text.trim());
-        if rep.text.contains("Operation not permitted") || rep.text.contains("not found in directory") {
+        if rep.text.contains("Operation not permitted")
+            || rep.text.contains("not found in directory")
+        {
             msg.push_str(" (in a container, kernel modules are the host machine's: load it there)");
         }
         return sh::failure(out, rep, msg);
@@ -153,8 +162,10 @@ pub fn result(w: &Want, out: &crate::ssh::ExecOutput, rep: &Report, host: &str) 
     };
     r.extra.insert("name".into(), json!(w.name));
     r.extra.insert("params".into(), json!(w.params));
-    r.extra
-        .insert("state".into(), json!(if w.present { "present" } else { "absent" }));
+    r.extra.insert(
+        "state".into(),
+        json!(if w.present { "present" } else { "absent" }),
+    );
     r
 }
 
@@ -178,21 +189,31 @@ mod tests {
         let cases = [
             ("@loaded=1\n@builtin=0\n", false, None),
             ("@loaded=0\n@builtin=1\n@nomodprobe=1\n", false, None),
-            ("@loaded=0\n@builtin=0\n@did=modprobe br_netfilter\n", true, None),
+            (
+                "@loaded=0\n@builtin=0\n@did=modprobe br_netfilter\n",
+                true,
+                None,
+            ),
             (
                 "@loaded=0\n@builtin=0\n@nomodules=1\n@nomodprobe=1\n@cannot=1\n",
                 false,
-                Some("cannot load kernel module br_netfilter on lab8: this kernel has no /proc/modules (no loadable modules, or a container that does not see them), and the module is neither loaded nor built in"),
+                Some(
+                    "cannot load kernel module br_netfilter on lab8: this kernel has no /proc/modules (no loadable modules, or a container that does not see them), and the module is neither loaded nor built in",
+                ),
             ),
             (
                 "@loaded=0\n@builtin=0\n@nomodprobe=1\n@cannot=1\n",
                 false,
-                Some("cannot load kernel module br_netfilter on lab8: modprobe is not installed (package kmod), and the module is neither loaded nor built in"),
+                Some(
+                    "cannot load kernel module br_netfilter on lab8: modprobe is not installed (package kmod), and the module is neither loaded nor built in",
+                ),
             ),
             (
                 "modprobe: ERROR: could not insert 'br_netfilter': Operation not permitted\n@failed=modprobe\n",
                 false,
-                Some("modprobe failed: modprobe: ERROR: could not insert 'br_netfilter': Operation not permitted (in a container, kernel modules are the host machine's: load it there)"),
+                Some(
+                    "modprobe failed: modprobe: ERROR: could not insert 'br_netfilter': Operation not permitted (in a container, kernel modules are the host machine's: load it there)",
+                ),
             ),
         ];
         for (rep, changed, msg) in cases {
@@ -202,15 +223,29 @@ mod tests {
         }
         let absent = w(json!({"name": "dummy", "state": "absent"}));
         let r = result(&absent, &ok, &Report::parse("@builtin_absent=1\n"), "h");
-        assert_eq!(r.msg.as_deref(), Some("kernel module dummy is built into the kernel and cannot be removed"));
+        assert_eq!(
+            r.msg.as_deref(),
+            Some("kernel module dummy is built into the kernel and cannot be removed")
+        );
         let r = result(&absent, &ok, &Report::parse("@cannot=1\n"), "h");
-        assert_eq!(r.msg.as_deref(), Some("cannot unload kernel module dummy on h: modprobe is not installed (package kmod), and the module is loaded, not built in"));
+        assert_eq!(
+            r.msg.as_deref(),
+            Some(
+                "cannot unload kernel module dummy on h: modprobe is not installed (package kmod), and the module is loaded, not built in"
+            )
+        );
     }
 
     #[test]
     fn scripts() {
-        let s = script(&w(json!({"name": "nf-conntrack", "params": "hashsize=1", "persistent": "present"})), true);
-        assert!(s.starts_with("n=nf-conntrack; c=nf_conntrack; check=1; params=hashsize=1"), "{s}");
+        let s = script(
+            &w(json!({"name": "nf-conntrack", "params": "hashsize=1", "persistent": "present"})),
+            true,
+        );
+        assert!(
+            s.starts_with("n=nf-conntrack; c=nf_conntrack; check=1; params=hashsize=1"),
+            "{s}"
+        );
         assert!(s.contains("/etc/modules-load.d/nf-conntrack.conf"));
         assert!(s.contains("options %s %s"));
         assert_eq!(

@@ -32,7 +32,10 @@ pub struct Want {
 pub fn want(args: &Vars) -> Result<Want, String> {
     let p = Params(args);
     let w = Want {
-        path: p.required(&["path", "name"])?.trim_end_matches('/').to_string(),
+        path: p
+            .required(&["path", "name"])?
+            .trim_end_matches('/')
+            .to_string(),
         src: p.str(&["src"]),
         fstype: p.str(&["fstype"]),
         opts: p.str(&["opts"]).unwrap_or_else(|| "defaults".into()),
@@ -41,7 +44,15 @@ pub fn want(args: &Vars) -> Result<Want, String> {
         state: p.required(&["state"]).and_then(|_| {
             p.choice(
                 &["state"],
-                &["mounted", "unmounted", "present", "absent", "remounted", "absent_from_fstab", "ephemeral"],
+                &[
+                    "mounted",
+                    "unmounted",
+                    "present",
+                    "absent",
+                    "remounted",
+                    "absent_from_fstab",
+                    "ephemeral",
+                ],
             )
         })?,
         fstab: p.str(&["fstab"]).unwrap_or_else(|| "/etc/fstab".into()),
@@ -49,7 +60,8 @@ pub fn want(args: &Vars) -> Result<Want, String> {
     if w.state == "ephemeral" {
         return Err("state=ephemeral is not supported by Cairn".into());
     }
-    if matches!(w.state.as_str(), "present" | "mounted") && (w.src.is_none() || w.fstype.is_none()) {
+    if matches!(w.state.as_str(), "present" | "mounted") && (w.src.is_none() || w.fstype.is_none())
+    {
         return Err(format!(
             "state is {} but all of the following are missing: {}",
             w.state,
@@ -66,21 +78,25 @@ pub fn want(args: &Vars) -> Result<Want, String> {
 
 /// fstab escapes blanks in fields as `\040`.
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\134").replace(' ', "\\040").replace('\t', "\\011")
+    s.replace('\\', "\\134")
+        .replace(' ', "\\040")
+        .replace('\t', "\\011")
 }
 
 /// The fstab after the edit (`None`: unchanged).
 pub fn edited(text: &str, w: &Want) -> Option<String> {
     let want_line = match (&w.src, &w.fstype) {
-        (Some(src), Some(fs)) if !matches!(w.state.as_str(), "absent" | "absent_from_fstab") => Some(format!(
-            "{} {} {} {} {} {}",
-            escape(src),
-            escape(&w.path),
-            fs,
-            w.opts,
-            w.dump,
-            w.passno
-        )),
+        (Some(src), Some(fs)) if !matches!(w.state.as_str(), "absent" | "absent_from_fstab") => {
+            Some(format!(
+                "{} {} {} {} {} {}",
+                escape(src),
+                escape(&w.path),
+                fs,
+                w.opts,
+                w.dump,
+                w.passno
+            ))
+        }
         _ => None,
     };
     let remove = matches!(w.state.as_str(), "absent" | "absent_from_fstab");
@@ -90,7 +106,9 @@ pub fn edited(text: &str, w: &Want) -> Option<String> {
     let mut changed = false;
     for line in text.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
-        let ours = !line.trim_start().starts_with('#') && f.len() >= 2 && f[1].trim_end_matches('/') == path;
+        let ours = !line.trim_start().starts_with('#')
+            && f.len() >= 2
+            && f[1].trim_end_matches('/') == path;
         if !ours {
             out.push_str(line);
             out.push('\n');
@@ -120,9 +138,7 @@ pub fn edited(text: &str, w: &Want) -> Option<String> {
             }
         }
     }
-    if !found
-        && let Some(l) = &want_line
-    {
+    if !found && let Some(l) = &want_line {
         out.push_str(l);
         out.push('\n');
         changed = true;
@@ -163,8 +179,10 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
     if w.state == "absent" {
         steps.push("rmdir");
     }
-    let mut r = ModuleResult::default();
-    r.changed = new_fstab.is_some() || steps.iter().any(|s| *s != "rmdir");
+    let mut r = ModuleResult {
+        changed: new_fstab.is_some() || steps.iter().any(|s| *s != "rmdir"),
+        ..ModuleResult::default()
+    };
     if call.diff
         && let Some(new) = &new_fstab
     {
@@ -206,10 +224,20 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
             _ => "[ -d \"$p\" ] && rmdir \"$p\" 2>/dev/null && echo @removed_dir=1; true\n",
         });
     }
-    let out = sh::run(call, &script, Some(new_fstab.unwrap_or_default().as_bytes()), None).await?;
+    let out = sh::run(
+        call,
+        &script,
+        Some(new_fstab.unwrap_or_default().as_bytes()),
+        None,
+    )
+    .await?;
     let rep = Report::parse(&out.stdout_str());
     if let Some(step) = rep.get("failed") {
-        return Ok(sh::failure(&out, &rep, failure_message(&w, step, rep.text.trim())));
+        return Ok(sh::failure(
+            &out,
+            &rep,
+            failure_message(&w, step, rep.text.trim()),
+        ));
     }
     if rep.is("removed_dir", "1") {
         r.changed = true;
@@ -253,7 +281,9 @@ mod tests {
             ),
             (
                 json!({"path": "/mnt/my y", "src": "tmpfs", "fstype": "tmpfs", "state": "present"}),
-                Some("# static\nUUID=1 / ext4 defaults 0 1\ntmpfs /mnt/x tmpfs size=1m 0 0\ntmpfs /mnt/my\\040y tmpfs defaults 0 0\n"),
+                Some(
+                    "# static\nUUID=1 / ext4 defaults 0 1\ntmpfs /mnt/x tmpfs size=1m 0 0\ntmpfs /mnt/my\\040y tmpfs defaults 0 0\n",
+                ),
             ),
             (
                 json!({"path": "/mnt/x", "state": "absent"}),
@@ -266,7 +296,10 @@ mod tests {
             assert_eq!(edited(fstab, &w(args.clone())).as_deref(), after, "{args}");
         }
         assert_eq!(
-            edited("tmpfs /t tmpfs\n", &w(json!({"path": "/t", "src": "tmpfs", "fstype": "tmpfs", "state": "present"}))),
+            edited(
+                "tmpfs /t tmpfs\n",
+                &w(json!({"path": "/t", "src": "tmpfs", "fstype": "tmpfs", "state": "present"}))
+            ),
             None,
             "missing trailing fields are the defaults"
         );
@@ -275,7 +308,12 @@ mod tests {
     #[test]
     fn messages() {
         assert_eq!(
-            want(json!({"path": "/x", "state": "mounted", "src": "a"}).as_object().unwrap()).unwrap_err(),
+            want(
+                json!({"path": "/x", "state": "mounted", "src": "a"})
+                    .as_object()
+                    .unwrap()
+            )
+            .unwrap_err(),
             "state is mounted but all of the following are missing: fstype"
         );
         assert_eq!(

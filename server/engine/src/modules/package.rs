@@ -42,7 +42,10 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
     };
     let mut args: Vars = call.args.clone();
     args.remove("use");
-    let sub = Call { args: &args, ..*call };
+    let sub = Call {
+        args: &args,
+        ..*call
+    };
     match chosen.as_str() {
         "apt" => apt::run(&sub).await,
         "dnf" | "dnf5" | "yum" => dnf::run(&sub).await,
@@ -60,8 +63,14 @@ mod tests {
     #[test]
     fn facts_pick_the_manager() {
         let v = |j: Json| j.as_object().unwrap().clone();
-        assert_eq!(from_facts(&v(json!({"ansible_pkg_mgr": "apt"}))).as_deref(), Some("apt"));
-        assert_eq!(from_facts(&v(json!({"ansible_facts": {"pkg_mgr": "dnf"}}))).as_deref(), Some("dnf"));
+        assert_eq!(
+            from_facts(&v(json!({"ansible_pkg_mgr": "apt"}))).as_deref(),
+            Some("apt")
+        );
+        assert_eq!(
+            from_facts(&v(json!({"ansible_facts": {"pkg_mgr": "dnf"}}))).as_deref(),
+            Some("dnf")
+        );
         assert_eq!(from_facts(&v(json!({"ansible_pkg_mgr": "unknown"}))), None);
         assert_eq!(from_facts(&v(json!({}))), None);
     }

@@ -91,7 +91,12 @@ impl Params<'_> {
         self.choice_or(keys, choices, choices[0])
     }
 
-    pub fn choice_or(&self, keys: &[&str], choices: &[&str], default: &str) -> Result<String, String> {
+    pub fn choice_or(
+        &self,
+        keys: &[&str],
+        choices: &[&str],
+        default: &str,
+    ) -> Result<String, String> {
         match self.str(keys) {
             None => Ok(default.to_string()),
             Some(v) if choices.contains(&v.as_str()) => Ok(v),
@@ -135,11 +140,12 @@ impl Params<'_> {
         };
         let digits = s.trim_start_matches('0');
         if !s.is_empty() && s.len() <= 5 && s.chars().all(|c| ('0'..='7').contains(&c)) {
-            Ok(Some(format!("{:0>4}", if digits.is_empty() { "0" } else { digits })))
+            Ok(Some(format!(
+                "{:0>4}",
+                if digits.is_empty() { "0" } else { digits }
+            )))
         } else {
-            Err(format!(
-                "mode must be an octal number like '0644', got {v}"
-            ))
+            Err(format!("mode must be an octal number like '0644', got {v}"))
         }
     }
 }
@@ -166,8 +172,10 @@ mod tests {
 
     #[test]
     fn typed_arguments() {
-        let v = p(json!({"a": "yes", "b": 0, "c": "maybe", "l": "x, y,,z", "m": ["q", 1],
-            "n": "30", "s": "latest", "o": 420, "os": "644"}));
+        let v = p(
+            json!({"a": "yes", "b": 0, "c": "maybe", "l": "x, y,,z", "m": ["q", 1],
+            "n": "30", "s": "latest", "o": 420, "os": "644"}),
+        );
         let a = Params(&v);
         assert_eq!(a.bool(&["a"]), Ok(Some(true)));
         assert_eq!(a.bool(&["b"]), Ok(Some(false)));
@@ -179,8 +187,14 @@ mod tests {
         assert_eq!(a.list(&["l"]), vec!["x", "y", "z"]);
         assert_eq!(a.list(&["nope", "m"]), vec!["q", "1"]);
         assert_eq!(a.int(&["n"]), Ok(Some(30)));
-        assert_eq!(a.choice(&["s"], &["present", "latest"]), Ok("latest".into()));
-        assert_eq!(a.choice(&["zz"], &["present", "latest"]), Ok("present".into()));
+        assert_eq!(
+            a.choice(&["s"], &["present", "latest"]),
+            Ok("latest".into())
+        );
+        assert_eq!(
+            a.choice(&["zz"], &["present", "latest"]),
+            Ok("present".into())
+        );
         assert_eq!(
             a.choice(&["s"], &["present", "absent"]),
             Err("value of s must be one of: present, absent, got: latest".into())

@@ -53,7 +53,10 @@ pub async fn run(call: &Call<'_>) -> ModuleResult {
     let start = SystemTime::now();
     tokio::time::sleep(d).await;
     let stop = SystemTime::now();
-    let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    let secs = |t: SystemTime| {
+        t.duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    };
     let delta = stop.duration_since(start).unwrap_or_default().as_secs();
     let mut r = ModuleResult {
         stdout: Some(format!("Paused for {} seconds", d.as_secs_f64())),
@@ -63,7 +66,10 @@ pub async fn run(call: &Call<'_>) -> ModuleResult {
     r.extra.insert("stop".into(), json!(secs(stop)));
     r.extra.insert("delta".into(), json!(delta));
     r.extra.insert("user_input".into(), json!(""));
-    r.extra.insert("echo".into(), json!(Params(call.args).flag(&["echo"], true).unwrap_or(true)));
+    r.extra.insert(
+        "echo".into(),
+        json!(Params(call.args).flag(&["echo"], true).unwrap_or(true)),
+    );
     r
 }
 

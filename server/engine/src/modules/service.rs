@@ -51,11 +51,13 @@ pub fn want(args: &Vars) -> Result<Want, String> {
         }
         None => return Err("missing required arguments: name".into()),
     };
-    if !name.is_empty() && state.is_none() && enabled.is_none() && masked.is_none() && !daemon_reload
+    if !name.is_empty()
+        && state.is_none()
+        && enabled.is_none()
+        && masked.is_none()
+        && !daemon_reload
     {
-        return Err(
-            "at least one of state, enabled, masked or daemon_reload is required".into(),
-        );
+        return Err("at least one of state, enabled, masked or daemon_reload is required".into());
     }
     Ok(Want {
         name,
@@ -127,12 +129,7 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
     Ok(result(&w, &out, &rep, call.host))
 }
 
-pub fn result(
-    w: &Want,
-    out: &crate::ssh::ExecOutput,
-    rep: &Report,
-    host: &str,
-) -> ModuleResult {
+pub fn result(w: &Want, out: &crate::ssh::ExecOutput, rep: &Report, host: &str) -> ModuleResult {
     if rep.is("nosystemd", "1") {
         return sh::failure(
             out,
@@ -214,10 +211,15 @@ mod tests {
                 json!({"name": "ssh"}),
                 Err("at least one of state, enabled, masked or daemon_reload is required"),
             ),
-            (json!({"state": "started"}), Err("missing required arguments: name")),
+            (
+                json!({"state": "started"}),
+                Err("missing required arguments: name"),
+            ),
             (
                 json!({"name": "ssh", "state": "running"}),
-                Err("value of state must be one of: started, stopped, restarted, reloaded, got: running"),
+                Err(
+                    "value of state must be one of: started, stopped, restarted, reloaded, got: running",
+                ),
             ),
             (
                 json!({"name": "ssh", "state": "started", "scope": "user"}),
@@ -225,13 +227,20 @@ mod tests {
             ),
         ];
         for (a, want_res) in cases {
-            assert_eq!(want(&args(a.clone())).map(|_| ()), want_res.map_err(str::to_string), "{a}");
+            assert_eq!(
+                want(&args(a.clone())).map(|_| ()),
+                want_res.map_err(str::to_string),
+                "{a}"
+            );
         }
     }
 
     #[test]
     fn check_mode_script_runs_no_verb() {
-        let w = want(&args(json!({"name": "x y", "state": "started", "enabled": true}))).unwrap();
+        let w = want(&args(
+            json!({"name": "x y", "state": "started", "enabled": true}),
+        ))
+        .unwrap();
         let s = script(&w, true);
         assert!(s.starts_with("n='x y'; check=1; st=started; en=1; mask=; reload=0"));
         assert!(s.contains(r#"[ "$check" = 1 ] && return 0"#));
@@ -239,7 +248,10 @@ mod tests {
 
     #[test]
     fn results_from_reports() {
-        let w = want(&args(json!({"name": "nginx", "state": "started", "enabled": true}))).unwrap();
+        let w = want(&args(
+            json!({"name": "nginx", "state": "started", "enabled": true}),
+        ))
+        .unwrap();
         let rep = Report::parse(
             "@load=loaded\n@is_enabled=disabled\n@did=enable\n@active=inactive\n@did=start\n\
              @status_ActiveState=active\n@status_SubState=running\n",
@@ -255,7 +267,10 @@ mod tests {
 
         let missing = Report::parse("@load=not-found\n@missing=1\n");
         let r = result(&w, &ok(), &missing, "lab8");
-        assert_eq!(r.msg.as_deref(), Some("Could not find the requested service nginx: host"));
+        assert_eq!(
+            r.msg.as_deref(),
+            Some("Could not find the requested service nginx: host")
+        );
 
         let bad = ExecOutput {
             exit_status: Some(1),

@@ -8,8 +8,6 @@
 //! mode). In a container, `kernel.*` parameters belong to the host machine and are read-only:
 //! setting one fails with the kernel's "permission denied", and the message says why.
 
-use serde_json::json;
-
 use super::params::Params;
 use super::sh::{self, Report};
 use super::{Call, Diff, ModuleResult};
@@ -69,7 +67,11 @@ fn same(a: &str, b: &str) -> bool {
 
 /// The file's value for `name`, if set (the last assignment wins, as `sysctl -p` applies them).
 pub fn file_value(text: &str, name: &str) -> Option<String> {
-    text.lines().filter_map(|l| assignment(l)).filter(|(k, _)| *k == name).map(|(_, v)| v.to_string()).last()
+    text.lines()
+        .filter_map(assignment)
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+        .next_back()
 }
 
 fn assignment(line: &str) -> Option<(&str, &str)> {
@@ -191,10 +193,18 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
     let out = sh::run(call, &script, Some(stdin.as_bytes()), None).await?;
     let rep = Report::parse(&out.stdout_str());
     if let Some(step) = rep.get("failed") {
-        return Ok(sh::failure(&out, &rep, failure_message(&w, step, rep.text.trim())));
+        return Ok(sh::failure(
+            &out,
+            &rep,
+            failure_message(&w, step, rep.text.trim()),
+        ));
     }
     if !out.success() {
-        return Ok(sh::failure(&out, &rep, "the sysctl script failed on the host"));
+        return Ok(sh::failure(
+            &out,
+            &rep,
+            "the sysctl script failed on the host",
+        ));
     }
     Ok(r)
 }
@@ -218,6 +228,7 @@ pub fn failure_message(w: &Want, step: &str, detail: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn w(v: serde_json::Value) -> Want {
         want(v.as_object().unwrap()).unwrap()
@@ -228,7 +239,12 @@ mod tests {
         let file = "# comment\nnet.a = 1\nvm.x=3\nnet.a=7\n";
         // (args, live value, file after (None: unchanged), set live)
         let cases: Vec<(serde_json::Value, Option<&str>, Option<&str>, bool)> = vec![
-            (json!({"name": "net.a", "value": "7"}), Some("0"), None, false),
+            (
+                json!({"name": "net.a", "value": "7"}),
+                Some("0"),
+                None,
+                false,
+            ),
             (
                 json!({"name": "net.a", "value": "2"}),
                 Some("0"),
@@ -241,15 +257,30 @@ mod tests {
                 Some("# comment\nnet.a = 1\nvm.x=3\nnet.a=7\nnet.b=1\n"),
                 true,
             ),
-            (json!({"name": "vm.x", "value": "3", "sysctl_set": "yes"}), Some("3"), None, false),
-            (json!({"name": "vm.x", "value": "3", "sysctl_set": "yes"}), Some("4"), None, true),
+            (
+                json!({"name": "vm.x", "value": "3", "sysctl_set": "yes"}),
+                Some("3"),
+                None,
+                false,
+            ),
+            (
+                json!({"name": "vm.x", "value": "3", "sysctl_set": "yes"}),
+                Some("4"),
+                None,
+                true,
+            ),
             (
                 json!({"name": "vm.x", "state": "absent"}),
                 Some("3"),
                 Some("# comment\nnet.a = 1\nnet.a=7\n"),
                 false,
             ),
-            (json!({"name": "vm.y", "state": "absent"}), None, None, false),
+            (
+                json!({"name": "vm.y", "state": "absent"}),
+                None,
+                None,
+                false,
+            ),
             (
                 json!({"name": "net.r", "value": "1  2\t3", "sysctl_set": true}),
                 Some("1\t2 3"),
@@ -272,7 +303,11 @@ mod tests {
         );
         let k = w(json!({"name": "kernel.pid_max", "value": "9"}));
         assert_eq!(
-            failure_message(&k, "set", "sysctl: permission denied on key \"kernel.pid_max\""),
+            failure_message(
+                &k,
+                "set",
+                "sysctl: permission denied on key \"kernel.pid_max\""
+            ),
             "setting kernel.pid_max failed: sysctl: permission denied on key \"kernel.pid_max\" \
              (the kernel refuses this parameter here: in a container, parameters outside the \
              container's namespaces, such as kernel.*, belong to the host machine and are read-only)"

@@ -21,19 +21,34 @@ pub fn request(args: &Vars) -> Result<(Request, Vec<i64>, bool), String> {
     let p = Params(args);
     let url = p.required(&["url"])?;
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(format!("url must start with http:// or https://, got {url:?}"));
+        return Err(format!(
+            "url must start with http:// or https://, got {url:?}"
+        ));
     }
-    let method = p.str(&["method"]).unwrap_or_else(|| "GET".into()).to_ascii_uppercase();
-    let format = p.choice_or(&["body_format"], &["raw", "json", "form-urlencoded", "form-multipart"], "raw")?;
+    let method = p
+        .str(&["method"])
+        .unwrap_or_else(|| "GET".into())
+        .to_ascii_uppercase();
+    let format = p.choice_or(
+        &["body_format"],
+        &["raw", "json", "form-urlencoded", "form-multipart"],
+        "raw",
+    )?;
     let mut headers: Vec<(String, String)> = match args.get("headers") {
         None | Some(Json::Null) => Vec::new(),
         Some(Json::Object(m)) => m
             .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                )
+            })
             .collect(),
         Some(_) => return Err("headers must be a dictionary of header names and values".into()),
     };
-    let has = |h: &[(String, String)], name: &str| h.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+    let has =
+        |h: &[(String, String)], name: &str| h.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
     let body = match (args.get("body"), format.as_str()) {
         (None | Some(Json::Null), _) => None,
         (Some(b), "json") => {
@@ -47,7 +62,10 @@ pub fn request(args: &Vars) -> Result<(Request, Vec<i64>, bool), String> {
         }
         (Some(Json::Object(m)), "form-urlencoded") => {
             if !has(&headers, "content-type") {
-                headers.push(("Content-Type".into(), "application/x-www-form-urlencoded".into()));
+                headers.push((
+                    "Content-Type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ));
             }
             let pairs: Vec<String> = m
                 .iter()
@@ -58,10 +76,14 @@ pub fn request(args: &Vars) -> Result<(Request, Vec<i64>, bool), String> {
                 .collect();
             Some(pairs.join("&").into_bytes())
         }
-        (_, "form-multipart") => return Err("body_format form-multipart is not supported by Cairn".into()),
+        (_, "form-multipart") => {
+            return Err("body_format form-multipart is not supported by Cairn".into());
+        }
         (Some(Json::String(s)), _) => Some(s.clone().into_bytes()),
         (Some(other), "raw") => Some(other.to_string().into_bytes()),
-        (Some(_), _) => return Err("body must be a dictionary for body_format form-urlencoded".into()),
+        (Some(_), _) => {
+            return Err("body must be a dictionary for body_format form-urlencoded".into());
+        }
     };
     if let Some(user) = p.str(&["url_username", "user"]) {
         let pass = p.str(&["url_password", "password"]).unwrap_or_default();
@@ -73,7 +95,12 @@ pub fn request(args: &Vars) -> Result<(Request, Vec<i64>, bool), String> {
         Some(_) => {
             let list = p.list(&["status_code"]);
             let parsed: Result<Vec<i64>, _> = list.iter().map(|s| s.parse::<i64>()).collect();
-            parsed.map_err(|_| format!("status_code must be a number or a list of numbers, got {}", list.join(",")))?
+            parsed.map_err(|_| {
+                format!(
+                    "status_code must be a number or a list of numbers, got {}",
+                    list.join(",")
+                )
+            })?
         }
     };
     let req = Request {
@@ -95,7 +122,9 @@ fn form_escape(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -123,7 +152,13 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
     Ok(result(&req, &codes, return_content, &resp, call.host))
 }
 
-pub fn result(req: &Request, codes: &[i64], return_content: bool, resp: &http::Response, host: &str) -> ModuleResult {
+pub fn result(
+    req: &Request,
+    codes: &[i64],
+    return_content: bool,
+    resp: &http::Response,
+    host: &str,
+) -> ModuleResult {
     if resp.report.is("notool", "1") {
         return ModuleResult::failed(http::no_client(host, "uri"));
     }
@@ -139,11 +174,20 @@ pub fn result(req: &Request, codes: &[i64], return_content: bool, resp: &http::R
             ..ModuleResult::default()
         }
     } else {
-        ModuleResult::failed(format!("Status code was {} and not {codes:?}: {detail}", resp.status))
+        ModuleResult::failed(format!(
+            "Status code was {} and not {codes:?}: {detail}",
+            resp.status
+        ))
     };
     r.extra.insert("status".into(), json!(resp.status));
-    r.extra.insert("url".into(), json!(resp.url.clone().unwrap_or_else(|| req.url.clone())));
-    r.extra.insert("redirected".into(), json!(resp.url.as_deref().is_some_and(|u| u != req.url)));
+    r.extra.insert(
+        "url".into(),
+        json!(resp.url.clone().unwrap_or_else(|| req.url.clone())),
+    );
+    r.extra.insert(
+        "redirected".into(),
+        json!(resp.url.as_deref().is_some_and(|u| u != req.url)),
+    );
     for (k, v) in &resp.headers {
         r.extra.insert(k.replace('-', "_"), json!(v));
     }
@@ -170,16 +214,28 @@ mod tests {
 
     #[test]
     fn requests() {
-        let (r, codes, rc) = req(json!({"url": "http://h/x", "method": "post", "body": {"a": 1},
-            "body_format": "json", "status_code": [200, "201"], "return_content": true})).unwrap();
+        let (r, codes, rc) = req(
+            json!({"url": "http://h/x", "method": "post", "body": {"a": 1},
+            "body_format": "json", "status_code": [200, "201"], "return_content": true}),
+        )
+        .unwrap();
         assert_eq!(r.method, "POST");
         assert_eq!(r.body.as_deref(), Some(&b"{\"a\":1}"[..]));
-        assert_eq!(r.headers, vec![("Content-Type".to_string(), "application/json".to_string())]);
+        assert_eq!(
+            r.headers,
+            vec![("Content-Type".to_string(), "application/json".to_string())]
+        );
         assert_eq!((codes, rc), (vec![200, 201], true));
-        let (r, _, _) = req(json!({"url": "http://h/", "method": "POST", "body_format": "form-urlencoded",
-            "body": {"q": "a b&c"}, "url_username": "u", "url_password": "p"})).unwrap();
+        let (r, _, _) = req(
+            json!({"url": "http://h/", "method": "POST", "body_format": "form-urlencoded",
+            "body": {"q": "a b&c"}, "url_username": "u", "url_password": "p"}),
+        )
+        .unwrap();
         assert_eq!(r.body.as_deref(), Some(&b"q=a+b%26c"[..]));
-        assert!(r.headers.contains(&("Authorization".into(), "Basic dTpw".into())));
+        assert!(
+            r.headers
+                .contains(&("Authorization".into(), "Basic dTpw".into()))
+        );
         assert_eq!(
             req(json!({"url": "ftp://h/"})).unwrap_err(),
             "url must start with http:// or https://, got \"ftp://h/\""
@@ -193,19 +249,33 @@ mod tests {
     #[test]
     fn results() {
         let (r, codes, _) = req(json!({"url": "http://h/x"})).unwrap();
-        let resp = http::parse("@tool=curl\n@rc=0\n@@headers\nHTTP/1.1 404 Not Found\nContent-Type: text/plain\n@@err\n@@body\nno");
+        let resp = http::parse(
+            "@tool=curl\n@rc=0\n@@headers\nHTTP/1.1 404 Not Found\nContent-Type: text/plain\n@@err\n@@body\nno",
+        );
         let res = result(&r, &codes, false, &resp, "lab8");
-        assert_eq!(res.msg.as_deref(), Some("Status code was 404 and not [200]: HTTP Error 404: Not Found"));
+        assert_eq!(
+            res.msg.as_deref(),
+            Some("Status code was 404 and not [200]: HTTP Error 404: Not Found")
+        );
         assert_eq!(res.extra["content_type"], "text/plain");
-        let refused = http::parse("@tool=curl\n@rc=7\n@status=000 \n@@headers\n@@err\ncurl: (7) Failed to connect\n");
+        let refused = http::parse(
+            "@tool=curl\n@rc=7\n@status=000 \n@@headers\n@@err\ncurl: (7) Failed to connect\n",
+        );
         let res = result(&r, &codes, false, &refused, "lab8");
-        assert_eq!(res.msg.as_deref(), Some("Status code was -1 and not [200]: Request failed: curl: (7) Failed to connect"));
+        assert_eq!(
+            res.msg.as_deref(),
+            Some("Status code was -1 and not [200]: Request failed: curl: (7) Failed to connect")
+        );
         let none = http::parse("@notool=1\n");
         assert_eq!(
             result(&r, &codes, false, &none, "lab8").msg.as_deref(),
-            Some("uri runs on the host and needs curl or wget there: lab8 has neither; install one first (apt: name=curl)")
+            Some(
+                "uri runs on the host and needs curl or wget there: lab8 has neither; install one first (apt: name=curl)"
+            )
         );
-        let okr = http::parse("@tool=curl\n@rc=0\n@@headers\nHTTP/1.1 200 OK\nContent-Type: application/json\n@@err\n@@body\n{\"ok\":true}");
+        let okr = http::parse(
+            "@tool=curl\n@rc=0\n@@headers\nHTTP/1.1 200 OK\nContent-Type: application/json\n@@err\n@@body\n{\"ok\":true}",
+        );
         let res = result(&r, &codes, true, &okr, "h");
         assert!(!res.failed && !res.changed);
         assert_eq!(res.extra["json"]["ok"], true);

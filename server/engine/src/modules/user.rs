@@ -46,7 +46,10 @@ pub fn want(args: &Vars) -> Result<Want, String> {
         present: p.choice(&["state"], &["present", "absent"])? == "present",
         uid: p.int(&["uid"])?,
         group: p.str(&["group"]),
-        groups: args.get("groups").filter(|v| !v.is_null()).map(|_| p.list(&["groups"])),
+        groups: args
+            .get("groups")
+            .filter(|v| !v.is_null())
+            .map(|_| p.list(&["groups"])),
         append: p.flag(&["append"], false)?,
         shell: p.str(&["shell"]),
         home: p.str(&["home"]),
@@ -242,7 +245,11 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
     };
     let (out, rep) = sh::report(call, &probe(&w), None).await?;
     if !out.success() {
-        return Ok(sh::failure(&out, &rep, "could not read the account on the host"));
+        return Ok(sh::failure(
+            &out,
+            &rep,
+            "could not read the account on the host",
+        ));
     }
     let s = seen(&rep);
     let cmds = plan(&w, &s);
@@ -277,7 +284,11 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
         let out = sh::run(call, &script, Some(stdin.as_bytes()), None).await?;
         let rep = Report::parse(&out.stdout_str());
         if let Some(cmd) = rep.get("failed") {
-            return Ok(sh::failure(&out, &rep, format!("{cmd} failed: {}", rep.text.trim())));
+            return Ok(sh::failure(
+                &out,
+                &rep,
+                format!("{cmd} failed: {}", rep.text.trim()),
+            ));
         }
         after = seen(&rep).account;
     }
@@ -303,7 +314,8 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
         r.extra.insert("create_home".into(), json!(w.create_home));
         r.extra.insert("append".into(), json!(w.append));
         if w.password.is_some() {
-            r.extra.insert("password".into(), json!("NOT_LOGGING_PASSWORD"));
+            r.extra
+                .insert("password".into(), json!("NOT_LOGGING_PASSWORD"));
         }
     } else {
         r.extra.insert("force".into(), json!(w.force));
@@ -353,7 +365,11 @@ mod tests {
                 &none,
                 vec!["useradd -M alice", "chpasswd -e"],
             ),
-            (json!({"name": "alice", "uid": 1500, "shell": "/bin/sh"}), &existing, vec![]),
+            (
+                json!({"name": "alice", "uid": 1500, "shell": "/bin/sh"}),
+                &existing,
+                vec![],
+            ),
             (
                 json!({"name": "alice", "shell": "/bin/bash", "groups": "adm", "append": true}),
                 &existing,
@@ -374,7 +390,11 @@ mod tests {
                 &existing,
                 vec!["usermod -G  alice"],
             ),
-            (json!({"name": "alice", "password": "$6$salt$abc"}), &existing, vec![]),
+            (
+                json!({"name": "alice", "password": "$6$salt$abc"}),
+                &existing,
+                vec![],
+            ),
             (
                 json!({"name": "alice", "password": "$6$salt$new"}),
                 &existing,
@@ -393,14 +413,20 @@ mod tests {
             (json!({"name": "alice", "state": "absent"}), &none, vec![]),
         ];
         for (args, s, want_cmds) in cases {
-            let got: Vec<String> = plan(&w(args.clone()), s).iter().map(|c| c.join(" ")).collect();
+            let got: Vec<String> = plan(&w(args.clone()), s)
+                .iter()
+                .map(|c| c.join(" "))
+                .collect();
             assert_eq!(got, want_cmds, "{args}");
         }
         let own = Seen {
             own_group: true,
             ..Seen::default()
         };
-        assert_eq!(plan(&w(json!({"name": "bob"})), &own)[0].join(" "), "useradd -g bob -m bob");
+        assert_eq!(
+            plan(&w(json!({"name": "bob"})), &own)[0].join(" "),
+            "useradd -g bob -m bob"
+        );
     }
 
     #[test]

@@ -61,7 +61,9 @@ pub fn want(args: &Vars) -> Result<Want, String> {
         );
     }
     if w.path.is_some() && w.state == "drained" {
-        return Err("state=drained should only be used for checking a port in the wait_for module".into());
+        return Err(
+            "state=drained should only be used for checking a port in the wait_for module".into(),
+        );
     }
     if w.state == "drained" && w.port.is_none() {
         return Err("state=drained needs a port".into());
@@ -75,7 +77,10 @@ pub fn condition(w: &Want) -> Option<String> {
         let f = shell_quote(path);
         return Some(match (w.state.as_str(), &w.regex) {
             ("absent" | "stopped", _) => format!("[ ! -e {f} ]"),
-            (_, Some(re)) => format!("[ -f {f} ] && grep -Eq -- {} {f} 2>/dev/null", shell_quote(re)),
+            (_, Some(re)) => format!(
+                "[ -f {f} ] && grep -Eq -- {} {f} 2>/dev/null",
+                shell_quote(re)
+            ),
             _ => format!("[ -e {f} ]"),
         });
     }
@@ -94,7 +99,10 @@ pub fn condition(w: &Want) -> Option<String> {
 pub fn script(w: &Want) -> String {
     let cond = condition(w).unwrap_or_else(|| "false".into());
     let port = w.port.unwrap_or(0);
-    let local = matches!(w.host.as_str(), "127.0.0.1" | "localhost" | "::1" | "0.0.0.0" | "");
+    let local = matches!(
+        w.host.as_str(),
+        "127.0.0.1" | "localhost" | "::1" | "0.0.0.0" | ""
+    );
     format!(
         r#"host={host}; port={port}; ct={ct}; local={local}
 now() {{ date +%s; }}
@@ -199,13 +207,21 @@ mod tests {
     fn conditions_and_messages() {
         // (args, condition, timeout message)
         let cases = [
-            (json!({"port": 22}), "open", "Timeout when waiting for 127.0.0.1:22"),
+            (
+                json!({"port": 22}),
+                "open",
+                "Timeout when waiting for 127.0.0.1:22",
+            ),
             (
                 json!({"port": 80, "host": "10.0.0.1", "state": "stopped"}),
                 "! open",
                 "Timeout when waiting for 10.0.0.1:80 to stop.",
             ),
-            (json!({"path": "/tmp/x y"}), "[ -e '/tmp/x y' ]", "Timeout when waiting for file /tmp/x y"),
+            (
+                json!({"path": "/tmp/x y"}),
+                "[ -e '/tmp/x y' ]",
+                "Timeout when waiting for file /tmp/x y",
+            ),
             (
                 json!({"path": "/tmp/x", "search_regex": "ready|up"}),
                 "[ -f /tmp/x ] && grep -Eq -- 'ready|up' /tmp/x 2>/dev/null",
@@ -231,7 +247,10 @@ mod tests {
     #[test]
     fn refused_arguments() {
         let cases = [
-            (json!({"port": 1, "path": "/x"}), "port and path parameter can not both be passed to wait_for"),
+            (
+                json!({"port": 1, "path": "/x"}),
+                "port and path parameter can not both be passed to wait_for",
+            ),
             (
                 json!({"port": 1, "search_regex": "x"}),
                 "search_regex with port is not supported by Cairn (it does not read from sockets): wait for the port, or for a file with search_regex",

@@ -517,16 +517,23 @@ fn action(
             // Point at the argument itself when it is written as a mapping key.
             let span = value
                 .as_map()
-                .and_then(|m| m.iter().find(|(n, _)| n.key_string() == *k).map(|(n, _)| n.span))
+                .and_then(|m| {
+                    m.iter()
+                        .find(|(n, _)| n.key_string() == *k)
+                        .map(|(n, _)| n.span)
+                })
                 .unwrap_or(value.span);
             let help = match suggest::closest(k, allowed.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("`{module}` takes: {}", allowed.join(", ")),
             };
             ld.report(
-                f.error(span, format!("unsupported parameter `{k}` for module `{written}`"))
-                    .label("not a parameter of this module")
-                    .help(help),
+                f.error(
+                    span,
+                    format!("unsupported parameter `{k}` for module `{written}`"),
+                )
+                .label("not a parameter of this module")
+                .help(help),
             );
             bad = true;
         }
