@@ -384,6 +384,19 @@ mod tests {
         assert_eq!(r.stdout.as_deref(), Some("Setting up tree"));
         let u = w(json!({"update_cache": true})).unwrap();
         assert!(result(&u, &ok, &Report::parse("@cache_updated=1\n"), "h").changed);
+        let r = result(&a, &ok, &Report::parse("@noapt=1\n"), "lab8");
+        assert_eq!(
+            r.msg.as_deref(),
+            Some(
+                "lab8 has no apt-get: use the package manager of its distribution (package: picks it)"
+            )
+        );
+        let d = w(json!({"deb": "/tmp/x.deb"})).unwrap();
+        let r = result(&d, &ok, &Report::parse("@nodeb=1\n"), "lab8");
+        assert_eq!(
+            r.msg.as_deref(),
+            Some("deb file /tmp/x.deb not found on lab8")
+        );
         let r = result(
             &a,
             &ok,

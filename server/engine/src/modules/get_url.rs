@@ -163,7 +163,7 @@ if [ "$code" = 200 ]; then
   elif [ -e "$dest" ] && cmp -s "$tmp/out" "$dest"; then :
   else
     echo "@did=download"
-    cp "$tmp/out" "$dest.cairn-new" && mv "$dest.cairn-new" "$dest" || echo "@failed=write"
+    { cp "$tmp/out" "$dest.cairn-new" && mv "$dest.cairn-new" "$dest"; } 2>&1 || echo "@failed=write"
   fi
   attrs; report
 fi"#;
@@ -316,6 +316,16 @@ mod tests {
                 "@dest=/d/x\n@nodir=/d\n",
                 false,
                 "Destination dir /d does not exist",
+            ),
+            (
+                "@dest=/d/x\n@need=1\n@code=200\ncp: cannot create regular file: Read-only file system\n@failed=write\n@@headers\nHTTP/1.1 200 OK\n",
+                false,
+                "write failed on /d/x: cp: cannot create regular file: Read-only file system",
+            ),
+            (
+                "@dest=/d/x\n@need=1\n@code=\n@@headers\n@@err\ncurl: (7) Failed to connect\n",
+                false,
+                "Request failed: curl: (7) Failed to connect",
             ),
             (
                 "@dest=/d/x\n@need=1\n@notool=1\n",

@@ -73,15 +73,7 @@ pub fn invalid(name: &str) -> Option<String> {
 
 pub fn result(name: &str, out: &crate::ssh::ExecOutput, rep: &Report) -> ModuleResult {
     if let Some(cmd) = rep.get("failed") {
-        return sh::failure(
-            out,
-            rep,
-            format!(
-                "Command failed rc={:?}, {cmd}: {}",
-                out.exit_status,
-                rep.text.trim()
-            ),
-        );
+        return sh::failure(out, rep, format!("{cmd} failed: {}", rep.text.trim()));
     }
     if !out.success() {
         return sh::failure(out, rep, "the hostname script failed on the host");
@@ -147,6 +139,12 @@ mod tests {
         assert_eq!(r.extra["ansible_facts"]["ansible_domain"], "example.com");
         let changed = Report::parse("@use=systemd\n@did=hostnamectl set-hostname n2\n");
         assert!(result("n2", &ok, &changed).changed);
+        let failed =
+            Report::parse("Could not set static hostname: Access denied\n@failed=hostnamectl\n");
+        assert_eq!(
+            result("n2", &ok, &failed).msg.as_deref(),
+            Some("hostnamectl failed: Could not set static hostname: Access denied")
+        );
         let s = script("n2", "auto", true);
         assert!(s.starts_with("name=n2; check=1; use=auto"));
     }

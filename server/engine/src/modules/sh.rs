@@ -62,9 +62,9 @@ impl Report {
 }
 
 /// The full command line that runs `script` under `/bin/sh` with the task's environment.
-pub fn command_line(call: &Call<'_>, script: &str) -> String {
+pub fn command_line(environment: &[(String, String)], script: &str) -> String {
     let mut pre = String::from("LC_ALL=C; export LC_ALL; ");
-    for (k, v) in call.environment {
+    for (k, v) in environment {
         pre.push_str(&format!("{k}={}; export {k}; ", shell_quote(v)));
     }
     format!("/bin/sh -c {}", shell_quote(&format!("{pre}{script}")))
@@ -77,7 +77,7 @@ pub async fn run(
     stdin: Option<&[u8]>,
     timeout: Option<Duration>,
 ) -> Result<ExecOutput, SshError> {
-    let line = command_line(call, script);
+    let line = command_line(call.environment, script);
     let mut req = ExecRequest::new(&line);
     if let Some(u) = call.become_user {
         req = req.become_user(u);
@@ -143,5 +143,14 @@ mod tests {
         assert_eq!(r.get("b"), Some("x=y"));
         assert_eq!(r.text, "hello\n@bad key=3\n");
         assert!(r.is("b", "x=y"));
+    }
+
+    #[test]
+    fn environment_exported_before_the_script() {
+        let env = [("X".to_string(), "a b".to_string())];
+        assert_eq!(
+            command_line(&env, "echo $X"),
+            "/bin/sh -c 'LC_ALL=C; export LC_ALL; X='\\''a b'\\''; export X; echo $X'"
+        );
     }
 }

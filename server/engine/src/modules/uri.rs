@@ -132,17 +132,25 @@ fn form_escape(s: &str) -> String {
     out
 }
 
+/// In check mode, a request that may change the server is reported, not sent.
+fn check_mode_skip(req: &Request, check: bool) -> Option<ModuleResult> {
+    if !check || matches!(req.method.as_str(), "GET" | "HEAD") {
+        return None;
+    }
+    let mut r = ModuleResult {
+        msg: Some(format!("check mode: {} {} not sent", req.method, req.url)),
+        ..ModuleResult::default()
+    };
+    r.extra.insert("skipped".into(), json!(true));
+    Some(r)
+}
+
 pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
     let (req, codes, return_content) = match request(call.args) {
         Ok(x) => x,
         Err(e) => return Ok(ModuleResult::failed(e)),
     };
-    if call.check && !matches!(req.method.as_str(), "GET" | "HEAD") {
-        let mut r = ModuleResult {
-            msg: Some(format!("check mode: {} {} not sent", req.method, req.url)),
-            ..ModuleResult::default()
-        };
-        r.extra.insert("skipped".into(), json!(true));
+    if let Some(r) = check_mode_skip(&req, call.check) {
         return Ok(r);
     }
     let (script, stdin) = http::script(&req, true, "");
@@ -244,6 +252,20 @@ mod tests {
             req(json!({"url": "http://h/", "status_code": "ok"})).unwrap_err(),
             "status_code must be a number or a list of numbers, got ok"
         );
+    }
+
+    #[test]
+    fn check_mode_sends_only_safe_methods() {
+        let (post, _, _) = req(json!({"url": "http://h/x", "method": "POST"})).unwrap();
+        let r = check_mode_skip(&post, true).unwrap();
+        assert_eq!(
+            r.msg.as_deref(),
+            Some("check mode: POST http://h/x not sent")
+        );
+        assert!(!r.changed && !r.failed);
+        assert!(check_mode_skip(&post, false).is_none());
+        let (get, _, _) = req(json!({"url": "http://h/x"})).unwrap();
+        assert!(check_mode_skip(&get, true).is_none());
     }
 
     #[test]

@@ -283,12 +283,8 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
         let stdin = w.password.clone().unwrap_or_default();
         let out = sh::run(call, &script, Some(stdin.as_bytes()), None).await?;
         let rep = Report::parse(&out.stdout_str());
-        if let Some(cmd) = rep.get("failed") {
-            return Ok(sh::failure(
-                &out,
-                &rep,
-                format!("{cmd} failed: {}", rep.text.trim()),
-            ));
+        if let Some(failed) = act_failure(&out, &rep) {
+            return Ok(failed);
         }
         after = seen(&rep).account;
     }
@@ -322,6 +318,17 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
         r.extra.insert("remove".into(), json!(w.remove));
     }
     Ok(r)
+}
+
+/// The failure of the command step, if one failed (the password is never in its output:
+/// chpasswd reads it from stdin and does not echo it).
+fn act_failure(out: &crate::ssh::ExecOutput, rep: &Report) -> Option<ModuleResult> {
+    let cmd = rep.get("failed")?;
+    Some(sh::failure(
+        out,
+        rep,
+        format!("{cmd} failed: {}", rep.text.trim()),
+    ))
 }
 
 #[cfg(test)]
@@ -427,6 +434,20 @@ mod tests {
             plan(&w(json!({"name": "bob"})), &own)[0].join(" "),
             "useradd -g bob -m bob"
         );
+    }
+
+    #[test]
+    fn failure_messages() {
+        let out = crate::ssh::ExecOutput {
+            exit_status: Some(1),
+            ..Default::default()
+        };
+        let rep = Report::parse("useradd: group 'nope' does not exist\n@failed=useradd\n");
+        assert_eq!(
+            act_failure(&out, &rep).unwrap().msg.as_deref(),
+            Some("useradd failed: useradd: group 'nope' does not exist")
+        );
+        assert!(act_failure(&out, &Report::parse("@passwd=a:x:1:1::/:/bin/sh\n")).is_none());
     }
 
     #[test]

@@ -245,6 +245,38 @@ mod tests {
     }
 
     #[test]
+    fn results() {
+        let ok = crate::ssh::ExecOutput {
+            exit_status: Some(0),
+            ..Default::default()
+        };
+        let remote = w(json!({"port": 80, "host": "10.0.0.9"})).unwrap();
+        let r = result(&remote, &ok, &Report::parse("@noprobe=1\n"), "lab8");
+        assert_eq!(
+            r.msg.as_deref(),
+            Some(
+                "wait_for cannot probe 10.0.0.9:80 from lab8: it has neither bash nor nc (install netcat-openbsd), and only local ports can be checked with ss"
+            )
+        );
+        let r = result(&remote, &ok, &Report::parse("@elapsed=3\n"), "lab8");
+        assert!(!r.failed && !r.changed);
+        assert_eq!(r.extra["elapsed"], 3);
+        let r = result(
+            &remote,
+            &ok,
+            &Report::parse("@timeout=1\n@elapsed=5\n"),
+            "lab8",
+        );
+        assert_eq!(
+            r.msg.as_deref(),
+            Some("Timeout when waiting for 10.0.0.9:80")
+        );
+        // No port and no path: a plain sleep of `timeout` seconds, which is no failure.
+        let sleep = w(json!({"timeout": 1})).unwrap();
+        assert!(!result(&sleep, &ok, &Report::parse("@timeout=1\n@elapsed=1\n"), "h").failed);
+    }
+
+    #[test]
     fn refused_arguments() {
         let cases = [
             (
