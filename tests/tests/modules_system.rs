@@ -250,6 +250,70 @@ async fn system_playbook_twice_check_mode_then_undone() {
     assert_eq!(sysctl_diff.len(), 1);
     assert_eq!(sysctl_diff[0].after, "net.ipv4.conf.all.log_martians=0\n");
 
+    // Changes the playbook does not make, each applied then found already done.
+    let conn_ref = &conn;
+    let twice = |module: &'static str, args: Value| async move {
+        let first = call(conn_ref, "lab9", module, args.clone(), false).await;
+        assert!(first.changed && !first.failed, "{module} {args}: {first:?}");
+        let again = call(conn_ref, "lab9", module, args.clone(), false).await;
+        assert!(
+            !again.changed && !again.failed,
+            "{module} {args} again: {again:?}"
+        );
+    };
+    twice(
+        "systemd",
+        json!({"name": "cairn-system-masked.service", "masked": true}),
+    )
+    .await;
+    assert_eq!(
+        sh(&conn, "systemctl is-enabled cairn-system-masked.service").await,
+        "masked"
+    );
+    twice(
+        "systemd",
+        json!({"name": "cairn-system-masked.service", "masked": false}),
+    )
+    .await;
+    twice(
+        "user",
+        json!({"name": "cairnsys", "password": "$6$other$hash"}),
+    )
+    .await;
+    assert_eq!(
+        sh(&conn, "getent shadow cairnsys | cut -d: -f2").await,
+        "$6$other$hash"
+    );
+    twice(
+        "mount",
+        json!({"path": "/mnt/cairn-system-test", "src": "tmpfs", "fstype": "tmpfs",
+        "opts": "size=2m", "state": "mounted"}),
+    )
+    .await;
+    assert!(
+        sh(&conn, "findmnt -n -o OPTIONS /mnt/cairn-system-test")
+            .await
+            .contains("size=2048k")
+    );
+    sh(
+        &conn,
+        "echo cairn_test_mod > /etc/modules-load.d/cairn_test_mod.conf",
+    )
+    .await;
+    twice(
+        "modprobe",
+        json!({"name": "cairn_test_mod", "state": "absent", "persistent": "absent"}),
+    )
+    .await;
+    assert_eq!(
+        sh(
+            &conn,
+            "ls /etc/modules-load.d/cairn_test_mod.conf 2>&1 >/dev/null | wc -l"
+        )
+        .await,
+        "1"
+    );
+
     // A real hostname change, and back.
     let set = |n: &str| json!({"name": n});
     let r = call(&conn, "lab9", "hostname", set("lab9-cairn"), false).await;

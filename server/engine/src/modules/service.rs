@@ -87,7 +87,11 @@ fi
 load=$(systemctl show "$n" -p LoadState --value 2>/dev/null)
 echo "@load=$load"
 if [ "$mask" = 1 ] && [ "$load" != masked ]; then act mask; fi
-if [ "$load" = not-found ] && [ "$mask" != 1 ]; then echo "@missing=1"; exit 0; fi
+# Masking works on units not installed yet (as in Ansible); enabling and state need the unit.
+if [ "$load" = not-found ] && [ "$mask" != 1 ]; then
+  if [ -n "$en" ] || [ -n "$st" ]; then echo "@missing=1"; fi
+  exit 0
+fi
 if [ "$mask" = 0 ] && [ "$load" = masked ]; then act unmask; fi
 if [ -n "$en" ]; then
   e=$(systemctl is-enabled "$n" 2>/dev/null); echo "@is_enabled=$e"
