@@ -314,6 +314,40 @@ async fn system_playbook_twice_check_mode_then_undone() {
         "1"
     );
 
+    // A package file on the host (`deb`), and `latest` when it already is.
+    let deb = sh(
+        &conn,
+        "mkdir -p /tmp/cairn-system-deb && cd /tmp/cairn-system-deb && apt-get download -q tree >/dev/null 2>&1; \
+         ls /tmp/cairn-system-deb/*.deb",
+    )
+    .await;
+    assert!(deb.ends_with(".deb"), "{deb}");
+    let latest = call(
+        &conn,
+        "lab9",
+        "apt",
+        json!({"name": "tree", "state": "latest"}),
+        false,
+    )
+    .await;
+    assert!(!latest.changed && !latest.failed, "{latest:?}");
+    let removed = call(
+        &conn,
+        "lab9",
+        "apt",
+        json!({"name": "tree", "state": "absent"}),
+        false,
+    )
+    .await;
+    assert!(removed.changed && !removed.failed, "{removed:?}");
+    twice("apt", json!({"deb": deb})).await;
+    assert!(
+        sh(&conn, "dpkg-query -W -f='${Status}' tree")
+            .await
+            .ends_with(" installed")
+    );
+    sh(&conn, "rm -rf /tmp/cairn-system-deb").await;
+
     // A real hostname change, and back.
     let set = |n: &str| json!({"name": n});
     let r = call(&conn, "lab9", "hostname", set("lab9-cairn"), false).await;
