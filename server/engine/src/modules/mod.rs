@@ -6,28 +6,45 @@
 //! `ignore_errors`, `failed_when`, `changed_when`), or print. A module that is not implemented
 //! yet is a failed result naming it, never a panic.
 
+mod apt;
 mod assert;
 mod blockinfile;
 mod command;
 mod copy;
 mod debug;
+mod dnf;
 mod fail;
 mod fetch;
 mod file;
+mod get_url;
+mod group;
+mod hostname;
+mod http;
 mod lineinfile;
+mod modprobe;
+mod mount;
+mod package;
+mod params;
+mod pause;
 mod pyregex;
 mod raw;
 pub mod remote_path;
 mod replace;
 mod script;
+mod service;
 mod set_fact;
 pub mod setup;
+mod sh;
 mod shell;
 mod slurp;
 mod stat;
+mod sysctl;
 mod template;
 mod text_edit;
 mod unarchive;
+mod uri;
+mod user;
+mod wait_for;
 mod words;
 
 use std::path::PathBuf;
@@ -149,6 +166,20 @@ pub async fn run(module: &str, call: &Call<'_>) -> Result<ModuleResult, SshError
         "stat" => stat::run(call).await,
         "template" => template::run(call).await,
         "unarchive" => unarchive::run(call).await,
+        "service" | "systemd" | "systemd_service" => service::run(call).await,
+        "sysctl" => sysctl::run(call).await,
+        "apt" => apt::run(call).await,
+        "dnf" | "yum" => dnf::run(call).await,
+        "get_url" => get_url::run(call).await,
+        "group" => group::run(call).await,
+        "hostname" => hostname::run(call).await,
+        "modprobe" => modprobe::run(call).await,
+        "mount" => mount::run(call).await,
+        "package" => package::run(call).await,
+        "pause" => Ok(pause::run(call).await),
+        "uri" => uri::run(call).await,
+        "user" => user::run(call).await,
+        "wait_for" => wait_for::run(call).await,
         other => Ok(ModuleResult::failed(format!(
             "module {other} is not implemented yet"
         ))),

@@ -1,9 +1,10 @@
 //! Which modules a task may name, how their fully qualified names map to short ones, and how
 //! free-form arguments (`file: path=/x state=directory`, `command: ls chdir=/tmp`) split.
 //!
-//! Owns the registry of recognised modules (the ones Cairn's engine will implement) and the
-//! `k=v` splitter. Must not: check module-specific arguments (the modules will, when they land)
-//! or run anything.
+//! Owns the registry of recognised modules (the ones Cairn's engine will implement), the
+//! argument names of the modules that declare them ([`parameters`]: an unknown one is a load
+//! error) and the `k=v` splitter. Must not: check argument values (the modules do) or run
+//! anything.
 
 use serde_json::Value;
 
@@ -238,13 +239,172 @@ pub fn arguments(module: &str) -> Option<Vec<&'static str>> {
             ],
             false,
         ),
-        _ => return None,
+        _ => return parameters(module).map(<[&str]>::to_vec),
     };
     let mut all = own.to_vec();
     if file_attrs {
         all.extend_from_slice(FILE_ATTRS);
     }
     Some(all)
+}
+
+/// The argument names (aliases included) a module accepts, for the modules that declare them;
+/// `None`: not checked when loading. Names follow Ansible's documentation of each module.
+pub fn parameters(module: &str) -> Option<&'static [&'static str]> {
+    const SERVICE: &[&str] = &[
+        "name",
+        "state",
+        "enabled",
+        "pattern",
+        "sleep",
+        "arguments",
+        "args",
+        "runlevel",
+        "use",
+    ];
+    const SYSTEMD: &[&str] = &[
+        "name",
+        "service",
+        "unit",
+        "state",
+        "enabled",
+        "masked",
+        "daemon_reload",
+        "daemon-reload",
+        "daemon_reexec",
+        "daemon-reexec",
+        "scope",
+        "no_block",
+        "force",
+    ];
+    const APT: &[&str] = &[
+        "name",
+        "package",
+        "pkg",
+        "state",
+        "update_cache",
+        "update-cache",
+        "cache_valid_time",
+        "install_recommends",
+        "install-recommends",
+        "deb",
+        "purge",
+        "autoremove",
+        "allow_downgrade",
+        "allow-downgrade",
+        "allow_downgrades",
+        "allow-downgrades",
+        "force",
+        "lock_timeout",
+        "default_release",
+        "default-release",
+    ];
+    const DNF: &[&str] = &[
+        "name",
+        "pkg",
+        "state",
+        "enablerepo",
+        "disablerepo",
+        "update_cache",
+        "expire-cache",
+        "disable_gpg_check",
+        "exclude",
+        "autoremove",
+        "install_weak_deps",
+        "allowerasing",
+    ];
+    Some(match module {
+        "apt" => APT,
+        "dnf" | "yum" => DNF,
+        "package" => &["name", "state", "use", "update_cache"],
+        "service" => SERVICE,
+        "systemd" | "systemd_service" => SYSTEMD,
+        "sysctl" => &[
+            "name",
+            "key",
+            "value",
+            "val",
+            "state",
+            "sysctl_file",
+            "reload",
+            "sysctl_set",
+            "ignoreerrors",
+        ],
+        "modprobe" => &["name", "state", "params", "persistent"],
+        "hostname" => &["name", "use"],
+        "user" => &[
+            "name",
+            "uid",
+            "group",
+            "groups",
+            "append",
+            "shell",
+            "home",
+            "comment",
+            "create_home",
+            "createhome",
+            "move_home",
+            "system",
+            "non_unique",
+            "password",
+            "update_password",
+            "state",
+            "remove",
+            "force",
+        ],
+        "group" => &["name", "gid", "system", "state", "non_unique"],
+        "mount" => &[
+            "path", "name", "src", "fstype", "opts", "dump", "passno", "state", "fstab",
+        ],
+        "wait_for" => &[
+            "host",
+            "port",
+            "path",
+            "state",
+            "search_regex",
+            "timeout",
+            "delay",
+            "sleep",
+            "connect_timeout",
+            "msg",
+        ],
+        "uri" => &[
+            "url",
+            "method",
+            "body",
+            "body_format",
+            "headers",
+            "status_code",
+            "return_content",
+            "timeout",
+            "validate_certs",
+            "follow_redirects",
+            "url_username",
+            "user",
+            "url_password",
+            "password",
+            "force_basic_auth",
+        ],
+        "get_url" => &[
+            "url",
+            "dest",
+            "checksum",
+            "mode",
+            "owner",
+            "group",
+            "force",
+            "timeout",
+            "headers",
+            "validate_certs",
+            "url_username",
+            "username",
+            "url_password",
+            "password",
+            "force_basic_auth",
+        ],
+        "pause" => &["seconds", "minutes", "prompt", "echo"],
+        _ => return None,
+    })
 }
 
 /// Every short module name, for suggestions and documentation.
@@ -412,6 +572,18 @@ mod tests {
         assert!(arguments("copy").unwrap().contains(&"mode"));
         assert!(!arguments("stat").unwrap().contains(&"mode"));
         assert_eq!(arguments("command"), None);
+    }
+
+    #[test]
+    fn declared_parameters() {
+        assert!(parameters("apt").unwrap().contains(&"cache_valid_time"));
+        assert!(
+            parameters("systemd_service")
+                .unwrap()
+                .contains(&"daemon_reload")
+        );
+        assert!(!parameters("service").unwrap().contains(&"masked"));
+        assert_eq!(parameters("copy"), None);
     }
 
     #[test]

@@ -489,9 +489,9 @@ fn known_arguments(
         ld.report(
             f.error(
                 span,
-                format!("unsupported argument `{key}` for module `{written}`"),
+                format!("unsupported parameter `{key}` for module `{written}`"),
             )
-            .label("not an argument of this module")
+            .label("not a parameter of this module")
             .help(help),
         );
         ok = false;

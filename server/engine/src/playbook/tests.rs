@@ -15,13 +15,13 @@ fn load_in(tmp: &TempDir, main: &str) -> Result<Loaded, PlaybookError> {
 const ERRORS: &[(&str, &str, usize, usize)] = &[
     (
         "- hosts: all\n  tasks:\n    - copy:\n        src: a\n        dset: /b\n",
-        "unsupported argument `dset` for module `copy`",
+        "unsupported parameter `dset` for module `copy`",
         5,
         9,
     ),
     (
         "- hosts: all\n  tasks:\n    - ansible.builtin.file: path=/x stat=absent\n",
-        "unsupported argument `stat` for module `ansible.builtin.file`",
+        "unsupported parameter `stat` for module `ansible.builtin.file`",
         3,
         29,
     ),
@@ -108,6 +108,18 @@ const ERRORS: &[(&str, &str, usize, usize)] = &[
         "unknown meta action \"flush_handler\"",
         3,
         13,
+    ),
+    (
+        "- hosts: all\n  tasks:\n    - ansible.builtin.apt:\n        name: tree\n        update_cach: true\n",
+        "unsupported parameter `update_cach` for module `ansible.builtin.apt`",
+        5,
+        9,
+    ),
+    (
+        "- hosts: all\n  tasks:\n    - sysctl: name=net.x value=1 sysctl_sett=yes\n",
+        "unsupported parameter `sysctl_sett` for module `sysctl`",
+        3,
+        15,
     ),
     (
         "- hosts: all\n  tasks:\n    - debug: msg=x\n      loop_control: {loopvar: y}\n",
