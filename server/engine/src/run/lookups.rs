@@ -402,3 +402,118 @@ fn glob_regex(pat: &str) -> Option<regex::Regex> {
     re.push('$');
     regex::Regex::new(&re).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value as Json, json};
+
+    use crate::run::template::{Context, Templar};
+
+    /// A fresh directory for one test, removed at the end.
+    struct Dir(std::path::PathBuf);
+    impl Dir {
+        fn new(name: &str) -> Dir {
+            let d = std::env::temp_dir().join(format!("cairn-filters-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d).unwrap();
+            Dir(d)
+        }
+        fn write(&self, rel: &str, text: &str) {
+            let p = self.0.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        fn path(&self, rel: &str) -> String {
+            self.0.join(rel).display().to_string()
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn ctx(v: Json) -> Context {
+        Context::new(v.as_object().cloned().unwrap())
+    }
+
+    #[test]
+    fn file_and_template_search_the_role_then_the_playbook() {
+        let d = Dir::new("search");
+        d.write("pb/files/both.txt", "from playbook files\n");
+        d.write("pb/only-pb.txt", "from playbook dir\n\n");
+        d.write("pb/roles/r/files/both.txt", "from role files\n");
+        d.write("pb/roles/r/templates/t.j2", "name={{ name }} {{ items | join(',') }}\n");
+        d.write("pb/templates/t2.j2", "{{ lookup('file', 'both.txt') }}");
+        let c = ctx(json!({
+            "playbook_dir": d.path("pb"), "role_path": d.path("pb/roles/r"),
+            "name": "web", "items": [1, 2],
+        }));
+        let t = Templar::new();
+        let run = |s: &str| t.template(&json!(s), &c);
+        assert_eq!(run("{{ lookup('file', 'both.txt') }}"), Ok(json!("from role files")));
+        assert_eq!(run("{{ lookup('file', 'only-pb.txt') }}"), Ok(json!("from playbook dir")));
+        assert_eq!(
+            run("{{ lookup('file', 'only-pb.txt', rstrip=false) }}"),
+            Ok(json!("from playbook dir\n\n"))
+        );
+        assert_eq!(
+            run(&format!("{{{{ lookup('file', '{}') }}}}", d.path("pb/files/both.txt"))),
+            Ok(json!("from playbook files"))
+        );
+        assert_eq!(
+            run("{{ lookup('file', 'both.txt', 'only-pb.txt') }}"),
+            Ok(json!("from role files,from playbook dir"))
+        );
+        assert_eq!(
+            run("{{ query('file', 'both.txt', 'only-pb.txt') }}"),
+            Ok(json!(["from role files", "from playbook dir"]))
+        );
+        assert_eq!(run("{{ lookup('template', 't.j2') }}"), Ok(json!("name=web 1,2\n")));
+        // A template looked up renders its own lookups with the same search path.
+        assert_eq!(run("{{ lookup('template', 't2.j2') }}"), Ok(json!("from role files")));
+        assert_eq!(
+            run("{{ lookup('first_found', ['nope.txt', 'only-pb.txt', 'both.txt']) }}"),
+            Ok(json!(d.path("pb/only-pb.txt")))
+        );
+        assert_eq!(
+            run("{{ lookup('first_found', files=['nope.txt'], skip=true) }}"),
+            Ok(json!(""))
+        );
+        assert_eq!(
+            run("{{ query('fileglob', '*.txt') }}"),
+            Ok(json!([d.path("pb/roles/r/files/both.txt")]))
+        );
+        assert_eq!(
+            run("{{ lookup('file', 'gone.txt') }}"),
+            Err(format!(
+                "error in \"lookup('file', 'gone.txt')\": lookup('file'): could not find 'gone.txt' in {}, {}, {}, {}",
+                d.path("pb/roles/r/files"),
+                d.path("pb/roles/r"),
+                d.path("pb/files"),
+                d.path("pb")
+            ))
+        );
+    }
+
+    #[test]
+    fn env_pipe_and_plain_lookups() {
+        let c = ctx(json!({"d": {"a": 1}, "x": 5}));
+        let t = Templar::new();
+        let run = |s: &str| t.template(&json!(s), &c);
+        // PATH is set for any test process.
+        assert_eq!(
+            run("{{ lookup('env', 'PATH') }}"),
+            Ok(json!(std::env::var("PATH").unwrap()))
+        );
+        assert_eq!(
+            run("{{ lookup('env', 'CAIRN_UNSET_FOR_TEST', default='dflt') }}"),
+            Ok(json!("dflt"))
+        );
+        assert_eq!(run("{{ lookup('pipe', 'printf \"a\\nb\\n\"') }}"), Ok(json!("a\nb")));
+        assert_eq!(run("{{ q('items', [1, 2], 3) }}"), Ok(json!([1, 2, 3])));
+        assert_eq!(run("{{ lookup('vars', 'x') }}"), Ok(json!(5)));
+        assert_eq!(run("{{ query('dict', d) }}"), Ok(json!([{"key": "a", "value": 1}])));
+        assert_eq!(run("{{ lookup('ansible.builtin.pipe', 'echo ok') }}"), Ok(json!("ok")));
+    }
+}

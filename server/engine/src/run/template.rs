@@ -62,6 +62,14 @@ const GUARDS: &[&str] = &["default", "d(", "defined", "undefined", "mandatory"];
 fn environment(undefined: UndefinedBehavior) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(undefined);
+    // Ansible's templar: a block tag's own newline is dropped, trailing newlines are kept.
+    if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+        .trim_blocks(true)
+        .keep_trailing_newline(true)
+        .build()
+    {
+        env.set_syntax(syntax);
+    }
     super::filters::register(&mut env);
     super::tests_jinja::register(&mut env);
     super::lookups::register(&mut env);

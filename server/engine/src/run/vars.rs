@@ -260,3 +260,57 @@ mod tests {
         assert_eq!(lone.json["group_names"], serde_json::json!(["ungrouped"]));
     }
 }
+
+#[cfg(test)]
+mod lazy_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn resolved(v: serde_json::Value) -> Context {
+        resolve(&Templar::new(), v.as_object().cloned().unwrap())
+    }
+
+    #[test]
+    fn chains_resolve_in_dependency_order() {
+        let c = resolved(json!({
+            "e": "{{ d }}!", "d": "{{ c }}d", "c": "{{ b }}c", "b": "{{ a }}b", "a": "a",
+            "nested": {"url": "http://{{ host }}:{{ port }}", "list": ["{{ port + 1 }}"]},
+            "host": "h", "port": 80, "typed": "{{ [port] }}",
+        }));
+        assert_eq!(c.json["e"], "abcd!");
+        assert_eq!(c.json["nested"], json!({"url": "http://h:80", "list": [81]}));
+        assert_eq!(c.json["typed"], json!([80]));
+    }
+
+    #[test]
+    fn loops_and_broken_references_are_errors_when_used() {
+        let c = resolved(json!({
+            "a": "{{ b }}", "b": "{{ c }}", "c": "{{ a }}", "me": "{{ me }}x",
+            "uses_loop": "{{ a }}", "bad": "{{ nope }}", "ok": "fine",
+        }));
+        let t = Templar::new();
+        let run = |s: &str| t.template(&json!(s), &c);
+        assert_eq!(
+            run("{{ a }}"),
+            Err("recursive loop detected in template: a -> b -> c -> a".into())
+        );
+        assert_eq!(
+            run("x {{ me }}"),
+            Err("recursive loop detected in template: me -> me".into())
+        );
+        assert_eq!(
+            run("{{ uses_loop }}"),
+            Err("error while resolving 'uses_loop': recursive loop detected in template: a -> b -> c -> a".into())
+        );
+        assert_eq!(
+            run("{{ bad }}"),
+            Err("error while resolving 'bad': 'nope' is undefined".into())
+        );
+        // As with Ansible's lazy templating, a variable that cannot be rendered is
+        // undefined to `default` and `is defined`, and harmless when not used.
+        assert_eq!(run("{{ bad | default('d') }}"), Ok(json!("d")));
+        assert_eq!(run("{{ a is defined }}"), Ok(json!(false)));
+        assert_eq!(run("{{ ok }}"), Ok(json!("fine")));
+    }
+}

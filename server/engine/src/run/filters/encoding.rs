@@ -92,7 +92,7 @@ pub fn register(env: &mut Environment<'static>) {
         let node = crate::yaml::parse(s).map_err(|e| {
             fail(
                 "from_yaml",
-                format!("invalid YAML at line {}: {}", e.span.line, e.message),
+                format!("{} (line {})", e.message, e.span.line),
             )
         })?;
         Ok(Value::from(minijinja::value::Serde(node.to_json())))
@@ -108,7 +108,7 @@ pub fn register(env: &mut Environment<'static>) {
                 let node = crate::yaml::parse(&doc).map_err(|e| {
                     fail(
                         "from_yaml_all",
-                        format!("invalid YAML at line {}: {}", e.span.line, e.message),
+                        format!("{} (line {})", e.message, e.span.line),
                     )
                 })?;
                 docs.push(node.to_json());
