@@ -413,7 +413,8 @@ mod tests {
     struct Dir(std::path::PathBuf);
     impl Dir {
         fn new(name: &str) -> Dir {
-            let d = std::env::temp_dir().join(format!("cairn-filters-{}-{name}", std::process::id()));
+            let d =
+                std::env::temp_dir().join(format!("cairn-filters-{}-{name}", std::process::id()));
             let _ = std::fs::remove_dir_all(&d);
             std::fs::create_dir_all(&d).unwrap();
             Dir(d)
@@ -443,7 +444,10 @@ mod tests {
         d.write("pb/files/both.txt", "from playbook files\n");
         d.write("pb/only-pb.txt", "from playbook dir\n\n");
         d.write("pb/roles/r/files/both.txt", "from role files\n");
-        d.write("pb/roles/r/templates/t.j2", "name={{ name }} {{ items | join(',') }}\n");
+        d.write(
+            "pb/roles/r/templates/t.j2",
+            "name={{ name }} {{ items | join(',') }}\n",
+        );
         d.write("pb/templates/t2.j2", "{{ lookup('file', 'both.txt') }}");
         let c = ctx(json!({
             "playbook_dir": d.path("pb"), "role_path": d.path("pb/roles/r"),
@@ -451,14 +455,23 @@ mod tests {
         }));
         let t = Templar::new();
         let run = |s: &str| t.template(&json!(s), &c);
-        assert_eq!(run("{{ lookup('file', 'both.txt') }}"), Ok(json!("from role files")));
-        assert_eq!(run("{{ lookup('file', 'only-pb.txt') }}"), Ok(json!("from playbook dir")));
+        assert_eq!(
+            run("{{ lookup('file', 'both.txt') }}"),
+            Ok(json!("from role files"))
+        );
+        assert_eq!(
+            run("{{ lookup('file', 'only-pb.txt') }}"),
+            Ok(json!("from playbook dir"))
+        );
         assert_eq!(
             run("{{ lookup('file', 'only-pb.txt', rstrip=false) }}"),
             Ok(json!("from playbook dir\n\n"))
         );
         assert_eq!(
-            run(&format!("{{{{ lookup('file', '{}') }}}}", d.path("pb/files/both.txt"))),
+            run(&format!(
+                "{{{{ lookup('file', '{}') }}}}",
+                d.path("pb/files/both.txt")
+            )),
             Ok(json!("from playbook files"))
         );
         assert_eq!(
@@ -469,9 +482,15 @@ mod tests {
             run("{{ query('file', 'both.txt', 'only-pb.txt') }}"),
             Ok(json!(["from role files", "from playbook dir"]))
         );
-        assert_eq!(run("{{ lookup('template', 't.j2') }}"), Ok(json!("name=web 1,2\n")));
+        assert_eq!(
+            run("{{ lookup('template', 't.j2') }}"),
+            Ok(json!("name=web 1,2\n"))
+        );
         // A template looked up renders its own lookups with the same search path.
-        assert_eq!(run("{{ lookup('template', 't2.j2') }}"), Ok(json!("from role files")));
+        assert_eq!(
+            run("{{ lookup('template', 't2.j2') }}"),
+            Ok(json!("from role files"))
+        );
         assert_eq!(
             run("{{ lookup('first_found', ['nope.txt', 'only-pb.txt', 'both.txt']) }}"),
             Ok(json!(d.path("pb/only-pb.txt")))
@@ -510,10 +529,19 @@ mod tests {
             run("{{ lookup('env', 'CAIRN_UNSET_FOR_TEST', default='dflt') }}"),
             Ok(json!("dflt"))
         );
-        assert_eq!(run("{{ lookup('pipe', 'printf \"a\\nb\\n\"') }}"), Ok(json!("a\nb")));
+        assert_eq!(
+            run("{{ lookup('pipe', 'printf \"a\\nb\\n\"') }}"),
+            Ok(json!("a\nb"))
+        );
         assert_eq!(run("{{ q('items', [1, 2], 3) }}"), Ok(json!([1, 2, 3])));
         assert_eq!(run("{{ lookup('vars', 'x') }}"), Ok(json!(5)));
-        assert_eq!(run("{{ query('dict', d) }}"), Ok(json!([{"key": "a", "value": 1}])));
-        assert_eq!(run("{{ lookup('ansible.builtin.pipe', 'echo ok') }}"), Ok(json!("ok")));
+        assert_eq!(
+            run("{{ query('dict', d) }}"),
+            Ok(json!([{"key": "a", "value": 1}]))
+        );
+        assert_eq!(
+            run("{{ lookup('ansible.builtin.pipe', 'echo ok') }}"),
+            Ok(json!("ok"))
+        );
     }
 }

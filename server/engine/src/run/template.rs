@@ -101,6 +101,19 @@ impl Templar {
         }
     }
 
+    /// Which error of a strict attempt and its chainable retry to report: `mandatory`'s
+    /// own (it words the message), else the strict one.
+    fn worse<'e>(
+        strict: &'e minijinja::Error,
+        again: &'e minijinja::Error,
+    ) -> &'e minijinja::Error {
+        if again.detail() == Some(super::filters::text::MANDATORY) {
+            again
+        } else {
+            strict
+        }
+    }
+
     /// Whether a strict failure may be retried in the chainable environment.
     fn retry(e: &minijinja::Error, source: &str) -> bool {
         e.kind() == ErrorKind::UndefinedError
@@ -143,7 +156,7 @@ impl Templar {
                 .chainable
                 .compile_expression(expr)
                 .and_then(|c| c.eval(ctx.value.clone()))
-                .map_err(|_| why(&e))?,
+                .map_err(|again| why(Self::worse(&e, &again)))?,
             Err(e) => return Err(why(&e)),
         };
         // Strict mode refuses to print or iterate an undefined value but an expression may
@@ -198,12 +211,18 @@ impl Templar {
         match tmpl.render(ctx.value.clone()) {
             Ok(out) => Ok(Json::String(out)),
             Err(e) => {
-                let again = Self::retry(&e, s)
-                    .then(|| self.chainable.render_str(s, ctx.value.clone()).ok())
-                    .flatten();
-                again
-                    .map(Json::String)
-                    .ok_or_else(|| explain(&e, || tmpl.undeclared_variables(true), ctx, s))
+                let again =
+                    Self::retry(&e, s).then(|| self.chainable.render_str(s, ctx.value.clone()));
+                match again {
+                    Some(Ok(out)) => Ok(Json::String(out)),
+                    Some(Err(again)) => Err(explain(
+                        Self::worse(&e, &again),
+                        || tmpl.undeclared_variables(true),
+                        ctx,
+                        s,
+                    )),
+                    None => Err(explain(&e, || tmpl.undeclared_variables(true), ctx, s)),
+                }
             }
         }
     }
@@ -395,5 +414,41 @@ mod tests {
             Ok(json!({"a": ["x-3", 4]}))
         );
         assert_eq!(t.template(&json!("plain"), &c), Ok(json!("plain")));
+        // A `}}` inside the expression does not make it two.
+        assert_eq!(
+            t.template(&json!("{{ {'a': {'b': n}} }}"), &c),
+            Ok(json!({"a": {"b": 3}}))
+        );
+        assert_eq!(
+            t.template(
+                &json!("{{ l | ansible.builtin.map('string') | ansible.builtin.join(',') }}"),
+                &c
+            ),
+            Ok(json!("1,2"))
+        );
+    }
+
+    #[test]
+    fn guards_see_through_undefined_parents_but_nothing_else_does() {
+        let t = Templar::new();
+        let c = ctx(json!({"r": {"stdout": "x"}}));
+        assert_eq!(
+            t.template(&json!("{{ nope.a.b | default('d') }}"), &c),
+            Ok(json!("d"))
+        );
+        assert_eq!(t.condition("nope.a is defined", &c), Ok(false));
+        assert_eq!(t.condition("nope.a is undefined", &c), Ok(true));
+        assert_eq!(
+            t.template(&json!("{{ nope.a | default('d') }} {{ nope.b }}"), &c),
+            Err("'nope' is undefined".into())
+        );
+        assert_eq!(
+            t.template(&json!("{{ nope.a | mandatory }}"), &c),
+            Err("Mandatory variable 'nope.a' not defined.".into())
+        );
+        assert_eq!(
+            t.condition("r.rc == 0", &c),
+            Err("'r' has no attribute 'rc'".into())
+        );
     }
 }

@@ -279,7 +279,10 @@ mod lazy_tests {
             "host": "h", "port": 80, "typed": "{{ [port] }}",
         }));
         assert_eq!(c.json["e"], "abcd!");
-        assert_eq!(c.json["nested"], json!({"url": "http://h:80", "list": [81]}));
+        assert_eq!(
+            c.json["nested"],
+            json!({"url": "http://h:80", "list": [81]})
+        );
         assert_eq!(c.json["typed"], json!([80]));
     }
 

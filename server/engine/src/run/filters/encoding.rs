@@ -89,12 +89,8 @@ pub fn register(env: &mut Environment<'static>) {
     );
     add(env, B, "from_yaml", |v: Value| -> Result<Value, Error> {
         let s = string("from_yaml", &v)?;
-        let node = crate::yaml::parse(s).map_err(|e| {
-            fail(
-                "from_yaml",
-                format!("{} (line {})", e.message, e.span.line),
-            )
-        })?;
+        let node = crate::yaml::parse(s)
+            .map_err(|e| fail("from_yaml", format!("{} (line {})", e.message, e.span.line)))?;
         Ok(Value::from(minijinja::value::Serde(node.to_json())))
     });
     add(

@@ -24,12 +24,31 @@ mod cases;
 
 /// Add every filter of this module to `env`.
 pub fn register(env: &mut Environment<'static>) {
+    builtin_aliases(env);
     collections::register(env);
     text::register(env);
     encoding::register(env);
     regex::register(env);
     net::register(env);
     hashing::register(env);
+}
+
+/// minijinja's own filters that behave as Ansible's, also under `ansible.builtin.` (some
+/// roles write every filter fully qualified).
+fn builtin_aliases(env: &mut Environment<'static>) {
+    use minijinja::filters as f;
+    macro_rules! alias {
+        ($($name:ident),*) => {
+            $(env.add_filter(concat!("ansible.builtin.", stringify!($name)), f::$name);)*
+        };
+    }
+    alias!(
+        upper, lower, title, capitalize, replace, length, dictsort, items, reverse, trim, split,
+        default, abs, sum, round, first, last, min, max, sort, list, batch, select, selectattr,
+        reject, rejectattr, map, groupby, unique, zip, format
+    );
+    env.add_filter("ansible.builtin.d", f::default);
+    env.add_filter("ansible.builtin.count", f::length);
 }
 
 /// The error for a filter given the wrong kind of value: `combine: expected a mapping, got a

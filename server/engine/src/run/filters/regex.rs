@@ -218,3 +218,60 @@ fn regex_findall(v: Value, pattern: Value, kwargs: Kwargs) -> Result<Value, Erro
         .collect();
     Ok(Value::from(out))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::run::template::{Context, Templar};
+
+    /// Backslashes as roles write them for Jinja2: `'\\1'` in the template source is `\1`
+    /// (a group reference), `'\d'` stays `\d`.
+    #[test]
+    fn jinja_escapes_and_python_references() {
+        let t = Templar::new();
+        let c = Context::new(
+            json!({"v": "k8s v1.28.3", "ip": "10.0.0.5:6443"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        );
+        for (src, want) in [
+            (
+                r"{{ v | regex_replace('v(\d+)\.(\d+)', 'V\\2.\\1') }}",
+                json!("k8s V28.1.3"),
+            ),
+            (
+                r"{{ v | regex_replace('(?P<maj>\d+)\.', '\\g<maj>-') }}",
+                json!("k8s v1-28-3"),
+            ),
+            (
+                r"{{ v | regex_replace('\s', '_', count=1) }}",
+                json!("k8s_v1.28.3"),
+            ),
+            (
+                r"{{ v | regex_replace('\.', '$x') }}",
+                json!("k8s v1$x28$x3"),
+            ),
+            (
+                r"{{ ip | regex_search('^([\d.]+):(\d+)$', '\\2', '\\1') }}",
+                json!(["6443", "10.0.0.5"]),
+            ),
+            (r"{{ ip | regex_search('(\d+)$') }}", json!("6443")),
+            (
+                r"{{ v | regex_findall('\d+') }}",
+                json!(["8", "1", "28", "3"]),
+            ),
+            (
+                r"{{ v is match('k8s') and v is not match('v1') and v is search('v1') }}",
+                json!(true),
+            ),
+            (
+                r"{{ 'a.b' | ansible.builtin.regex_escape }}",
+                json!("a\\.b"),
+            ),
+        ] {
+            assert_eq!(t.template(&json!(src), &c), Ok(want), "{src}");
+        }
+    }
+}
