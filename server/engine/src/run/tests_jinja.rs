@@ -271,7 +271,10 @@ fn cmp_loose(a: &str, b: &str) -> Result<Ordering, String> {
 
 /// Python's `StrictVersion`: `N.N[.N][{a|b}N]`, a missing patch is 0, a pre-release sorts
 /// before the release.
-fn strict(s: &str) -> Result<(u64, u64, u64, Option<(char, u64)>), String> {
+/// major, minor, patch and the pre-release (`a`/`b` and its number).
+type Strict = (u64, u64, u64, Option<(char, u64)>);
+
+fn strict(s: &str) -> Result<Strict, String> {
     let re = regex::Regex::new(r"^(\d+)\.(\d+)(?:\.(\d+))?(?:([ab])(\d+))?$")
         .map_err(|e| e.to_string())?;
     let c = re

@@ -209,9 +209,7 @@ fn one(name: &str, v: &Value, query: &str, version: Option<u8>) -> Result<Value,
             }
         }
         "host" => {
-            if sz == 1 {
-                text(format!("{ip}/{}", net.prefix_len()))
-            } else if ip != network || broadcast.is_none() {
+            if sz == 1 || ip != network || broadcast.is_none() {
                 text(format!("{ip}/{}", net.prefix_len()))
             } else {
                 none()
