@@ -110,3 +110,149 @@ pub(crate) fn items(filter: &str, v: &Value) -> Result<Vec<Value>, Error> {
 pub(crate) fn string<'a>(filter: &str, v: &'a Value) -> Result<&'a str, Error> {
     v.as_str().ok_or_else(|| wrong(filter, "a string", v))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::run::template::{Context, Templar};
+
+    /// Every filter and test of this module, on every kind of value and odd arguments:
+    /// results or errors, never a panic (a panic here fails the test with the case).
+    #[test]
+    fn no_input_makes_a_filter_panic() {
+        let filters = [
+            "bool",
+            "string",
+            "join",
+            "int",
+            "float",
+            "basename",
+            "dirname",
+            "expanduser",
+            "splitext",
+            "path_join",
+            "quote",
+            "ternary",
+            "mandatory",
+            "type_debug",
+            "center",
+            "wordcount",
+            "indent",
+            "union",
+            "intersect",
+            "difference",
+            "symmetric_difference",
+            "dict2items",
+            "items2dict",
+            "combine",
+            "flatten",
+            "product",
+            "extract",
+            "random",
+            "to_json",
+            "to_nice_json",
+            "from_json",
+            "to_yaml",
+            "to_nice_yaml",
+            "from_yaml",
+            "from_yaml_all",
+            "b64encode",
+            "b64decode",
+            "regex_replace",
+            "regex_search",
+            "regex_findall",
+            "regex_escape",
+            "hash",
+            "checksum",
+            "md5",
+            "sha1",
+            "ipaddr",
+            "ipv4",
+            "ipv6",
+            "ipwrap",
+            "nthhost",
+            "ipmath",
+        ];
+        let tests = [
+            "succeeded",
+            "failed",
+            "changed",
+            "skipped",
+            "match",
+            "search",
+            "regex",
+            "version",
+            "contains",
+            "subset",
+            "superset",
+            "truthy",
+            "falsy",
+            "file",
+            "exists",
+        ];
+        let inputs = [
+            "none",
+            "0",
+            "-1",
+            "1.5",
+            "true",
+            "''",
+            "'x y'",
+            "'10.0.0.1/33'",
+            "'::1'",
+            "[]",
+            "[1, 'a', none]",
+            "[[1, [2]], {'a': 1}]",
+            "{}",
+            "{'a': {'b': [1]}}",
+            "'\\u00e9\\n'",
+            "'{\"a\": [1'",
+            "'- a\\n b: ['",
+            "nope",
+        ];
+        let args = [
+            "",
+            "()",
+            "(1)",
+            "(-5)",
+            "('x')",
+            "('(')",
+            "([1])",
+            "({'a': 1})",
+            "(none)",
+            "(1, 'x')",
+            "('sha512', 'salt', rounds=1)",
+            "(recursive=true, list_merge='append')",
+        ];
+        let t = Templar::new();
+        let c = Context::new(json!({"k": 1}).as_object().cloned().unwrap());
+        let mut n = 0;
+        for v in inputs {
+            for a in args {
+                for f in filters {
+                    let src = format!("{{{{ {v} | {f}{a} }}}}");
+                    let _ = t.template(&json!(src), &c);
+                    n += 1;
+                }
+                for test in tests {
+                    let _ = t.condition(&format!("{v} is {test}{a}"), &c);
+                    n += 1;
+                }
+            }
+        }
+        // password_hash separately: its default rounds are slow in a debug build.
+        for v in inputs {
+            for a in [
+                "(rounds=1000)",
+                "('sha256', rounds=1000)",
+                "('sha512', 'x y', rounds=1000)",
+                "('x')",
+            ] {
+                let _ = t.template(&json!(format!("{{{{ {v} | password_hash{a} }}}}")), &c);
+                n += 1;
+            }
+        }
+        assert!(n > 10_000, "{n} cases");
+    }
+}
