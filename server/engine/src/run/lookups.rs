@@ -44,6 +44,35 @@ pub fn register(env: &mut Environment<'static>) {
     }
 }
 
+/// How deep `lookup('template')` may nest: each level renders on the same thread's stack,
+/// and a template that looks itself up would otherwise overflow it.
+const MAX_DEPTH: usize = 16;
+
+thread_local! {
+    static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// One level of template lookups; leaving it (drop) frees the level.
+struct Depth;
+
+impl Depth {
+    fn enter() -> Option<Depth> {
+        DEPTH.with(|d| {
+            if d.get() >= MAX_DEPTH {
+                return None;
+            }
+            d.set(d.get() + 1);
+            Some(Depth)
+        })
+    }
+}
+
+impl Drop for Depth {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
 /// What `lookup()` returns without `wantlist`: a single result as itself, several joined
 /// with commas (Ansible's behaviour), none as an empty string... except when the only
 /// result is a list or mapping, which stays one.
@@ -121,18 +150,28 @@ fn run(state: &State, name: &str, terms: &[Value], kw: &Kwargs) -> Result<Vec<Va
                         ctx.push((name.to_string(), v));
                     }
                 }
+                let _depth = Depth::enter().ok_or_else(|| {
+                    err(
+                        "template",
+                        format!("'{}': templates looked up inside each other {MAX_DEPTH} deep (a template that looks itself up?)", path.display()),
+                    )
+                })?;
                 let rendered = state
                     .env()
                     .render_str(&src, super::filters::collections::map_of(ctx))
                     .map_err(|e| {
-                        err(
-                            "template",
-                            format!(
-                                "'{}': {}",
-                                path.display(),
-                                e.detail().unwrap_or(&e.kind().to_string())
-                            ),
-                        )
+                        let detail = match e.kind() {
+                            ErrorKind::UndefinedError => undefined_in(state, &src),
+                            _ => e
+                                .detail()
+                                .map_or_else(|| e.kind().to_string(), str::to_string),
+                        };
+                        // An error from a nested lookup already names its template.
+                        if detail.starts_with("lookup('") {
+                            Error::new(ErrorKind::InvalidOperation, detail)
+                        } else {
+                            err("template", format!("'{}': {detail}", path.display()))
+                        }
                     })?;
                 out.push(Value::from(rendered));
             }
@@ -225,6 +264,22 @@ fn run(state: &State, name: &str, terms: &[Value], kw: &Kwargs) -> Result<Vec<Va
             "unknown or unsupported lookup (supported: file, template, env, pipe, first_found, fileglob, items, list, vars, dict)",
         )),
     }
+}
+
+/// Which variable a looked-up template uses without it being defined.
+fn undefined_in(state: &State, src: &str) -> String {
+    let Ok(t) = state.env().template_from_str(src) else {
+        return "undefined value".into();
+    };
+    let mut names: Vec<String> = t.undeclared_variables(false).into_iter().collect();
+    names.sort();
+    names
+        .into_iter()
+        .find(|n| state.lookup(n).is_none_or(|v| v.is_undefined()))
+        .map_or_else(
+            || "undefined value".into(),
+            |n| format!("'{n}' is undefined"),
+        )
 }
 
 /// Directories searched for a relative path, in Ansible's order: the role, then the play.
@@ -449,6 +504,11 @@ mod tests {
             "name={{ name }} {{ items | join(',') }}\n",
         );
         d.write("pb/templates/t2.j2", "{{ lookup('file', 'both.txt') }}");
+        d.write(
+            "pb/templates/self.j2",
+            "x{{ lookup('template', 'self.j2') }}",
+        );
+        d.write("pb/templates/undef.j2", "a\n{{ name }} {{ nope }}\n");
         let c = ctx(json!({
             "playbook_dir": d.path("pb"), "role_path": d.path("pb/roles/r"),
             "name": "web", "items": [1, 2],
@@ -490,6 +550,21 @@ mod tests {
         assert_eq!(
             run("{{ lookup('template', 't2.j2') }}"),
             Ok(json!("from role files"))
+        );
+        assert_eq!(
+            run("{{ lookup('template', 'undef.j2') }}"),
+            Err(format!(
+                "error in \"lookup('template', 'undef.j2')\": lookup('template'): '{}': 'nope' is undefined",
+                d.path("pb/templates/undef.j2")
+            ))
+        );
+        let looped = run("{{ lookup('template', 'self.j2') }}").unwrap_err();
+        assert_eq!(
+            looped,
+            format!(
+                "error in \"lookup('template', 'self.j2')\": lookup('template'): '{}': templates looked up inside each other 16 deep (a template that looks itself up?)",
+                d.path("pb/templates/self.j2")
+            )
         );
         assert_eq!(
             run("{{ lookup('first_found', ['nope.txt', 'only-pb.txt', 'both.txt']) }}"),
