@@ -148,7 +148,8 @@ impl Writer {
                 self.raw(": ");
             }
             if is_scalar(x) {
-                self.scalar(x, true, cont, true);
+                // A scalar's own continuation lines go one level deeper than the items.
+                self.scalar(x, true, cont + self.indent, true);
             } else {
                 self.flow(x, cont + self.indent);
             }
