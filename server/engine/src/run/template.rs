@@ -32,12 +32,32 @@ impl Context {
     }
 
     pub(crate) fn with_broken(json: Vars, broken: HashMap<String, String>) -> Context {
-        let value = Value::from(Serde(&json));
+        let omit = super::filters::collections::map_of([("omit", Value::from_object(Omit))]);
+        let value = minijinja::value::merge_maps([Value::from(Serde(&json)), omit]);
         Context {
             json,
             value,
             broken,
         }
+    }
+}
+
+/// What `omit` prints as: a module argument whose value is exactly this is left out, as in
+/// Ansible (`mode: "{{ m | default(omit) }}"`).
+pub const OMIT: &str = "__omit_place_holder__cairn__";
+
+/// The `omit` variable: not a string (`omit is string` is false, as in Ansible 2.19), it
+/// renders as [`OMIT`].
+#[derive(Debug)]
+struct Omit;
+
+impl minijinja::value::Object for Omit {
+    fn repr(self: &std::sync::Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Plain
+    }
+
+    fn render(self: &std::sync::Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(OMIT)
     }
 }
 
@@ -188,7 +208,12 @@ impl Templar {
             Json::Object(map) => {
                 let mut out = Vars::new();
                 for (k, v) in map {
-                    out.insert(k.clone(), self.template(v, ctx)?);
+                    match self.template(v, ctx)? {
+                        Json::String(s) if s == OMIT => {}
+                        v => {
+                            out.insert(k.clone(), v);
+                        }
+                    }
                 }
                 Json::Object(out)
             }
@@ -426,6 +451,21 @@ mod tests {
             ),
             Ok(json!("1,2"))
         );
+    }
+
+    #[test]
+    fn omitted_arguments_are_left_out() {
+        let t = Templar::new();
+        let c = ctx(json!({"m": "0644", "user_omit": "{{ nothing }}"}));
+        assert_eq!(
+            t.template(
+                &json!({"mode": "{{ m | default(omit) }}", "owner": "{{ o | default(omit) }}", "path": "/x"}),
+                &c
+            ),
+            Ok(json!({"mode": "0644", "path": "/x"}))
+        );
+        assert_eq!(t.condition("omit is string", &c), Ok(false));
+        assert_eq!(t.condition("omit is defined", &c), Ok(true));
     }
 
     #[test]
