@@ -11,12 +11,16 @@
 //!
 //! One concept per file: `steps` (a play's tasks flattened, with inherited keywords),
 //! `task` (one task on one host), `vars` (what variables a task sees), `template`
-//! (minijinja with Ansible's semantics), `result` (the registered dict).
+//! (minijinja with Ansible's semantics; `filters`, `tests_jinja`, `lookups` are its
+//! filters, tests and lookups), `result` (the registered dict).
 
+pub mod filters;
+pub mod lookups;
 pub mod result;
 pub mod steps;
 pub mod task;
 pub mod template;
+pub mod tests_jinja;
 pub mod vars;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

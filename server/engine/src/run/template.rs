@@ -1,11 +1,13 @@
 //! Ansible's templating, on minijinja: conditions (`when`, `changed_when`, `failed_when`,
 //! `assert`'s `that`), expressions (`debug`'s `var`) and `{{ }}` in task arguments.
 //!
-//! Owns the environment (strict undefined, Ansible's `bool` filter), Ansible's truthiness of a
-//! condition's result, native types for a lone `{{ expr }}`, and error messages that name the
-//! undefined variable. Must not: know about hosts, connections or events.
+//! Owns the environment (strict undefined; Ansible's filters, tests and lookups from
+//! `filters`, `tests_jinja` and `lookups`; Python's string and dict methods; values printed
+//! as Python prints them), Ansible's truthiness of a condition's result, native types for a
+//! lone `{{ expr }}`, and error messages that name the undefined variable. Must not: know
+//! about hosts, connections or events.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use minijinja::value::{Serde, ValueKind};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
@@ -18,17 +20,54 @@ use crate::playbook::Vars;
 pub struct Context {
     pub json: Vars,
     value: Value,
+    /// Variables whose own template could not be rendered (a loop, an undefined reference),
+    /// with why. They are left out of `json` (so `is defined` and `default` see them as
+    /// undefined, as Ansible's lazy templating does) and using one reports why.
+    broken: HashMap<String, String>,
 }
 
 impl Context {
     pub fn new(json: Vars) -> Context {
-        let value = Value::from(Serde(&json));
-        Context { json, value }
+        Context::with_broken(json, HashMap::new())
+    }
+
+    pub(crate) fn with_broken(json: Vars, broken: HashMap<String, String>) -> Context {
+        let omit = super::filters::collections::map_of([("omit", Value::from_object(Omit))]);
+        let value = minijinja::value::merge_maps([Value::from(Serde(&json)), omit]);
+        Context {
+            json,
+            value,
+            broken,
+        }
+    }
+}
+
+/// What `omit` prints as: a module argument whose value is exactly this is left out, as in
+/// Ansible (`mode: "{{ m | default(omit) }}"`).
+pub const OMIT: &str = "__omit_place_holder__cairn__";
+
+/// The `omit` variable: not a string (`omit is string` is false, as in Ansible 2.19), it
+/// renders as [`OMIT`].
+#[derive(Debug)]
+struct Omit;
+
+impl minijinja::value::Object for Omit {
+    fn repr(self: &std::sync::Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Plain
+    }
+
+    fn render(self: &std::sync::Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(OMIT)
     }
 }
 
 pub struct Templar {
     env: Environment<'static>,
+    /// The same environment where an undefined value's attributes are undefined too. Only
+    /// used again after a strict failure of a template that guards against undefined
+    /// values (`default`, `is defined`, ...): Ansible lets `missing.sub | default('x')`
+    /// through, while minijinja's strict mode fails on the attribute before the filter.
+    chainable: Environment<'static>,
 }
 
 impl Default for Templar {
@@ -37,16 +76,90 @@ impl Default for Templar {
     }
 }
 
+/// Words that make an undefined value harmless in a template (see `Templar::chainable`).
+const GUARDS: &[&str] = &["default", "d(", "defined", "undefined", "mandatory"];
+
+fn environment(undefined: UndefinedBehavior) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(undefined);
+    // Ansible's templar: a block tag's own newline is dropped, trailing newlines are kept.
+    if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+        .trim_blocks(true)
+        .keep_trailing_newline(true)
+        .build()
+    {
+        env.set_syntax(syntax);
+    }
+    super::filters::register(&mut env);
+    super::tests_jinja::register(&mut env);
+    super::lookups::register(&mut env);
+    // `'a,b'.split(',')`, `d.items()`, `s.startswith('x')`: roles call Python methods.
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    // `{{ x }}` inside a longer string prints as Python's str(): True, [1, 'a'], and none
+    // as an empty string (Ansible's finalize). Printing an undefined value is an error in
+    // both environments.
+    env.set_formatter(|out, _state, value| {
+        if value.is_undefined() {
+            return Err(minijinja::Error::from(ErrorKind::UndefinedError));
+        }
+        if value.is_none() {
+            return Ok(());
+        }
+        let text = super::filters::text::py_str(value);
+        out.write_str(&text).map_err(minijinja::Error::from)
+    });
+    env
+}
+
 impl Templar {
     pub fn new() -> Templar {
-        let mut env = Environment::new();
-        // A typo in a variable name must fail the task, not render as "" (Ansible's default
-        // is strict too); `is defined` and `| default(..)` still work.
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        // minijinja's builtin `bool` is Python's truthiness ("no" | bool would be true);
-        // Ansible's filter reads yes/no/on/off/1/true.
-        env.add_filter("bool", |v: Value| ansible_bool(&v));
-        Templar { env }
+        Templar {
+            // A typo in a variable name must fail the task, not render as "" (Ansible's
+            // default is strict too); `is defined` and `| default(..)` still work.
+            env: environment(UndefinedBehavior::Strict),
+            chainable: environment(UndefinedBehavior::Chainable),
+        }
+    }
+
+    /// Which error of a strict attempt and its chainable retry to report: `mandatory`'s
+    /// own (it words the message), else the strict one.
+    fn worse<'e>(
+        strict: &'e minijinja::Error,
+        again: &'e minijinja::Error,
+    ) -> &'e minijinja::Error {
+        if again.detail() == Some(super::filters::text::MANDATORY) {
+            again
+        } else {
+            strict
+        }
+    }
+
+    /// Whether a strict failure may be retried in the chainable environment.
+    fn retry(e: &minijinja::Error, source: &str) -> bool {
+        e.kind() == ErrorKind::UndefinedError
+            && e.detail() != Some(super::filters::text::MANDATORY)
+            && GUARDS.iter().any(|g| source.contains(g))
+    }
+
+    /// The variables a value's templates refer to (top-level names), for resolving
+    /// variables in dependency order. A template that does not compile refers to nothing
+    /// (rendering it reports the syntax error).
+    pub fn referenced(&self, value: &Json) -> HashSet<String> {
+        let mut out = HashSet::new();
+        let mut stack = vec![value];
+        while let Some(v) = stack.pop() {
+            match v {
+                Json::String(s) if s.contains("{{") || s.contains("{%") => {
+                    if let Ok(t) = self.env.template_from_str(s) {
+                        out.extend(t.undeclared_variables(false));
+                    }
+                }
+                Json::Array(a) => stack.extend(a.iter()),
+                Json::Object(m) => stack.extend(m.values()),
+                _ => {}
+            }
+        }
+        out
     }
 
     /// Evaluate an expression (no `{{ }}`) to a value.
@@ -55,10 +168,17 @@ impl Templar {
             .env
             .compile_expression(expr)
             .map_err(|e| format!("syntax error in {expr:?}: {}", detail(&e)))?;
-        let why = |e: &minijinja::Error| {
-            explain(e, || compiled.undeclared_variables(true), &ctx.json, expr)
+        let why =
+            |e: &minijinja::Error| explain(e, || compiled.undeclared_variables(true), ctx, expr);
+        let value = match compiled.eval(ctx.value.clone()) {
+            Ok(v) => v,
+            Err(e) if Self::retry(&e, expr) => self
+                .chainable
+                .compile_expression(expr)
+                .and_then(|c| c.eval(ctx.value.clone()))
+                .map_err(|again| why(Self::worse(&e, &again)))?,
+            Err(e) => return Err(why(&e)),
         };
-        let value = compiled.eval(ctx.value.clone()).map_err(|e| why(&e))?;
         // Strict mode refuses to print or iterate an undefined value but an expression may
         // still evaluate to one (`when: nope`): for Ansible that is an error too.
         if value.is_undefined() {
@@ -70,7 +190,7 @@ impl Templar {
     /// Evaluate a condition as Ansible does. A whole `{{ expr }}` is accepted (Ansible warns
     /// about it but evaluates the inside).
     pub fn condition(&self, cond: &str, ctx: &Context) -> Result<bool, String> {
-        let expr = lone_expression(cond).unwrap_or(cond);
+        let expr = lone_expression(&self.env, cond).unwrap_or(cond);
         Ok(truthy(&self.eval(expr, ctx)?))
     }
 
@@ -88,7 +208,12 @@ impl Templar {
             Json::Object(map) => {
                 let mut out = Vars::new();
                 for (k, v) in map {
-                    out.insert(k.clone(), self.template(v, ctx)?);
+                    match self.template(v, ctx)? {
+                        Json::String(s) if s == OMIT => {}
+                        v => {
+                            out.insert(k.clone(), v);
+                        }
+                    }
                 }
                 Json::Object(out)
             }
@@ -100,7 +225,7 @@ impl Templar {
         if !(s.contains("{{") || s.contains("{%")) {
             return Ok(Json::String(s.to_string()));
         }
-        if let Some(expr) = lone_expression(s) {
+        if let Some(expr) = lone_expression(&self.env, s) {
             let v = self.eval(expr, ctx)?;
             return Ok(to_json(&v));
         }
@@ -108,17 +233,36 @@ impl Templar {
             .env
             .template_from_str(s)
             .map_err(|e| format!("syntax error in {s:?}: {}", detail(&e)))?;
-        tmpl.render(ctx.value.clone())
-            .map(Json::String)
-            .map_err(|e| explain(&e, || tmpl.undeclared_variables(true), &ctx.json, s))
+        match tmpl.render(ctx.value.clone()) {
+            Ok(out) => Ok(Json::String(out)),
+            Err(e) => {
+                let again =
+                    Self::retry(&e, s).then(|| self.chainable.render_str(s, ctx.value.clone()));
+                match again {
+                    Some(Ok(out)) => Ok(Json::String(out)),
+                    Some(Err(again)) => Err(explain(
+                        Self::worse(&e, &again),
+                        || tmpl.undeclared_variables(true),
+                        ctx,
+                        s,
+                    )),
+                    None => Err(explain(&e, || tmpl.undeclared_variables(true), ctx, s)),
+                }
+            }
+        }
     }
 }
 
-/// The expression inside `{{ ... }}` when the string is exactly one of them.
-fn lone_expression(s: &str) -> Option<&str> {
+/// The expression inside `{{ ... }}` when the string is exactly one of them. A `}}` inside
+/// (`{{ d | combine({'a': {'b': 1}}) }}`) is fine when the inside still parses as one
+/// expression; `{{ a }}-{{ b }}` does not.
+fn lone_expression<'a>(env: &Environment<'_>, s: &'a str) -> Option<&'a str> {
     let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
     let nested = ["{{", "}}", "{%", "{#"].iter().any(|m| inner.contains(m));
-    (!nested).then_some(inner.trim())
+    if nested && env.compile_expression(inner).is_err() {
+        return None;
+    }
+    Some(inner.trim())
 }
 
 /// Ansible's `bool` filter: true for `true`, `1`, and the strings yes/on/1/true (any case).
@@ -170,14 +314,22 @@ fn detail(e: &minijinja::Error) -> String {
 fn explain(
     e: &minijinja::Error,
     referenced: impl FnOnce() -> HashSet<String>,
-    ctx: &Vars,
+    ctx: &Context,
     source: &str,
 ) -> String {
     if e.kind() == ErrorKind::UndefinedError {
+        let mandatory = e.detail() == Some(super::filters::text::MANDATORY);
         let mut paths: Vec<String> = referenced().into_iter().collect();
         paths.sort();
         for path in &paths {
-            if let Some(msg) = missing(ctx, path) {
+            let first = path.split('.').next().unwrap_or("");
+            if let Some(why) = ctx.broken.get(first) {
+                return why.clone();
+            }
+            if let Some(msg) = missing(&ctx.json, path) {
+                if mandatory {
+                    return format!("Mandatory variable '{path}' not defined.");
+                }
                 return msg;
             }
         }
@@ -287,5 +439,56 @@ mod tests {
             Ok(json!({"a": ["x-3", 4]}))
         );
         assert_eq!(t.template(&json!("plain"), &c), Ok(json!("plain")));
+        // A `}}` inside the expression does not make it two.
+        assert_eq!(
+            t.template(&json!("{{ {'a': {'b': n}} }}"), &c),
+            Ok(json!({"a": {"b": 3}}))
+        );
+        assert_eq!(
+            t.template(
+                &json!("{{ l | ansible.builtin.map('string') | ansible.builtin.join(',') }}"),
+                &c
+            ),
+            Ok(json!("1,2"))
+        );
+    }
+
+    #[test]
+    fn omitted_arguments_are_left_out() {
+        let t = Templar::new();
+        let c = ctx(json!({"m": "0644", "user_omit": "{{ nothing }}"}));
+        assert_eq!(
+            t.template(
+                &json!({"mode": "{{ m | default(omit) }}", "owner": "{{ o | default(omit) }}", "path": "/x"}),
+                &c
+            ),
+            Ok(json!({"mode": "0644", "path": "/x"}))
+        );
+        assert_eq!(t.condition("omit is string", &c), Ok(false));
+        assert_eq!(t.condition("omit is defined", &c), Ok(true));
+    }
+
+    #[test]
+    fn guards_see_through_undefined_parents_but_nothing_else_does() {
+        let t = Templar::new();
+        let c = ctx(json!({"r": {"stdout": "x"}}));
+        assert_eq!(
+            t.template(&json!("{{ nope.a.b | default('d') }}"), &c),
+            Ok(json!("d"))
+        );
+        assert_eq!(t.condition("nope.a is defined", &c), Ok(false));
+        assert_eq!(t.condition("nope.a is undefined", &c), Ok(true));
+        assert_eq!(
+            t.template(&json!("{{ nope.a | default('d') }} {{ nope.b }}"), &c),
+            Err("'nope' is undefined".into())
+        );
+        assert_eq!(
+            t.template(&json!("{{ nope.a | mandatory }}"), &c),
+            Err("Mandatory variable 'nope.a' not defined.".into())
+        );
+        assert_eq!(
+            t.condition("r.rc == 0", &c),
+            Err("'r' has no attribute 'rc'".into())
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! evaluate conditions, touch hosts, or let a connection secret reach a template (see
 //! [`HIDDEN`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value as Json;
 
@@ -110,12 +110,14 @@ impl Base {
     }
 }
 
-/// Variables may hold templates (`vars: {url: "http://{{ host }}"}`). Ansible resolves them
-/// lazily when used; here each is rendered against the others, repeatedly, until nothing
-/// changes (a few passes cover chains). A value that cannot be rendered yet (it refers to a
-/// missing variable) is kept as written: using it renders it again and reports the error then.
+/// Variables may hold templates (`vars: {url: "http://{{ host }}"}`). Ansible renders them
+/// lazily, when used. Here each is rendered once, after the variables it refers to (in
+/// dependency order, so chains of any length resolve). A variable that refers to itself
+/// through others is a loop, and one whose template fails (an undefined reference) cannot
+/// be rendered: both are left undefined, with the reason kept in the context, so `is
+/// defined` and `default(...)` treat them as Ansible does and using one reports why
+/// (`recursive loop detected in template: a -> b -> a`).
 fn resolve(templar: &Templar, mut vars: Vars) -> Context {
-    const PASSES: usize = 4;
     let has_template = |v: &Json| match v {
         Json::String(s) => s.contains("{{") || s.contains("{%"),
         Json::Array(_) | Json::Object(_) => {
@@ -124,30 +126,106 @@ fn resolve(templar: &Templar, mut vars: Vars) -> Context {
         }
         _ => false,
     };
-    for _ in 0..PASSES {
-        let pending: Vec<String> = vars
+    let pending: Vec<String> = vars
+        .iter()
+        .filter(|(k, v)| k.as_str() != "hostvars" && has_template(v))
+        .map(|(k, _)| k.clone())
+        .collect();
+    if pending.is_empty() {
+        return Context::new(vars);
+    }
+    let deps: HashMap<String, Vec<String>> = pending
+        .iter()
+        .map(|k| {
+            let mut d: Vec<String> = templar
+                .referenced(&vars[k])
+                .into_iter()
+                .filter(|n| pending.contains(n))
+                .collect();
+            d.sort();
+            (k.clone(), d)
+        })
+        .collect();
+    let mut broken: HashMap<String, String> = HashMap::new();
+    let mut seen = HashSet::new();
+    for k in &pending {
+        find_loop(&deps, &mut vec![k.clone()], &mut seen, &mut broken);
+    }
+    for k in broken.keys() {
+        vars.remove(k);
+    }
+    let mut done: Vec<String> = Vec::new();
+    loop {
+        let ready: Vec<String> = pending
             .iter()
-            .filter(|(k, v)| k.as_str() != "hostvars" && has_template(v))
-            .map(|(k, _)| k.clone())
+            .filter(|k| !done.contains(k) && !broken.contains_key(*k))
+            .filter(|k| {
+                deps[*k]
+                    .iter()
+                    .all(|d| done.contains(d) || broken.contains_key(d))
+            })
+            .cloned()
             .collect();
-        if pending.is_empty() {
+        if ready.is_empty() {
             break;
         }
-        let ctx = Context::new(vars.clone());
-        let mut changed = false;
-        for k in pending {
-            if let Ok(new) = templar.template(&vars[&k], &ctx)
-                && new != vars[&k]
-            {
-                vars.insert(k, new);
-                changed = true;
+        let ctx = Context::with_broken(vars.clone(), broken.clone());
+        for k in ready {
+            match templar.template(&vars[&k], &ctx) {
+                Ok(v) => {
+                    vars.insert(k.clone(), v);
+                }
+                Err(why) => {
+                    vars.remove(&k);
+                    broken.insert(k.clone(), format!("error while resolving '{k}': {why}"));
+                }
             }
-        }
-        if !changed {
-            break;
+            done.push(k);
         }
     }
-    Context::new(vars)
+    // Variables still waiting depend on a loop the search did not walk through.
+    for k in &pending {
+        if !done.contains(k) && !broken.contains_key(k) {
+            vars.remove(k);
+            let msg = format!("recursive loop detected in template involving '{k}'");
+            broken.insert(k.clone(), msg);
+        }
+    }
+    Context::with_broken(vars, broken)
+}
+
+/// Depth-first search from the last variable of `path`, each variable explored once
+/// (`seen`); an edge back into the path is a loop, and every variable on it is marked
+/// broken with the loop written out.
+fn find_loop(
+    deps: &HashMap<String, Vec<String>>,
+    path: &mut Vec<String>,
+    seen: &mut HashSet<String>,
+    broken: &mut HashMap<String, String>,
+) {
+    let Some(cur) = path.last().cloned() else {
+        return;
+    };
+    if !seen.insert(cur.clone()) {
+        return;
+    }
+    for d in deps.get(&cur).map(Vec::as_slice).unwrap_or(&[]) {
+        if let Some(start) = path.iter().position(|p| p == d) {
+            let mut chain = path[start..].to_vec();
+            chain.push(d.clone());
+            let msg = format!(
+                "recursive loop detected in template: {}",
+                chain.join(" -> ")
+            );
+            for n in &path[start..] {
+                broken.entry(n.clone()).or_insert_with(|| msg.clone());
+            }
+        } else {
+            path.push(d.clone());
+            find_loop(deps, path, seen, broken);
+            path.pop();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -180,5 +258,62 @@ mod tests {
         assert_eq!(ctx.json["hostvars"]["lone"]["inventory_hostname"], "lone");
         let lone = base.context(&t, "lone", &scope, None, &[], &hv);
         assert_eq!(lone.json["group_names"], serde_json::json!(["ungrouped"]));
+    }
+}
+
+#[cfg(test)]
+mod lazy_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn resolved(v: serde_json::Value) -> Context {
+        resolve(&Templar::new(), v.as_object().cloned().unwrap())
+    }
+
+    #[test]
+    fn chains_resolve_in_dependency_order() {
+        let c = resolved(json!({
+            "e": "{{ d }}!", "d": "{{ c }}d", "c": "{{ b }}c", "b": "{{ a }}b", "a": "a",
+            "nested": {"url": "http://{{ host }}:{{ port }}", "list": ["{{ port + 1 }}"]},
+            "host": "h", "port": 80, "typed": "{{ [port] }}",
+        }));
+        assert_eq!(c.json["e"], "abcd!");
+        assert_eq!(
+            c.json["nested"],
+            json!({"url": "http://h:80", "list": [81]})
+        );
+        assert_eq!(c.json["typed"], json!([80]));
+    }
+
+    #[test]
+    fn loops_and_broken_references_are_errors_when_used() {
+        let c = resolved(json!({
+            "a": "{{ b }}", "b": "{{ c }}", "c": "{{ a }}", "me": "{{ me }}x",
+            "uses_loop": "{{ a }}", "bad": "{{ nope }}", "ok": "fine",
+        }));
+        let t = Templar::new();
+        let run = |s: &str| t.template(&json!(s), &c);
+        assert_eq!(
+            run("{{ a }}"),
+            Err("recursive loop detected in template: a -> b -> c -> a".into())
+        );
+        assert_eq!(
+            run("x {{ me }}"),
+            Err("recursive loop detected in template: me -> me".into())
+        );
+        assert_eq!(
+            run("{{ uses_loop }}"),
+            Err("error while resolving 'uses_loop': recursive loop detected in template: a -> b -> c -> a".into())
+        );
+        assert_eq!(
+            run("{{ bad }}"),
+            Err("error while resolving 'bad': 'nope' is undefined".into())
+        );
+        // As with Ansible's lazy templating, a variable that cannot be rendered is
+        // undefined to `default` and `is defined`, and harmless when not used.
+        assert_eq!(run("{{ bad | default('d') }}"), Ok(json!("d")));
+        assert_eq!(run("{{ a is defined }}"), Ok(json!(false)));
+        assert_eq!(run("{{ ok }}"), Ok(json!("fine")));
     }
 }
