@@ -137,6 +137,9 @@ pub struct Role {
     pub defaults: Vars,
     pub vars: Vars,
     pub dependencies: Vec<RoleRef>,
+    /// `allow_duplicates` in `meta/main.yml`: the role may run more than once in a play
+    /// with the same parameters.
+    pub allow_duplicates: bool,
     /// `templates/` and `files/`, when present: where `template` and `copy` look first.
     pub templates_dir: Option<PathBuf>,
     pub files_dir: Option<PathBuf>,
