@@ -716,3 +716,45 @@ fn tags_and_skip_tags_select_tasks() {
         assert_eq!(ran, *want, "{args:?}: {out}");
     }
 }
+
+#[test]
+fn remote_user_keyword_unless_the_inventory_names_the_user() {
+    let lab = Lab::from_env();
+    let dir = scratch("flow-user");
+    // No ansible_user: the keyword decides; -u is the default below it.
+    let inv = dir.join("hosts");
+    std::fs::write(
+        &inv,
+        format!(
+            "[lab]\nlab1 ansible_host={} ansible_ssh_private_key_file={}\nlab2 ansible_host={} ansible_user=root ansible_ssh_private_key_file={}\n",
+            lab.address("lab1"),
+            lab.key("id_ed25519").display(),
+            lab.address("lab2"),
+            lab.key("id_ed25519").display()
+        ),
+    )
+    .unwrap();
+    write_all(
+        &dir,
+        &[(
+            "site.yml",
+            r#"- hosts: lab
+  gather_facts: false
+  remote_user: cairn
+  tasks:
+    - command: id -un
+      register: play_user
+    - command: id -un
+      remote_user: root
+      register: task_user
+    - assert:
+        that:
+          - "play_user.stdout == ('cairn' if inventory_hostname == 'lab1' else 'root')"
+          - task_user.stdout == 'root'
+"#,
+        )],
+    );
+    let (code, out, err) = play(&lab, &dir, &inv, &["-u", "root"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(!err.contains("remote_user"), "{err}");
+}

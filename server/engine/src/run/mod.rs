@@ -170,6 +170,7 @@ struct Run<'a> {
     connector: &'a Connector,
     options: &'a Options<'a>,
     sink: &'a dyn EventSink,
+    /// Open connections by [`conn_key`].
     conns: HashMap<String, Connection>,
     /// Hosts whose connection failed, with the reason, not yet reported in a task.
     unreachable: HashMap<String, String>,
@@ -479,7 +480,7 @@ impl Run<'_> {
         }
     }
 
-    /// Open a connection to each host that has none yet, `forks` at a time.
+    /// Open a connection for each key (see [`conn_key`]) that has none yet, `forks` at a time.
     async fn connect(&mut self, hosts: &[String]) {
         let todo: Vec<String> = hosts
             .iter()
@@ -487,12 +488,21 @@ impl Run<'_> {
             .cloned()
             .collect();
         let (connector, target) = (self.connector, self.options.target);
-        let results = fanout::bounded(todo, self.options.forks, |host| async move {
+        let results = fanout::bounded(todo, self.options.forks, |key| async move {
+            let (host, user) = match key.split_once(AS_USER) {
+                Some((h, u)) => (h.to_string(), Some(u.to_string())),
+                None => (key.clone(), None),
+            };
             let conn = match target(&host) {
-                Ok(t) => connector.connect(&t).await.map_err(|e| e.to_string()),
+                Ok(mut t) => {
+                    if let Some(u) = user {
+                        t.user = u;
+                    }
+                    connector.connect(&t).await.map_err(|e| e.to_string())
+                }
                 Err(e) => Err(e),
             };
-            (host, conn)
+            (key, conn)
         })
         .await;
         for (host, conn) in results {
@@ -536,15 +546,23 @@ impl Run<'_> {
         if play.strategy != crate::playbook::Strategy::Linear {
             unexecuted.push("strategy: free (linear is used)");
         }
-        if play.common.remote_user.is_some() {
-            unexecuted.push("remote_user on the play (the inventory's user is used)");
-        }
         for what in unexecuted {
             self.sink.emit(Event::Warning {
                 message: format!("not implemented yet: {what}"),
                 location: Some(play.location.clone()),
             });
         }
+    }
+}
+
+/// Separates host and user in a connection key (host names have no spaces).
+const AS_USER: &str = " as ";
+
+/// The key of a connection in [`Run::conns`]: the host, or the host and a `remote_user`.
+fn conn_key(host: &str, user: Option<&str>) -> String {
+    match user {
+        Some(u) => format!("{host}{AS_USER}{u}"),
+        None => host.to_string(),
     }
 }
 

@@ -383,37 +383,17 @@ impl Run<'_> {
         } else {
             live.clone()
         };
-        // delegate_to, per host, and connections to the delegates.
-        let mut delegates: HashMap<String, Result<String, String>> = HashMap::new();
-        if let Some(d) = &s.delegate_to {
+        // Which connection each runner uses (delegate_to, remote_user), opened if new.
+        let mut routes: HashMap<String, Result<String, String>> = HashMap::new();
+        if s.delegate_to.is_some() || s.remote_user.is_some() {
             for h in &runners {
                 let ctx = self.context(h, s, &hostvars, self.options.check);
-                let to = match self.templar.template(&Json::String(d.clone()), &ctx) {
-                    Ok(Json::String(t)) => Ok(t),
-                    Ok(other) => Ok(other.to_string()),
-                    Err(e) => Err(format!("delegate_to: {e} ({})", task.location)),
-                }
-                .and_then(|to| {
-                    if self.base.host_vars.contains_key(&to) {
-                        Ok(to)
-                    } else if ["localhost", "127.0.0.1", "::1"].contains(&to.as_str()) {
-                        Err(format!(
-                            "delegate_to: {to} (the controller) is not supported: Cairn runs modules on inventory hosts over SSH; delegate to a host of the inventory ({})",
-                            task.location
-                        ))
-                    } else {
-                        Err(format!(
-                            "delegate_to: {to:?} is not a host of the inventory ({})",
-                            task.location
-                        ))
-                    }
-                });
-                delegates.insert(h.clone(), to);
+                routes.insert(h.clone(), self.route(task, s, h, &ctx));
             }
-            let targets: Vec<String> = delegates.values().flatten().cloned().collect();
-            self.connect(&targets).await;
+            let keys: Vec<String> = routes.values().flatten().cloned().collect();
+            self.connect(&keys).await;
         }
-        let done = self.run_on(task, s, &runners, &delegates, &hostvars).await;
+        let done = self.run_on(task, s, &runners, &routes, &hostvars).await;
         let mut ok = Vec::new();
         let mut fatal = false;
         for (host, d) in done {
@@ -514,7 +494,7 @@ impl Run<'_> {
         task: &Task,
         s: &Scope,
         runners: &[String],
-        delegates: &HashMap<String, Result<String, String>>,
+        routes: &HashMap<String, Result<String, String>>,
         hostvars: &Json,
     ) -> Vec<(String, Done)> {
         let search = src_search(task, s, &self.base.playbook_dir);
@@ -541,7 +521,7 @@ impl Run<'_> {
                 Ok(e) => e,
                 Err(e) => return (host.clone(), self.refused(&host, &name, e)),
             };
-            let conn_host = match delegates.get(&host) {
+            let conn_host = match routes.get(&host) {
                 None => host.clone(),
                 Some(Ok(d)) => d.clone(),
                 Some(Err(e)) => return (host.clone(), self.refused(&host, &name, e.clone())),
@@ -552,7 +532,7 @@ impl Run<'_> {
                     .get(&conn_host)
                     .cloned()
                     .unwrap_or_else(|| "no connection".into());
-                let mut d = self.refused(&host, &name, format!("delegate_to {conn_host}: {msg}"));
+                let mut d = self.refused(&host, &name, format!("{conn_host}: {msg}"));
                 d.result.outcome = Outcome::Unreachable;
                 return (host.clone(), d);
             };
@@ -579,6 +559,49 @@ impl Run<'_> {
             (host, done)
         })
         .await
+    }
+
+    /// The connection `host` runs `task` over: its own, or its `delegate_to` host's, as the
+    /// inventory's user or the `remote_user` keyword's (the inventory's `ansible_user` wins,
+    /// as in Ansible). A key of [`Run::conns`].
+    fn route(&self, task: &Task, s: &Scope, host: &str, ctx: &Context) -> Result<String, String> {
+        let render = |what: &str, v: &str| -> Result<String, String> {
+            match self.templar.template(&Json::String(v.to_string()), ctx) {
+                Ok(Json::String(t)) => Ok(t),
+                Ok(other) => Ok(other.to_string()),
+                Err(e) => Err(format!("{what}: {e} ({})", task.location)),
+            }
+        };
+        let to = match &s.delegate_to {
+            None => host.to_string(),
+            Some(d) => {
+                let to = render("delegate_to", d)?;
+                if self.base.host_vars.contains_key(&to) {
+                    to
+                } else if ["localhost", "127.0.0.1", "::1"].contains(&to.as_str()) {
+                    return Err(format!(
+                        "delegate_to: {to} (the controller) is not supported: Cairn runs modules on inventory hosts over SSH; delegate to a host of the inventory ({})",
+                        task.location
+                    ));
+                } else {
+                    return Err(format!(
+                        "delegate_to: {to:?} is not a host of the inventory ({})",
+                        task.location
+                    ));
+                }
+            }
+        };
+        let inventory_user = self
+            .base
+            .host_vars
+            .get(&to)
+            .is_some_and(|v| v.contains_key("ansible_user"));
+        match &s.remote_user {
+            Some(u) if !inventory_user => {
+                Ok(super::conn_key(&to, Some(&render("remote_user", u)?)))
+            }
+            _ => Ok(to),
+        }
     }
 
     /// A failed end for a task that could not start on `host` (`msg` says why).
