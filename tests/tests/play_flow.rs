@@ -597,14 +597,19 @@ fn roles_includes_and_variable_precedence() {
                 "roles/web/handlers/main.yml",
                 "- name: restart web\n  debug: msg=restarted\n",
             ),
+            ("vars/common.yml", "which: extra\n"),
+            ("vars/alt.yml", "alt_v: alt\n"),
             (
                 "site.yml",
                 r#"- hosts: lab1
   gather_facts: false
   vars:
     who: play
-    which: extra
+    which: wrong
     port: 1
+  vars_files:
+    - vars/common.yml
+    - [vars/nope.yml, "vars/{{ 'alt' }}.yml"]
   roles:
     - role: web
       param: p
@@ -619,6 +624,8 @@ fn roles_includes_and_variable_precedence() {
     - name: static role
       import_role:
         name: api
+    - assert:
+        that: [alt_v == 'alt', which == 'extra']
 "#,
             ),
         ],
@@ -647,6 +654,7 @@ fn roles_includes_and_variable_precedence() {
             "TASK [dynamic role]",
             "TASK [web : from other]",
             "TASK [api : api]",
+            "TASK [assert]",
             "RUNNING HANDLER [web : restart web]",
         ],
         "{out}"
@@ -757,4 +765,59 @@ fn remote_user_keyword_unless_the_inventory_names_the_user() {
     let (code, out, err) = play(&lab, &dir, &inv, &["-u", "root"]);
     assert_eq!(code, Some(0), "{out}\n{err}");
     assert!(!err.contains("remote_user"), "{err}");
+}
+
+#[test]
+fn run_time_errors_name_their_place() {
+    let lab = Lab::from_env();
+    let dir = scratch("flow-errors");
+    let inv = inventory(&lab, &dir, "");
+    let site = dir.join("site.yml").display().to_string();
+    let task = |body: &str| {
+        format!("- hosts: lab1\n  gather_facts: false\n  tasks:\n    - name: t\n{body}")
+    };
+    let cases: Vec<(String, String)> = vec![
+        (
+            task("      debug: msg=x\n      delegate_to: localhost\n"),
+            format!("delegate_to: localhost (the controller) is not supported: Cairn runs modules on inventory hosts over SSH; delegate to a host of the inventory ({site}:4:7)"),
+        ),
+        (
+            task("      debug: msg=x\n      delegate_to: nowhere\n"),
+            format!("delegate_to: \\\"nowhere\\\" is not a host of the inventory ({site}:4:7)"),
+        ),
+        (
+            task("      command: \"true\"\n      environment: \"{{ 'x' }}\"\n"),
+            format!("environment must be a mapping of variable names to values, got \\\"x\\\" (the task at {site}:4:7)"),
+        ),
+        (
+            task("      command: \"true\"\n      environment: {\"A-B\": 1}\n"),
+            format!("environment: \\\"A-B\\\" is not a valid variable name (the task at {site}:4:7)"),
+        ),
+        (
+            task("      include_tasks: missing.yml\n"),
+            format!("{site}:4:7: error: included file \\\"missing.yml\\\" not found"),
+        ),
+        (
+            task("      include_tasks:\n        file: x.yml\n        apply: {loop: []}\n"),
+            format!("apply: \\\"loop\\\" is not supported (tags, when, become, become_user, ignore_errors, no_log, check_mode, diff, run_once, delegate_to, environment, vars are) ({site}:4:7)"),
+        ),
+        (
+            task("      meta: refresh_inventory\n"),
+            format!("meta: refresh_inventory is not implemented: the inventory is read once per run ({site}:4:7)"),
+        ),
+        (
+            "- hosts: lab1\n  gather_facts: false\n  vars_files: [[a.yml, b.yml]]\n  tasks: []\n".into(),
+            format!("{site}:1:3: none of the vars_files alternatives exists (tried {d}/a.yml, {d}/b.yml)", d = dir.display()),
+        ),
+        (
+            "- hosts: lab1\n  gather_facts: false\n  vars_files: [\"{{ nope }}.yml\"]\n  tasks: []\n".into(),
+            format!("vars_files \\\"{{{{ nope }}}}.yml\\\": 'nope' is undefined (the play at {site}:1:3)"),
+        ),
+    ];
+    for (playbook, want) in cases {
+        write_all(&dir, &[("site.yml", &playbook)]);
+        let (code, out, err) = play(&lab, &dir, &inv, &[]);
+        assert_eq!(code, Some(2), "{playbook}\n{out}\n{err}");
+        assert!(out.contains(&want), "missing {want:?} in:\n{out}");
+    }
 }

@@ -93,7 +93,8 @@ pub struct Play {
     /// The host pattern (a list is joined with `,`, as Ansible does).
     pub hosts: String,
     pub common: Common,
-    pub vars_files: Vec<String>,
+    /// Each entry: a file name, or alternatives (a nested list: the first that exists).
+    pub vars_files: Vec<Vec<String>>,
     pub gather_facts: Option<Flag>,
     /// Batch sizes; empty means all hosts at once. The last size repeats.
     pub serial: Vec<Batch>,

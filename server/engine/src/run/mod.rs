@@ -324,17 +324,10 @@ impl Run<'_> {
             playbook_dir: &dir,
             options: &load_options,
         };
-        for entry in &play.vars_files {
-            let alternatives: Vec<String> = match serde_json::from_str::<Json>(entry) {
-                Ok(Json::Array(a)) if entry.trim_start().starts_with('[') => a
-                    .iter()
-                    .map(|v| v.as_str().map(str::to_string).unwrap_or(v.to_string()))
-                    .collect(),
-                _ => vec![entry.clone()],
-            };
+        for alternatives in &play.vars_files {
             let mut tried = Vec::new();
             let mut loaded = None;
-            for alt in &alternatives {
+            for alt in alternatives {
                 let name = match self.templar.template(&Json::String(alt.clone()), &ctx) {
                     Ok(Json::String(s)) => s,
                     Ok(other) => other.to_string(),

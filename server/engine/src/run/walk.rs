@@ -502,15 +502,39 @@ impl Run<'_> {
         let empty = Vars::new();
         let empty = &empty;
         fanout::bounded(runners.to_vec(), self.options.forks, |host| async move {
+            let done = self
+                .run_one(task, s, &host, routes, hostvars, search, empty)
+                .await;
+            // Reported as each host finishes, not when the whole task is done.
+            self.sink.emit(Event::HostResult(done.result.clone()));
+            (host, done)
+        })
+        .await
+    }
+
+    /// One runner's end of `task` (not reported yet).
+    #[allow(clippy::too_many_arguments)]
+    async fn run_one(
+        &self,
+        task: &Task,
+        s: &Scope,
+        host: &str,
+        routes: &HashMap<String, Result<String, String>>,
+        hostvars: &Json,
+        search: &[std::path::PathBuf],
+        empty: &Vars,
+    ) -> Done {
+        let host = host.to_string();
+        {
             let name = shown_name(task);
             let mut ctx = self.context(&host, s, hostvars, self.options.check);
             let check = match self.flag(&s.check_mode, &ctx) {
                 Ok(c) => c.unwrap_or(self.options.check),
-                Err(e) => return (host.clone(), self.refused(&host, &name, e)),
+                Err(e) => return self.refused(&host, &name, e),
             };
             let diff = match self.flag(&s.diff, &ctx) {
                 Ok(d) => d.unwrap_or(self.options.diff),
-                Err(e) => return (host.clone(), self.refused(&host, &name, e)),
+                Err(e) => return self.refused(&host, &name, e),
             };
             if check != self.options.check {
                 let mut json = ctx.json.clone();
@@ -519,12 +543,12 @@ impl Run<'_> {
             }
             let environment = match self.environment(s, &ctx, task) {
                 Ok(e) => e,
-                Err(e) => return (host.clone(), self.refused(&host, &name, e)),
+                Err(e) => return self.refused(&host, &name, e),
             };
             let conn_host = match routes.get(&host) {
                 None => host.clone(),
                 Some(Ok(d)) => d.clone(),
-                Some(Err(e)) => return (host.clone(), self.refused(&host, &name, e.clone())),
+                Some(Err(e)) => return self.refused(&host, &name, e.clone()),
             };
             let Some(conn) = self.conns.get(&conn_host) else {
                 let msg = self
@@ -534,7 +558,7 @@ impl Run<'_> {
                     .unwrap_or_else(|| "no connection".into());
                 let mut d = self.refused(&host, &name, format!("{conn_host}: {msg}"));
                 d.result.outcome = Outcome::Unreachable;
-                return (host.clone(), d);
+                return d;
             };
             let ht = HostTask {
                 templar: &self.templar,
@@ -550,15 +574,11 @@ impl Run<'_> {
                 environment: &environment,
                 sink: self.sink,
             };
-            let done = match &task.r#loop {
+            match &task.r#loop {
                 Some(lp) => super::looping::run(&ht, lp, &ctx).await,
                 None => ht.run(&ctx, None).await,
-            };
-            // Reported as each host finishes, not when the whole task is done.
-            self.sink.emit(Event::HostResult(done.result.clone()));
-            (host, done)
-        })
-        .await
+            }
+        }
     }
 
     /// The connection `host` runs `task` over: its own, or its `delegate_to` host's, as the
