@@ -132,6 +132,10 @@ fn blocks_rescue_always_and_failed_hosts_leave() {
           debug: msg=always2
     - name: the rest
       debug: msg=rest
+    - meta: end_host
+      when: inventory_hostname == 'lab3'
+    - name: after end_host
+      debug: msg=x
 "#,
         )],
     );
@@ -144,6 +148,7 @@ fn blocks_rescue_always_and_failed_hosts_leave() {
         ("TASK [always]", &["lab1", "lab2", "lab3"]),
         ("TASK [always after a failure]", &["lab1", "lab2", "lab3"]),
         ("TASK [the rest]", &["lab1", "lab3"]),
+        ("TASK [after end_host]", &["lab1"]),
     ];
     for (title, hosts) in cases {
         assert_eq!(hosts_in(section(&out, title)), *hosts, "{title}:\n{out}");
@@ -533,6 +538,32 @@ fn run_once_delegate_to_and_environment() {
         that: [checked.skipped]
     - command: test ! -e {{ file }}-check
       changed_when: false
+    - name: check mode with creates that exists
+      command: touch {{ file }}-never
+      args:
+        creates: /etc/hostname
+      check_mode: true
+      register: guarded
+    - name: check mode with creates that does not exist
+      command: touch {{ file }}-never
+      args:
+        creates: "{{ file }}-never"
+      check_mode: true
+      register: would
+    - assert:
+        that:
+          - not guarded.changed and guarded.stdout == 'skipped, since /etc/hostname exists'
+          - would.changed and would.msg == 'Command would have run if not in check mode'
+          - ansible_check_mode == false
+    - command: test ! -e {{ file }}-never
+      changed_when: false
+    - name: stdin
+      command: cat
+      args:
+        stdin: hello
+      register: cat
+    - assert:
+        that: ["cat.stdout == 'hello'"]
 "#
             .replace("ID", &id),
         )],
@@ -800,6 +831,10 @@ fn run_time_errors_name_their_place() {
         (
             task("      include_tasks:\n        file: x.yml\n        apply: {loop: []}\n"),
             format!("apply: \\\"loop\\\" is not supported (tags, when, become, become_user, ignore_errors, no_log, check_mode, diff, run_once, delegate_to, environment, vars are) ({site}:4:7)"),
+        ),
+        (
+            task("      include_tasks: x.yml\n      loop: [1]\n"),
+            format!("a loop on include_tasks is not implemented yet: loop inside the included file instead ({site}:4:7)"),
         ),
         (
             task("      meta: refresh_inventory\n"),

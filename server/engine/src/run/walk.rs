@@ -702,6 +702,16 @@ impl Run<'_> {
         });
         let live = self.report_unreachable(&live, &name);
         let live = self.when_hosts(task, &s, &live);
+        if task.r#loop.is_some() {
+            let msg = format!(
+                "a loop on {} is not implemented yet: loop inside the included file instead ({})",
+                task.action, task.location
+            );
+            for h in &live {
+                self.fail_host(h, &name, &msg, &s);
+            }
+            return;
+        }
         let apply = match args.get("apply").map(apply_keywords).transpose() {
             Ok(a) => a.unwrap_or_default(),
             Err(e) => {
