@@ -571,6 +571,10 @@ fn run_once_delegate_to_and_environment() {
     let (code, out, err) = play(&lab, &dir, &inv, &[]);
     assert_eq!(code, Some(0), "{out}\n{err}");
     assert_eq!(hosts_in(section(&out, "TASK [once]")), ["lab1"], "{out}");
+    assert!(
+        section(&out, "TASK [from lab1 to lab2]").contains("changed: [lab1 -> lab2]\n"),
+        "{out}"
+    );
     for h in HOSTS {
         assert!(recap(&out, h).contains("failed=0"), "{out}");
     }

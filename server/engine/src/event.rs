@@ -98,6 +98,8 @@ pub struct HostResult {
     /// What changed in files (or would have, in check mode), for `--diff`. Empty when the
     /// module changed no file or the task is `no_log`.
     pub diff: Vec<Diff>,
+    /// `delegate_to`: the host the module ran on, when not `host` (`ok: [lab1 -> lab2]`).
+    pub delegated_to: Option<String>,
     /// One item of a loop: its label (`loop_control.label`, or the item itself).
     pub item: Option<String>,
     /// The whole of a looped task (after its items' results): renderers show it only when

@@ -69,7 +69,11 @@ fn banner(title: &str) -> String {
 }
 
 fn host_line(r: &HostResult) -> String {
-    let h = &r.host;
+    // `lab1 -> lab2` for a delegated task, as ansible-playbook shows it.
+    let h = &match &r.delegated_to {
+        Some(d) => format!("{} -> {d}", r.host),
+        None => r.host.clone(),
+    };
     if r.looped {
         // A loop's items were shown one by one; the whole shows only when it failed or
         // every item was skipped, as ansible-playbook does.
@@ -214,6 +218,7 @@ mod tests {
             duration: Duration::ZERO,
             censored: false,
             diff: Vec::new(),
+            delegated_to: None,
             item: None,
             looped: false,
         }
@@ -231,6 +236,12 @@ mod tests {
         assert_eq!(
             render(&Event::HostResult(ok)),
             "changed: [lab1] => {\n    \"msg\": \"hi\"\n}\n"
+        );
+        let mut delegated = result(Outcome::Ok { changed: true });
+        delegated.delegated_to = Some("lab2".into());
+        assert_eq!(
+            render(&Event::HostResult(delegated)),
+            "changed: [lab1 -> lab2]\n"
         );
         let mut item = result(Outcome::Ok { changed: false });
         item.item = Some("a".into());

@@ -2,7 +2,8 @@
 //! variables set, and the registered result of the whole (`results`, one per item).
 //!
 //! Owns the item lists Ansible's lookups produce (`items` flattens one level, `list`, `dict`,
-//! `fileglob` on the controller, `sequence`), `loop_control` (`loop_var`, `index_var`,
+//! `fileglob` on the controller, `sequence`, `indexed_items`, `flattened`, `together`,
+//! `nested`), `loop_control` (`loop_var`, `index_var`,
 //! `label`, `pause`, `extended`) and the aggregate result (`changed` if any item changed,
 //! failed if any failed). Must not: decide what a failure means for the host (the walker).
 
@@ -44,17 +45,7 @@ pub fn items(
                 shown(&other)
             )),
         },
-        "items" => Ok(match source {
-            Json::Array(a) => a
-                .into_iter()
-                .flat_map(|v| match v {
-                    Json::Array(inner) => inner,
-                    other => vec![other],
-                })
-                .collect(),
-            Json::Null => Vec::new(),
-            other => vec![other],
-        }),
+        "items" => Ok(flat_one(source)),
         "dict" => match source {
             Json::Object(m) => Ok(m
                 .into_iter()
@@ -77,9 +68,91 @@ pub fn items(
             Ok(out)
         }
         "sequence" => sequence(&shown(&source)).map_err(|e| format!("{e} (the task at {at})")),
+        "indexed_items" => Ok(flat_one(source)
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| json!([i, v]))
+            .collect()),
+        "flattened" => {
+            fn all(v: Json, out: &mut Vec<Json>) {
+                match v {
+                    Json::Array(a) => a.into_iter().for_each(|x| all(x, out)),
+                    other => out.push(other),
+                }
+            }
+            let mut out = Vec::new();
+            all(source, &mut out);
+            Ok(out)
+        }
+        "together" | "nested" => {
+            let lists: Vec<Vec<Json>> = match source {
+                Json::Array(a) => a
+                    .into_iter()
+                    .map(|l| match l {
+                        Json::Array(x) => x,
+                        other => vec![other],
+                    })
+                    .collect(),
+                other => {
+                    return Err(format!(
+                        "with_{} expects a list of lists, got {} (the task at {at})",
+                        lp.kind,
+                        shown(&other)
+                    ));
+                }
+            };
+            Ok(if lp.kind == "together" {
+                // Ansible's zip_longest: shorter lists are padded with null.
+                let n = lists.iter().map(Vec::len).max().unwrap_or(0);
+                (0..n)
+                    .map(|i| {
+                        Json::Array(
+                            lists
+                                .iter()
+                                .map(|l| l.get(i).cloned().unwrap_or(Json::Null))
+                                .collect(),
+                        )
+                    })
+                    .collect()
+            } else {
+                let mut acc: Vec<Vec<Json>> = vec![Vec::new()];
+                for l in &lists {
+                    acc = acc
+                        .into_iter()
+                        .flat_map(|prefix| {
+                            l.iter().map(move |x| {
+                                let mut p = prefix.clone();
+                                p.push(x.clone());
+                                p
+                            })
+                        })
+                        .collect();
+                }
+                if lists.is_empty() {
+                    Vec::new()
+                } else {
+                    acc.into_iter().map(Json::Array).collect()
+                }
+            })
+        }
         other => Err(format!(
-            "with_{other} is not supported: use `loop:` with a filter, or with_items, with_list, with_dict, with_fileglob, with_sequence (the task at {at})"
+            "with_{other} is not supported: use `loop:` with a filter, or with_items, with_list, with_dict, with_fileglob, with_sequence, with_indexed_items, with_flattened, with_together, with_nested (the task at {at})"
         )),
+    }
+}
+
+/// `with_items`' list: one level flattened, a single value as a list of one.
+fn flat_one(source: Json) -> Vec<Json> {
+    match source {
+        Json::Array(a) => a
+            .into_iter()
+            .flat_map(|v| match v {
+                Json::Array(inner) => inner,
+                other => vec![other],
+            })
+            .collect(),
+        Json::Null => Vec::new(),
+        other => vec![other],
     }
 }
 
@@ -309,6 +382,7 @@ pub async fn run(t: &HostTask<'_>, lp: &Loop, vars: &Context) -> Done {
     let mut d = t.run_nothing(vars, outcome, registered["msg"].as_str().unwrap_or(""));
     d.result.ignored = ignored && !drops_out;
     d.result.looped = true;
+    d.result.delegated_to = t.delegated_to.map(str::to_string);
     d.registered = registered;
     d.facts = if drops_out { Vars::new() } else { facts };
     d.drops_out = drops_out;
@@ -401,6 +475,22 @@ mod tests {
                 json!(["n01", "n02"]),
             ),
             ("sequence", json!("4-8/2"), json!(["4", "6", "8"])),
+            (
+                "indexed_items",
+                json!(["a", "b"]),
+                json!([[0, "a"], [1, "b"]]),
+            ),
+            ("flattened", json!([1, [2, [3, [4]]]]), json!([1, 2, 3, 4])),
+            (
+                "together",
+                json!([[1, 2], ["a"]]),
+                json!([[1, "a"], [2, null]]),
+            ),
+            (
+                "nested",
+                json!([[1, 2], ["a", "b"]]),
+                json!([[1, "a"], [1, "b"], [2, "a"], [2, "b"]]),
+            ),
         ];
         for (kind, source, want) in cases {
             assert_eq!(
@@ -424,8 +514,12 @@ mod tests {
             Err("with_dict expects a dict, got x (the task at site.yml:9:7)".into())
         );
         assert_eq!(
-            items(&lp("nested", json!([])), &t, &vars, &[], &at()),
-            Err("with_nested is not supported: use `loop:` with a filter, or with_items, with_list, with_dict, with_fileglob, with_sequence (the task at site.yml:9:7)".into())
+            items(&lp("subelements", json!([])), &t, &vars, &[], &at()),
+            Err("with_subelements is not supported: use `loop:` with a filter, or with_items, with_list, with_dict, with_fileglob, with_sequence, with_indexed_items, with_flattened, with_together, with_nested (the task at site.yml:9:7)".into())
+        );
+        assert_eq!(
+            items(&lp("nested", json!("{{ s }}")), &t, &vars, &[], &at()),
+            Err("with_nested expects a list of lists, got x (the task at site.yml:9:7)".into())
         );
         assert_eq!(
             items(&lp("loop", json!("{{ nope }}")), &t, &vars, &[], &at()),

@@ -626,6 +626,7 @@ fn unsupported_result(host: &str, task: &str, msg: &str) -> HostResult {
         duration: Duration::ZERO,
         censored: false,
         diff: Vec::new(),
+        delegated_to: None,
         item: None,
         looped: false,
     }

@@ -56,6 +56,8 @@ pub struct HostTask<'a> {
     pub environment: &'a [(String, String)],
     /// Where `until` retries are announced.
     pub sink: &'a dyn EventSink,
+    /// `delegate_to`: the inventory host `conn` reaches, when not `host`.
+    pub delegated_to: Option<&'a str>,
 }
 
 /// Ansible's defaults for `until` without `retries`/`delay`.
@@ -408,6 +410,7 @@ fn host_result(
         duration: start.elapsed(),
         censored: false,
         diff: mr.diff.clone(),
+        delegated_to: None,
         item: None,
         looped: false,
     };

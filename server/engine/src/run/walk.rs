@@ -573,6 +573,8 @@ impl Run<'_> {
                 search,
                 environment: &environment,
                 sink: self.sink,
+                delegated_to: Some(conn_host.split(super::AS_USER).next().unwrap_or(&conn_host))
+                    .filter(|d| *d != host),
             };
             match &task.r#loop {
                 Some(lp) => super::looping::run(&ht, lp, &ctx).await,
