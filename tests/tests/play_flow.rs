@@ -572,7 +572,7 @@ fn run_once_delegate_to_and_environment() {
     assert_eq!(code, Some(0), "{out}\n{err}");
     assert_eq!(hosts_in(section(&out, "TASK [once]")), ["lab1"], "{out}");
     assert!(
-        section(&out, "TASK [from lab1 to lab2]").contains("changed: [lab1 -> lab2]\n"),
+        section(&out, "TASK [from lab1 to lab2]").contains("changed: [lab1 -> lab2]"),
         "{out}"
     );
     for h in HOSTS {

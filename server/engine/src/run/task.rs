@@ -410,7 +410,7 @@ fn host_result(
         duration: start.elapsed(),
         censored: false,
         diff: mr.diff.clone(),
-        delegated_to: None,
+        delegated_to: t.delegated_to.map(str::to_string),
         item: None,
         looped: false,
     };
