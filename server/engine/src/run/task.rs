@@ -60,8 +60,9 @@ pub struct HostTask<'a> {
     pub delegated_to: Option<&'a str>,
 }
 
-/// Ansible's defaults for `until` without `retries`/`delay`.
-const DEFAULT_RETRIES: u64 = 3;
+/// Ansible's defaults for `until` without `retries`/`delay`: without `retries` a task runs
+/// at most 3 times in all; with `retries: N`, N + 1 times (task_executor.py).
+const DEFAULT_RETRIES: u64 = 2;
 const DEFAULT_DELAY: u64 = 5;
 
 impl HostTask<'_> {
