@@ -11,6 +11,9 @@ use std::time::Duration;
 use crate::playbook::Location;
 
 /// One thing that happened during a run, in the order it happened.
+// `HostResult` is by far the largest variant and also the most frequent: boxing it would
+// allocate for nearly every event and change the type every consumer matches on.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     /// The run begins: the playbook as given and every host any play may touch.

@@ -524,62 +524,59 @@ impl Run<'_> {
         search: &[std::path::PathBuf],
         empty: &Vars,
     ) -> Done {
-        let host = host.to_string();
-        {
-            let name = shown_name(task);
-            let mut ctx = self.context(&host, s, hostvars, self.options.check);
-            let check = match self.flag(&s.check_mode, &ctx) {
-                Ok(c) => c.unwrap_or(self.options.check),
-                Err(e) => return self.refused(&host, &name, e),
-            };
-            let diff = match self.flag(&s.diff, &ctx) {
-                Ok(d) => d.unwrap_or(self.options.diff),
-                Err(e) => return self.refused(&host, &name, e),
-            };
-            if check != self.options.check {
-                let mut json = ctx.json.clone();
-                json.insert("ansible_check_mode".into(), check.into());
-                ctx = Context::new(json);
-            }
-            let environment = match self.environment(s, &ctx, task) {
-                Ok(e) => e,
-                Err(e) => return self.refused(&host, &name, e),
-            };
-            let conn_host = match routes.get(&host) {
-                None => host.clone(),
-                Some(Ok(d)) => d.clone(),
-                Some(Err(e)) => return self.refused(&host, &name, e.clone()),
-            };
-            let Some(conn) = self.conns.get(&conn_host) else {
-                let msg = self
-                    .unreachable
-                    .get(&conn_host)
-                    .cloned()
-                    .unwrap_or_else(|| "no connection".into());
-                let mut d = self.refused(&host, &name, format!("{conn_host}: {msg}"));
-                d.result.outcome = Outcome::Unreachable;
-                return d;
-            };
-            let ht = HostTask {
-                templar: &self.templar,
-                task,
-                scope: s,
-                host: &host,
-                conn,
-                inventory_vars: self.base.host_vars.get(&host).unwrap_or(empty),
-                become_default: &self.options.become_default,
-                check,
-                diff,
-                search,
-                environment: &environment,
-                sink: self.sink,
-                delegated_to: Some(conn_host.split(super::AS_USER).next().unwrap_or(&conn_host))
-                    .filter(|d| *d != host),
-            };
-            match &task.r#loop {
-                Some(lp) => super::looping::run(&ht, lp, &ctx).await,
-                None => ht.run(&ctx, None).await,
-            }
+        let name = shown_name(task);
+        let mut ctx = self.context(host, s, hostvars, self.options.check);
+        let check = match self.flag(&s.check_mode, &ctx) {
+            Ok(c) => c.unwrap_or(self.options.check),
+            Err(e) => return self.refused(host, &name, e),
+        };
+        let diff = match self.flag(&s.diff, &ctx) {
+            Ok(d) => d.unwrap_or(self.options.diff),
+            Err(e) => return self.refused(host, &name, e),
+        };
+        if check != self.options.check {
+            let mut json = ctx.json.clone();
+            json.insert("ansible_check_mode".into(), check.into());
+            ctx = Context::new(json);
+        }
+        let environment = match self.environment(s, &ctx, task) {
+            Ok(e) => e,
+            Err(e) => return self.refused(host, &name, e),
+        };
+        let conn_host = match routes.get(host) {
+            None => host.to_string(),
+            Some(Ok(d)) => d.clone(),
+            Some(Err(e)) => return self.refused(host, &name, e.clone()),
+        };
+        let Some(conn) = self.conns.get(&conn_host) else {
+            let msg = self
+                .unreachable
+                .get(&conn_host)
+                .cloned()
+                .unwrap_or_else(|| "no connection".into());
+            let mut d = self.refused(host, &name, format!("{conn_host}: {msg}"));
+            d.result.outcome = Outcome::Unreachable;
+            return d;
+        };
+        let ht = HostTask {
+            templar: &self.templar,
+            task,
+            scope: s,
+            host,
+            conn,
+            inventory_vars: self.base.host_vars.get(host).unwrap_or(empty),
+            become_default: &self.options.become_default,
+            check,
+            diff,
+            search,
+            environment: &environment,
+            sink: self.sink,
+            delegated_to: Some(conn_host.split(super::AS_USER).next().unwrap_or(&conn_host))
+                .filter(|d| *d != host),
+        };
+        match &task.r#loop {
+            Some(lp) => super::looping::run(&ht, lp, &ctx).await,
+            None => ht.run(&ctx, None).await,
         }
     }
 
