@@ -841,6 +841,14 @@ fn run_time_errors_name_their_place() {
             format!("a loop on include_tasks is not implemented yet: loop inside the included file instead ({site}:4:7)"),
         ),
         (
+            "- hosts: lab1\n  gather_facts: false\n  serial: \"{{ 'many' }}\"\n  tasks: []\n".into(),
+            format!("serial: \\\"{{{{ 'many' }}}}\\\" gave \\\"many\\\", not a number or a percentage (the play at {site}:1:3)"),
+        ),
+        (
+            task("      command: \"false\"\n      until: false\n      retries: \"{{ 'x' }}\"\n"),
+            format!("retries must be a whole number, got \\\"x\\\" (the task at {site}:4)"),
+        ),
+        (
             task("      meta: refresh_inventory\n"),
             format!("meta: refresh_inventory is not implemented: the inventory is read once per run ({site}:4:7)"),
         ),

@@ -239,17 +239,23 @@ impl Run<'_> {
             self.sink.emit(Event::PlayFinished { name });
             return;
         }
-        let root = match self.play_scope(play) {
-            Ok(r) => r,
+        let setup = self.play_scope(play).and_then(|root| {
+            let sizes = self
+                .serial_sizes(play, &root)
+                .map_err(|e| format!("serial: {e} (the play at {})", play.location))?;
+            Ok((root, sizes))
+        });
+        let (root, sizes) = match setup {
+            Ok(rs) => rs,
             Err(msg) => {
-                // A play whose variables cannot be read runs nothing: every host fails it.
+                // A play that cannot start runs nothing: every host fails it.
                 self.sink.emit(Event::TaskStarted {
-                    name: "vars_files".into(),
-                    action: "vars_files".into(),
+                    name: "play".into(),
+                    action: "play".into(),
                     location: play.location.clone(),
                 });
                 for h in &live {
-                    let r = unsupported_result(h, "vars_files", &msg);
+                    let r = unsupported_result(h, "play", &msg);
                     self.sink.emit(Event::HostResult(r));
                     self.stats
                         .entry(h.clone())
@@ -259,16 +265,6 @@ impl Run<'_> {
                 }
                 self.sink.emit(Event::PlayFinished { name });
                 return;
-            }
-        };
-        let sizes = match self.serial_sizes(play, &root) {
-            Ok(s) => s,
-            Err(e) => {
-                self.sink.emit(Event::Warning {
-                    message: format!("serial: {e}; running all hosts in one batch"),
-                    location: Some(play.location.clone()),
-                });
-                Vec::new()
             }
         };
         self.play_ended = false;
