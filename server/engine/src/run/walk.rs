@@ -162,7 +162,7 @@ impl Run<'_> {
         async move {
             let key = format!(
                 "{}\u{0}{}",
-                r.role.path.join(r.name.as_str()).display(),
+                r.role.path.display(),
                 Json::Object(r.params.clone())
             );
             if dedupe && !r.role.allow_duplicates && !self.batch.roles_ran.insert(key) {
