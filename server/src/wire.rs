@@ -32,7 +32,32 @@ pub fn event(e: &Event) -> wire::RunEvent {
             action: action.clone(),
             location: self::location(location),
         },
+        Event::HandlerStarted {
+            name,
+            action,
+            location,
+        } => wire::RunEvent::HandlerStarted {
+            name: name.clone(),
+            action: action.clone(),
+            location: self::location(location),
+        },
         Event::HostResult(r) => wire::RunEvent::HostResult(host_result(r)),
+        Event::Retrying {
+            host,
+            task,
+            retries_left,
+        } => wire::RunEvent::Retrying {
+            host: host.clone(),
+            task: task.clone(),
+            retries_left: *retries_left,
+        },
+        Event::Included { file, hosts } => wire::RunEvent::Included {
+            file: file.clone(),
+            hosts: hosts.clone(),
+        },
+        Event::NoMoreHosts { reason } => wire::RunEvent::NoMoreHosts {
+            reason: reason.clone(),
+        },
         Event::Warning { message, location } => wire::RunEvent::Warning {
             message: message.clone(),
             location: location.as_ref().map(self::location),
@@ -88,6 +113,9 @@ fn host_result(r: &event::HostResult) -> wire::HostResult {
                 after: d.after.clone(),
             })
             .collect(),
+        delegated_to: r.delegated_to.clone(),
+        item: r.item.clone(),
+        looped: r.looped,
     }
 }
 

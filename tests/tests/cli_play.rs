@@ -66,13 +66,13 @@ fn a_run_needs_an_inventory() {
         "error: running a playbook needs an inventory: add -i INVENTORY or --config cluster.yaml\n"
     );
     let (code, _, stderr) = out(&cairn(
-        &["play", "site.yml", "-i", "hosts", "-t", "etcd"],
+        &["play", "site.yml", "-i", "hosts", "-e", "novalue"],
         &fixture(),
     ));
     assert_eq!(code, Some(1));
     assert_eq!(
         stderr,
-        "error: --tags and --skip-tags only work with --list-tasks for now\n"
+        "error: -e \"novalue\": \"novalue\" is not key=value; write -e key=value, -e '{\"key\": ...}' or -e @file.yml\n"
     );
     let (code, _, stderr) = out(&cairn(&["play", "site.yml", "--list-hosts"], &fixture()));
     assert_eq!(code, Some(1));

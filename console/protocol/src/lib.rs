@@ -34,6 +34,9 @@ pub struct Envelope {
 }
 
 /// What happened (mirrors the engine's closed `Event` enum).
+// `HostResult` is the largest and by far the most frequent variant: boxing it would allocate
+// for nearly every event, as in the engine's enum.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RunEvent {
@@ -51,7 +54,28 @@ pub enum RunEvent {
         action: String,
         location: Location,
     },
+    /// A handler begins on the hosts that notified it.
+    HandlerStarted {
+        name: String,
+        action: String,
+        location: Location,
+    },
     HostResult(HostResult),
+    /// An `until` condition did not hold yet: the task runs again after its delay.
+    Retrying {
+        host: String,
+        task: String,
+        retries_left: u64,
+    },
+    /// `include_tasks`/`include_role` read `file` for these hosts.
+    Included {
+        file: String,
+        hosts: Vec<String>,
+    },
+    /// The play stops for every host (`any_errors_fatal`, `max_fail_percentage`, ...).
+    NoMoreHosts {
+        reason: String,
+    },
     Warning {
         message: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -113,6 +137,15 @@ pub struct HostResult {
     pub censored: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diff: Vec<Diff>,
+    /// `delegate_to`: the host the module ran on, when not `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegated_to: Option<String>,
+    /// One item of a loop: its label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+    /// The whole of a looped task, after its items' results.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub looped: bool,
 }
 
 /// One file's change (before/after texts; clients compute hunks).
@@ -171,6 +204,9 @@ mod tests {
             duration_ms: 12,
             censored: false,
             diff: vec![],
+            delegated_to: None,
+            item: None,
+            looped: false,
         });
         assert_eq!(
             serde_json::to_string(&r).unwrap(),

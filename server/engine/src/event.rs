@@ -11,6 +11,9 @@ use std::time::Duration;
 use crate::playbook::Location;
 
 /// One thing that happened during a run, in the order it happened.
+// `HostResult` is by far the largest variant and also the most frequent: boxing it would
+// allocate for nearly every event and change the type every consumer matches on.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     /// The run begins: the playbook as given and every host any play may touch.
@@ -31,8 +34,31 @@ pub enum Event {
         action: String,
         location: Location,
     },
-    /// How one task ended on one host.
+    /// A handler begins on the hosts that notified it (`RUNNING HANDLER [name]`).
+    HandlerStarted {
+        name: String,
+        action: String,
+        location: Location,
+    },
+    /// How one task ended on one host (or one item of a loop, see [`HostResult::item`]).
     HostResult(HostResult),
+    /// An `until` condition did not hold yet: the task runs again after its delay.
+    Retrying {
+        host: String,
+        task: String,
+        /// Attempts still allowed after this one.
+        retries_left: u64,
+    },
+    /// `include_tasks`/`include_role` read `file` for these hosts (`included: FILE for h1, h2`).
+    Included {
+        file: String,
+        hosts: Vec<String>,
+    },
+    /// The play stops for every host (`any_errors_fatal`, `max_fail_percentage`, a whole
+    /// `serial` batch failed): `NO MORE HOSTS LEFT`.
+    NoMoreHosts {
+        reason: String,
+    },
     /// Something the user should know that is not a host's result (a keyword not executed yet).
     Warning {
         message: String,
@@ -75,6 +101,13 @@ pub struct HostResult {
     /// What changed in files (or would have, in check mode), for `--diff`. Empty when the
     /// module changed no file or the task is `no_log`.
     pub diff: Vec<Diff>,
+    /// `delegate_to`: the host the module ran on, when not `host` (`ok: [lab1 -> lab2]`).
+    pub delegated_to: Option<String>,
+    /// One item of a loop: its label (`loop_control.label`, or the item itself).
+    pub item: Option<String>,
+    /// The whole of a looped task (after its items' results): renderers show it only when
+    /// it failed or every item was skipped, as Ansible does.
+    pub looped: bool,
 }
 
 /// One file's change, as Ansible's `diff` result holds it: whole texts before and after,

@@ -57,12 +57,12 @@ pub struct Args {
     #[arg(short, long, value_name = "PATTERN")]
     pub limit: Option<String>,
 
-    /// With --list-tasks: only tasks with these tags (comma-separated; `all`, `tagged`,
-    /// `untagged`, `always`, `never` as in Ansible).
+    /// Only run (or list) tasks with these tags (comma-separated, repeatable; `all`,
+    /// `tagged`, `untagged`, `always`, `never` as in Ansible).
     #[arg(short, long, value_name = "TAGS")]
     pub tags: Vec<String>,
 
-    /// With --list-tasks: leave out tasks with these tags.
+    /// Leave out tasks with these tags (comma-separated, repeatable).
     #[arg(long, value_name = "TAGS")]
     pub skip_tags: Vec<String>,
 
@@ -79,6 +79,19 @@ pub struct Args {
     /// Show the changes made to files (or, with --check, that would be made) as diffs.
     #[arg(short = 'D', long)]
     pub diff: bool,
+
+    /// Extra variables, the strongest of all: `key=value ...`, a YAML/JSON mapping, or
+    /// `@file.yml` (repeatable; later ones win).
+    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
+    pub extra_vars: Vec<String>,
+
+    /// Start at the first task with this name (`role : name` for a role's task).
+    #[arg(long, value_name = "NAME")]
+    pub start_at_task: Option<String>,
+
+    /// Run notified handlers even on hosts that failed.
+    #[arg(long)]
+    pub force_handlers: bool,
 
     #[command(flatten)]
     pub reach: ReachArgs,
@@ -142,10 +155,13 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
 /// Run the playbooks one after the other, stopping after one that does not load or whose hosts
 /// failed (ansible-playbook stops there too).
 async fn execute(args: &Args) -> anyhow::Result<u8> {
-    if !args.tags.is_empty() || !args.skip_tags.is_empty() {
-        eprintln!("error: --tags and --skip-tags only work with --list-tasks for now");
-        return Ok(EXIT_PLAY_ERROR);
-    }
+    let extra_vars = match run::extra_vars::parse_all(&args.extra_vars) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_PLAY_ERROR);
+        }
+    };
     let hosts = HostArgs {
         source: InventoryArgs {
             inventory: args.inventory.clone(),
@@ -193,6 +209,11 @@ async fn execute(args: &Args) -> anyhow::Result<u8> {
         target: &target,
         check: args.check,
         diff: args.diff,
+        extra_vars,
+        tags: TagFilter::new(&args.tags, &args.skip_tags),
+        start_at_task: args.start_at_task.clone(),
+        force_handlers: args.force_handlers,
+        roles_path: args.roles_path.clone(),
     };
     let recorded = Recorded::begin(&args.reach, &args.playbooks);
     let run_id = recorded.as_ref().map_or(0, |r| r.journal.run_id());

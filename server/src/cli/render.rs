@@ -61,7 +61,15 @@ pub fn render(event: &Event) -> String {
         }
         Event::PlayStarted { name, .. } => banner(&format!("PLAY [{name}]")),
         Event::TaskStarted { name, .. } => banner(&format!("TASK [{name}]")),
+        Event::HandlerStarted { name, .. } => banner(&format!("RUNNING HANDLER [{name}]")),
         Event::HostResult(r) => host_line(r),
+        Event::Retrying {
+            host,
+            task,
+            retries_left,
+        } => format!("FAILED - RETRYING: [{host}]: {task} ({retries_left} retries left).\n"),
+        Event::Included { file, hosts } => format!("included: {file} for {}\n", hosts.join(", ")),
+        Event::NoMoreHosts { .. } => banner("NO MORE HOSTS LEFT"),
         Event::Recap(stats) => recap(stats),
     }
 }
@@ -73,24 +81,52 @@ fn banner(title: &str) -> String {
 }
 
 fn host_line(r: &HostResult) -> String {
-    let h = &r.host;
+    // `lab1 -> lab2` for a delegated task, as ansible-playbook shows it.
+    let h = &match &r.delegated_to {
+        Some(d) => format!("{} -> {d}", r.host),
+        None => r.host.clone(),
+    };
+    if r.looped {
+        // A loop's items were shown one by one; the whole shows only when it failed or
+        // every item was skipped, as ansible-playbook does.
+        return match r.outcome {
+            Outcome::Ok { .. } => String::new(),
+            Outcome::Skipped => format!("skipping: [{h}]\n"),
+            Outcome::Failed | Outcome::Unreachable => {
+                let mut s = format!("fatal: [{h}]: FAILED! => {}\n", py_json(fields(r)));
+                if r.ignored {
+                    s.push_str("...ignoring\n");
+                }
+                s
+            }
+        };
+    }
+    // ` => (item=label)` after the host for one item of a loop.
+    let item = r
+        .item
+        .as_ref()
+        .map(|l| format!(" => (item={l})"))
+        .unwrap_or_default();
     match r.outcome {
-        Outcome::Skipped => format!("skipping: [{h}]\n"),
+        Outcome::Skipped => format!("skipping: [{h}]{item}\n"),
         Outcome::Ok { changed } => {
             let tag = if changed { "changed" } else { "ok" };
             // Like ansible-playbook without -v: only what the module asks to show (debug).
             // A censored result has no data, so it is a plain line.
             if r.data.is_empty() {
-                format!("{tag}: [{h}]\n")
+                format!("{tag}: [{h}]{item}\n")
             } else {
                 let json = serde_json::to_string_pretty(&Value::Object(r.data.clone()))
                     .unwrap_or_default()
                     .replace("\n  ", "\n    ");
-                format!("{tag}: [{h}] => {json}\n")
+                format!("{tag}: [{h}]{item} => {json}\n")
             }
         }
         Outcome::Failed => {
-            let mut s = format!("fatal: [{h}]: FAILED! => {}\n", py_json(fields(r)));
+            let mut s = match &r.item {
+                Some(l) => format!("failed: [{h}] (item={l}) => {}\n", py_json(fields(r))),
+                None => format!("fatal: [{h}]: FAILED! => {}\n", py_json(fields(r))),
+            };
             if r.ignored {
                 s.push_str("...ignoring\n");
             }
@@ -194,6 +230,9 @@ mod tests {
             duration: Duration::ZERO,
             censored: false,
             diff: Vec::new(),
+            delegated_to: None,
+            item: None,
+            looped: false,
         }
     }
 
@@ -209,6 +248,61 @@ mod tests {
         assert_eq!(
             render(&Event::HostResult(ok)),
             "changed: [lab1] => {\n    \"msg\": \"hi\"\n}\n"
+        );
+        let mut delegated = result(Outcome::Ok { changed: true });
+        delegated.delegated_to = Some("lab2".into());
+        assert_eq!(
+            render(&Event::HostResult(delegated)),
+            "changed: [lab1 -> lab2]\n"
+        );
+        let mut item = result(Outcome::Ok { changed: false });
+        item.item = Some("a".into());
+        assert_eq!(
+            render(&Event::HostResult(item.clone())),
+            "ok: [lab1] => (item=a)\n"
+        );
+        item.outcome = Outcome::Failed;
+        assert!(
+            render(&Event::HostResult(item.clone())).starts_with("failed: [lab1] (item=a) => {")
+        );
+        item.item = None;
+        item.looped = true;
+        item.msg = Some("One or more items failed".into());
+        item.rc = None;
+        item.stdout = None;
+        item.stderr = None;
+        assert_eq!(
+            render(&Event::HostResult(item.clone())),
+            "fatal: [lab1]: FAILED! => {\"changed\": false, \"msg\": \"One or more items failed\"}\n"
+        );
+        item.outcome = Outcome::Ok { changed: true };
+        assert_eq!(render(&Event::HostResult(item)), "");
+        assert_eq!(
+            render(&Event::HandlerStarted {
+                name: "restart".into(),
+                action: "service".into(),
+                location: cairn_engine::playbook::Location {
+                    file: "x".into(),
+                    line: 1,
+                    column: 1
+                }
+            }),
+            format!("\nRUNNING HANDLER [restart] {}\n", "*".repeat(54))
+        );
+        assert_eq!(
+            render(&Event::Retrying {
+                host: "lab1".into(),
+                task: "wait".into(),
+                retries_left: 2
+            }),
+            "FAILED - RETRYING: [lab1]: wait (2 retries left).\n"
+        );
+        assert_eq!(
+            render(&Event::Included {
+                file: "/p/x.yml".into(),
+                hosts: vec!["lab1".into(), "lab2".into()]
+            }),
+            "included: /p/x.yml for lab1, lab2\n"
         );
         let mut stats = BTreeMap::new();
         stats.insert(

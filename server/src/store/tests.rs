@@ -26,6 +26,9 @@ fn result(host: &str, task: &str, outcome: Outcome) -> HostResult {
         duration: Duration::from_millis(12),
         censored: false,
         diff: vec![],
+        delegated_to: None,
+        item: None,
+        looped: false,
     }
 }
 

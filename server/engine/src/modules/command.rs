@@ -1,13 +1,14 @@
 //! `command`: run a program with arguments, without a shell (Ansible's semantics: the words
 //! are split like `shlex`, each is quoted for the host's `/bin/sh`, so nothing is expanded).
-//! Also the plumbing `shell` and `raw` share: `chdir`, `creates`/`removes`, and turning an
-//! `ExecOutput` into a result.
+//! Also the plumbing `shell` and `raw` share: `chdir`, `creates`/`removes`, `stdin`, the
+//! task's `environment` exported first, check mode (skipped unless `creates`/`removes`
+//! decide), and turning an `ExecOutput` into a result.
 
 use serde_json::Value as Json;
 
 use super::{Call, ModuleResult, arg_str, words};
 use crate::ssh::quote::shell_quote;
-use crate::ssh::{ExecOutput, ExecRequest, SshError};
+use crate::ssh::{ExecOutput, ExecRequest, SshError, Stdin};
 
 pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
     let argv: Vec<String> = match (call.args.get("argv"), raw_params(call)) {
@@ -82,8 +83,62 @@ pub async fn guarded(call: &Call<'_>, script: &str) -> Result<ModuleResult, SshE
             });
         }
     }
-    let out = exec(call, &format!("{cd}{script}")).await?;
+    if call.check {
+        // Ansible's partial check mode: a guarded command would run; any other is skipped.
+        let guarded =
+            arg_str(call.args, "creates").is_some() || arg_str(call.args, "removes").is_some();
+        let mut r = ModuleResult {
+            changed: guarded,
+            rc: Some(0),
+            msg: Some("Command would have run if not in check mode".into()),
+            ..ModuleResult::default()
+        };
+        if !guarded {
+            r.extra.insert("skipped".into(), true.into());
+        }
+        return Ok(r);
+    }
+    let env = match exports(call) {
+        Ok(e) => e,
+        Err(e) => return Ok(ModuleResult::failed(e)),
+    };
+    let command = format!("{env}{cd}{script}");
+    let stdin = match arg_str(call.args, "stdin") {
+        Some(mut text) => {
+            let add_newline =
+                !matches!(call.args.get("stdin_add_newline"), Some(Json::Bool(false)));
+            if add_newline {
+                text.push('\n');
+            }
+            Some(text)
+        }
+        None => None,
+    };
+    let mut req = ExecRequest::new(&command);
+    if let Some(text) = &stdin {
+        req = req.stdin(Stdin::Bytes(text.as_bytes()));
+    }
+    if let Some(u) = call.become_user {
+        req = req.become_user(u);
+    }
+    let out = call.conn.exec(req).await?;
     Ok(from_output(&out))
+}
+
+/// `export NAME='value'; ` for each variable of the task's `environment` (names were checked
+/// by the runner; checked again here since a name is pasted into a shell line).
+pub fn exports(call: &Call<'_>) -> Result<String, String> {
+    let mut out = String::new();
+    for (k, v) in call.environment {
+        let valid = !k.is_empty()
+            && !k.starts_with(|c: char| c.is_ascii_digit())
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(format!("environment: {k:?} is not a valid variable name"));
+        }
+        out.push_str(&format!("export {k}={}; ", shell_quote(v)));
+    }
+    Ok(out)
 }
 
 pub async fn exec(call: &Call<'_>, command: &str) -> Result<ExecOutput, SshError> {

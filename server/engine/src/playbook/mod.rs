@@ -16,6 +16,7 @@
 //! registry, FQCN, free-form `k=v`), `tags` (`--tags`/`--skip-tags` selection), `listing`
 //! (`--list-*` output).
 
+pub mod dynamic;
 mod fields;
 mod handlers;
 mod listing;

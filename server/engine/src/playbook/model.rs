@@ -93,7 +93,8 @@ pub struct Play {
     /// The host pattern (a list is joined with `,`, as Ansible does).
     pub hosts: String,
     pub common: Common,
-    pub vars_files: Vec<String>,
+    /// Each entry: a file name, or alternatives (a nested list: the first that exists).
+    pub vars_files: Vec<Vec<String>>,
     pub gather_facts: Option<Flag>,
     /// Batch sizes; empty means all hosts at once. The last size repeats.
     pub serial: Vec<Batch>,
@@ -137,6 +138,9 @@ pub struct Role {
     pub defaults: Vars,
     pub vars: Vars,
     pub dependencies: Vec<RoleRef>,
+    /// `allow_duplicates` in `meta/main.yml`: the role may run more than once in a play
+    /// with the same parameters.
+    pub allow_duplicates: bool,
     /// `templates/` and `files/`, when present: where `template` and `copy` look first.
     pub templates_dir: Option<PathBuf>,
     pub files_dir: Option<PathBuf>,

@@ -215,7 +215,17 @@ fn play(ld: &mut Loader, f: &FileCtx, path: &Path, node: &Node) -> Option<Play> 
                         ));
                     }
                 }
-                "vars_files" => p.vars_files = fields::strings(file, &key, v)?,
+                "vars_files" => {
+                    // An item that is itself a list names alternatives (Ansible's form).
+                    p.vars_files = match &v.value {
+                        NodeValue::Null => Vec::new(),
+                        NodeValue::Seq(items) => items
+                            .iter()
+                            .map(|i| fields::strings(file, &key, i))
+                            .collect::<Result<_, _>>()?,
+                        _ => vec![fields::strings(file, &key, v)?],
+                    }
+                }
                 "gather_facts" => p.gather_facts = Some(fields::flag(file, &key, v)?),
                 "serial" => p.serial = serial(f, v)?,
                 "max_fail_percentage" => p.max_fail_percentage = Some(percentage(f, v)?),

@@ -170,6 +170,7 @@ fn load(
         defaults: Vars::new(),
         vars: Vars::new(),
         dependencies: Vec::new(),
+        allow_duplicates: false,
         templates_dir: Some(path.join("templates")).filter(|p| p.is_dir()),
         files_dir: Some(path.join("files")).filter(|p| p.is_dir()),
     };
@@ -177,6 +178,9 @@ fn load(
         && let Some(node) = ld.read_yaml(&meta, None)
     {
         let mf = ctx(&meta);
+        role.allow_duplicates = node
+            .get("allow_duplicates")
+            .is_some_and(|n| matches!(n.to_json(), serde_json::Value::Bool(true)));
         if let Some(deps) = node.get("dependencies") {
             match &deps.value {
                 NodeValue::Null => {}

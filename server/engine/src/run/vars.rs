@@ -1,7 +1,9 @@
 //! The variables a task sees on a host, merged in Ansible's precedence order (weakest first):
-//! inventory variables, play `vars`, block and task `vars`, then facts set on the host
-//! (`set_fact`) and registered results, then the magic variables (`inventory_hostname`,
-//! `groups`, `group_names`, `hostvars`, `ansible_play_hosts`, `playbook_dir`).
+//! role defaults, inventory variables, play `vars` and `vars_files`, role vars and
+//! parameters, block, include and task `vars`, then facts (gathered, `set_fact`) and
+//! registered results, then `-e` extra variables, then the magic variables
+//! (`inventory_hostname`, `groups`, `group_names`, `hostvars`, `ansible_play_hosts`,
+//! `ansible_play_batch`, `playbook_dir`, `ansible_check_mode`).
 //!
 //! Owns that merge and the resolution of variables whose values are templates. Must not:
 //! evaluate conditions, touch hosts, or let a connection secret reach a template (see
@@ -31,6 +33,24 @@ pub struct Base {
     pub groups: Vars,
     pub group_names: HashMap<String, Json>,
     pub playbook_dir: String,
+    /// `-e`: above everything but the magic variables.
+    pub extra: Vars,
+}
+
+/// What differs per task in what a host sees.
+pub struct Layers<'a> {
+    /// Role defaults (weakest).
+    pub defaults: &'a Vars,
+    /// Play, role, block and task vars merged.
+    pub vars: &'a Vars,
+    pub facts: Option<&'a Vars>,
+    /// Hosts of the play still running (`ansible_play_hosts`).
+    pub play_hosts: &'a [String],
+    /// Hosts of the batch still running (`ansible_play_batch`).
+    pub batch: &'a [String],
+    /// Shared by every host for the same task.
+    pub hostvars: &'a Json,
+    pub check_mode: bool,
 }
 
 impl Base {
@@ -57,6 +77,7 @@ impl Base {
             groups,
             group_names,
             playbook_dir,
+            extra: Vars::new(),
         }
     }
 
@@ -74,22 +95,15 @@ impl Base {
         Json::Object(all)
     }
 
-    /// The variables `host` sees for a task with `scope_vars` (play, block and task vars
-    /// merged). `hostvars` is shared by every host for the same task.
-    pub fn context(
-        &self,
-        templar: &Templar,
-        host: &str,
-        scope_vars: &Vars,
-        facts: Option<&Vars>,
-        play_hosts: &[String],
-        hostvars: &Json,
-    ) -> Context {
-        let mut v = self.host_vars.get(host).cloned().unwrap_or_default();
-        v.extend(scope_vars.clone());
-        if let Some(f) = facts {
+    /// The variables `host` sees for a task, layered as the module doc says.
+    pub fn context(&self, templar: &Templar, host: &str, l: &Layers<'_>) -> Context {
+        let mut v = l.defaults.clone();
+        v.extend(self.host_vars.get(host).cloned().unwrap_or_default());
+        v.extend(l.vars.clone());
+        if let Some(f) = l.facts {
             v.extend(f.clone());
         }
+        v.extend(self.extra.clone());
         v.insert("inventory_hostname".into(), host.into());
         let short = host.split('.').next().unwrap_or(host);
         v.insert("inventory_hostname_short".into(), short.into());
@@ -101,11 +115,12 @@ impl Base {
                 .cloned()
                 .unwrap_or(Json::Array(vec![])),
         );
-        v.insert("ansible_play_hosts".into(), play_hosts.to_vec().into());
-        v.insert("play_hosts".into(), play_hosts.to_vec().into());
+        v.insert("ansible_play_hosts".into(), l.play_hosts.to_vec().into());
+        v.insert("play_hosts".into(), l.play_hosts.to_vec().into());
+        v.insert("ansible_play_batch".into(), l.batch.to_vec().into());
         v.insert("playbook_dir".into(), self.playbook_dir.clone().into());
-        v.insert("ansible_check_mode".into(), false.into());
-        v.insert("hostvars".into(), hostvars.clone());
+        v.insert("ansible_check_mode".into(), l.check_mode.into());
+        v.insert("hostvars".into(), l.hostvars.clone());
         resolve(templar, v)
     }
 }
@@ -246,7 +261,17 @@ mod tests {
         let hv = base.hostvars(&facts);
         let mut scope = Vars::new();
         scope.insert("greeting".into(), "hi {{ colour }}".into());
-        let ctx = base.context(&t, "w1", &scope, None, &["w1".into()], &hv);
+        let empty = Vars::new();
+        let layers = |vars| Layers {
+            defaults: &empty,
+            vars,
+            facts: None,
+            play_hosts: &[],
+            batch: &[],
+            hostvars: &hv,
+            check_mode: false,
+        };
+        let ctx = base.context(&t, "w1", &layers(&scope));
         let text = serde_json::to_string(&ctx.json).unwrap();
         assert!(
             !text.contains("hunter2") && !text.contains("\"pw\""),
@@ -256,8 +281,47 @@ mod tests {
         assert_eq!(ctx.json["group_names"], serde_json::json!(["web"]));
         assert_eq!(ctx.json["groups"]["web"], serde_json::json!(["w1"]));
         assert_eq!(ctx.json["hostvars"]["lone"]["inventory_hostname"], "lone");
-        let lone = base.context(&t, "lone", &scope, None, &[], &hv);
+        let lone = base.context(&t, "lone", &layers(&scope));
         assert_eq!(lone.json["group_names"], serde_json::json!(["ungrouped"]));
+    }
+
+    #[test]
+    fn precedence_defaults_inventory_vars_facts_extra() {
+        let inv = crate::inventory::load_str("hosts", "[web]\nw1 a=inv b=inv c=inv d=inv\n")
+            .unwrap()
+            .inventory;
+        let mut base = Base::new(&inv, "/pb".into());
+        base.extra.insert("e".into(), "extra".into());
+        base.extra.insert("d".into(), "extra".into());
+        let obj = |v: serde_json::Value| v.as_object().cloned().unwrap();
+        let defaults = obj(serde_json::json!({"a": "def", "z": "def"}));
+        let vars = obj(serde_json::json!({"b": "play", "c": "play", "e": "play"}));
+        let facts = obj(serde_json::json!({"c": "fact"}));
+        let hv = base.hostvars(&HashMap::new());
+        let ctx = base.context(
+            &Templar::new(),
+            "w1",
+            &Layers {
+                defaults: &defaults,
+                vars: &vars,
+                facts: Some(&facts),
+                play_hosts: &[],
+                batch: &[],
+                hostvars: &hv,
+                check_mode: true,
+            },
+        );
+        for (k, want) in [
+            ("z", "def"),
+            ("a", "inv"),
+            ("b", "play"),
+            ("c", "fact"),
+            ("d", "extra"),
+            ("e", "extra"),
+        ] {
+            assert_eq!(ctx.json[k], want, "{k}");
+        }
+        assert_eq!(ctx.json["ansible_check_mode"], true);
     }
 }
 
