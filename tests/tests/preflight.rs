@@ -123,13 +123,23 @@ fn a_clean_lab_passes_and_each_provoked_failure_is_caught() {
 
     // Clean: nothing fails or warns; what cannot be judged in a container says so.
     let (code, checks, err) = preflight(&dir, &lab, port, &[]);
+    // Disk space on the machine's own root file system (shared by every lab host) is whatever
+    // this machine has: not under the test's control, so not part of "clean". The disk check
+    // itself is proven below on a tmpfs the test mounts.
+    let shared_root = |c: &PreflightCheck| c.id.starts_with("disk:") && c.value.contains(" on / ");
+    let shared_root_end =
+        |c: &PreflightCheck| c.id.starts_with("disk:") && c.value.ends_with(" on /");
     let loud: Vec<String> = checks
         .iter()
+        .filter(|c| !shared_root(c) && !shared_root_end(c))
         .filter(|c| c.status == "fail" || c.status == "warn")
         .map(|c| format!("{} {} {} {}", c.host, c.id, c.status, c.value))
         .collect();
     assert!(loud.is_empty(), "{loud:#?}\n{err}");
-    assert_eq!(code, Some(0), "{err}");
+    let root_full = checks
+        .iter()
+        .any(|c| (shared_root(c) || shared_root_end(c)) && c.status == "fail");
+    assert_eq!(code, Some(if root_full { 2 } else { 0 }), "{err}");
     for c in checks.iter().filter(|c| c.status == "skipped") {
         let why = c.reason.as_deref().unwrap_or("");
         assert!(why.starts_with("container"), "{} {}: {why}", c.host, c.id);
