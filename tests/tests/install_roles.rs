@@ -192,7 +192,8 @@ struct Run {
     took: Duration,
 }
 
-fn play(lab: &Lab, inv: &Path, vars: &str, extra: &[&str]) -> Run {
+/// `cairn play site.yml`; its output is also kept as `dir/NAME.log` for a look afterwards.
+fn play(lab: &Lab, dir: &Path, name: &str, inv: &Path, vars: &str, extra: &[&str]) -> Run {
     let t0 = Instant::now();
     let o = Command::new(cairn_bin())
         .arg("play")
@@ -205,9 +206,11 @@ fn play(lab: &Lab, inv: &Path, vars: &str, extra: &[&str]) -> Run {
         .args(extra)
         .output()
         .expect("run cairn play");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    std::fs::write(dir.join(format!("{name}.log")), &out).unwrap();
     Run {
         code: o.status.code(),
-        out: String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+        out,
         took: t0.elapsed(),
     }
 }
@@ -328,7 +331,7 @@ fn site_yml_installs_etcd_prometheus_chrony_then_changes_nothing() {
     let _cleanup = Cleanup(lab.clone());
 
     // First run: from whatever the hosts are to the platform.
-    let first = play(&lab, &inv, &vars, &[]);
+    let first = play(&lab, &dir, "first", &inv, &vars, &[]);
     assert_eq!(first.code, Some(0), "{}", first.out);
     for h in HOSTS {
         assert_eq!(recap(&first.out, h, "failed"), 0, "{}", first.out);
@@ -435,7 +438,7 @@ fn site_yml_installs_etcd_prometheus_chrony_then_changes_nothing() {
     );
 
     // Second run: nothing to do.
-    let second = play(&lab, &inv, &vars, &[]);
+    let second = play(&lab, &dir, "second", &inv, &vars, &[]);
     assert_eq!(second.code, Some(0), "{}", second.out);
     for h in HOSTS {
         assert_eq!(
@@ -447,7 +450,7 @@ fn site_yml_installs_etcd_prometheus_chrony_then_changes_nothing() {
         assert_eq!(recap(&second.out, h, "failed"), 0, "{}", second.out);
     }
     // Third run, check mode: nothing would change either.
-    let third = play(&lab, &inv, &vars, &["--check"]);
+    let third = play(&lab, &dir, "check", &inv, &vars, &["--check"]);
     assert_eq!(third.code, Some(0), "{}", third.out);
     for h in HOSTS {
         assert_eq!(
