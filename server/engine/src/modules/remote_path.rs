@@ -109,13 +109,17 @@ pub struct Probe<'a> {
 /// The shell function [`probe_script`] calls for each path. Output lines, all tagged with the
 /// probe's index: `P i <raw mode hex> uid gid size mtime inode dev nlink rwx owner group`
 /// (or `P i absent`), `L i <link target>`, `C i <checksum>`.
+///
+/// One `stat` prints the numbers and, after a `/` (which no user or group name contains), the
+/// names; the shell splits them. Every process started on the host costs it 1-3 ms of CPU
+/// (fork, exec, dynamic linking), the main part of what a file task costs there
+/// (docs/benchmarks.md, "Playbooks"), so the probe starts as few as it can.
 const PROBE_FN: &str = r#"cairn_probe() {
-if [ "$3" = 1 ]; then s=$(stat -L -c '%f %u %g %s %Y %i %d %h' -- "$2" 2>/dev/null)
-else s=$(stat -c '%f %u %g %s %Y %i %d %h' -- "$2" 2>/dev/null); fi
+if [ "$3" = 1 ]; then s=$(stat -L -c '%f %u %g %s %Y %i %d %h/%U %G' -- "$2" 2>/dev/null)
+else s=$(stat -c '%f %u %g %s %Y %i %d %h/%U %G' -- "$2" 2>/dev/null); fi
 if [ -z "$s" ]; then echo "P $1 absent"; return 0; fi
-if [ "$3" = 1 ]; then n=$(stat -L -c '%U %G' -- "$2" 2>/dev/null); else n=$(stat -c '%U %G' -- "$2" 2>/dev/null); fi
 p=; [ -r "$2" ] && p=${p}r; [ -w "$2" ] && p=${p}w; [ -x "$2" ] && p=${p}x
-echo "P $1 $s ${p:--} $n"
+echo "P $1 ${s%%/*} ${p:--} ${s#*/}"
 if [ -L "$2" ]; then printf 'L %s ' "$1"; readlink -- "$2"; printf 'R %s ' "$1"; readlink -f -- "$2"; fi
 if [ "$4" != none ] && [ -f "$2" ] && { [ "$3" = 1 ] || [ ! -L "$2" ]; }; then
 c=$($4 < "$2" 2>/dev/null) && echo "C $1 ${c%% *}"; fi
@@ -924,6 +928,22 @@ mod tests {
             .unwrap();
         let s = parse_probes(&String::from_utf8_lossy(&out.stdout), 4);
         assert!(s[0].is_file());
+        // numbers and names come from one stat: both halves must land in their fields
+        use std::os::unix::fs::MetadataExt;
+        let md = std::fs::metadata(&f).unwrap();
+        let id = |flag: &str| {
+            let o = std::process::Command::new("id").arg(flag).output().unwrap();
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        };
+        assert_eq!(
+            (s[0].mode, s[0].uid, s[0].gid, s[0].nlink),
+            (md.mode() & 0o7777, md.uid(), md.gid(), 1)
+        );
+        assert_eq!(
+            (s[0].owner.clone(), s[0].group.clone()),
+            (id("-un"), id("-gn"))
+        );
+        assert!(s[0].readable && s[0].writeable && !s[0].executable);
         assert_eq!(
             s[0].checksum.as_deref(),
             Some(sha1_hex(b"hello\n").as_str())
