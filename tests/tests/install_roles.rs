@@ -6,8 +6,8 @@
 //! controller (every target up), `chronyc -n sources` (the installer selected). Then the
 //! second run must change nothing, and a third in check mode too.
 //!
-//! Host use: lab60, lab61, lab62 only (etcd on all three, monitoring on lab60, kube_node on
-//! lab62 for the base role's Kubernetes settings). Afterwards the services are stopped and
+//! Host use: lab10, lab11, lab12 only (etcd on all three, monitoring on lab10, kube_node on
+//! lab12 for the base role's Kubernetes settings). Afterwards the services are stopped and
 //! disabled, etcd's data, the repository file and Cairn's settings removed and the hosts'
 //! own apt sources put back; the packages stay.
 
@@ -20,7 +20,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const BRIDGE: &str = "10.213.0.1";
-const HOSTS: &[&str] = &["lab60", "lab61", "lab62"];
+const HOSTS: &[&str] = &["lab10", "lab11", "lab12"];
 
 /// `cairn serve` of the lab bundle with NTP on a free UDP port; stopped when dropped.
 struct Server(Child);
@@ -180,7 +180,7 @@ fn inventory(lab: &Lab, dir: &Path) -> PathBuf {
             lab.key("id_ed25519").display()
         ));
     }
-    ini.push_str("\n[etcd]\nlab60\nlab61\nlab62\n\n[monitoring]\nlab60\n\n[kube_node]\nlab62\n");
+    ini.push_str("\n[etcd]\nlab10\nlab11\nlab12\n\n[monitoring]\nlab10\n\n[kube_node]\nlab12\n");
     let p = dir.join("hosts");
     std::fs::write(&p, ini).unwrap();
     p
@@ -343,7 +343,7 @@ fn site_yml_installs_etcd_prometheus_chrony_then_changes_nothing() {
                --cert /etc/etcd/pki/client.crt --key /etc/etcd/pki/client.key";
     let health = ssh_ok(
         &lab,
-        "lab61",
+        "lab11",
         &format!("{ctl} endpoint health --cluster 2>&1"),
     );
     assert_eq!(health.matches("is healthy").count(), 3, "{health}");
@@ -353,22 +353,22 @@ fn site_yml_installs_etcd_prometheus_chrony_then_changes_nothing() {
             "{health}"
         );
     }
-    let members = ssh_ok(&lab, "lab61", &format!("{ctl} member list"));
+    let members = ssh_ok(&lab, "lab11", &format!("{ctl} member list"));
     assert_eq!(members.lines().count(), 3, "{members}");
     for h in HOSTS {
         assert!(members.contains(&format!(", started, {h}, ")), "{members}");
     }
-    ssh_ok(&lab, "lab60", &format!("{ctl} put /cairn/roles-test hello"));
+    ssh_ok(&lab, "lab10", &format!("{ctl} put /cairn/roles-test hello"));
     let got = ssh_ok(
         &lab,
-        "lab62",
+        "lab12",
         &format!("{ctl} get --print-value-only /cairn/roles-test"),
     );
     assert_eq!(got.trim(), "hello");
     // Without a client certificate, etcd refuses.
     let anon = ssh(
         &lab,
-        "lab61",
+        "lab11",
         "ETCDCTL_API=3 etcdctl --endpoints https://127.0.0.1:2379 --cacert /etc/etcd/pki/ca.crt \
          --dial-timeout 3s --command-timeout 5s get /cairn/roles-test",
     );
@@ -377,8 +377,8 @@ fn site_yml_installs_etcd_prometheus_chrony_then_changes_nothing() {
         "etcd answered a client without a certificate"
     );
 
-    // Prometheus on lab60, from the controller: its own, 3 node exporters, 3 etcd members.
-    let prom = format!("{}:9090", lab.address("lab60"));
+    // Prometheus on lab10, from the controller: its own, 3 node exporters, 3 etcd members.
+    let prom = format!("{}:9090", lab.address("lab10"));
     let targets: Value = serde_json::from_str(&http_get(&prom, "/api/v1/targets")).unwrap();
     let active = targets["data"]["activeTargets"]
         .as_array()
@@ -425,7 +425,7 @@ fn site_yml_installs_etcd_prometheus_chrony_then_changes_nothing() {
             "{h}: {opts}"
         );
     }
-    let hosts = ssh_ok(&lab, "lab61", "cat /etc/hosts");
+    let hosts = ssh_ok(&lab, "lab11", "cat /etc/hosts");
     for h in HOSTS {
         assert!(
             hosts.contains(&format!("{} {h}\n", lab.address(h))),
@@ -433,7 +433,7 @@ fn site_yml_installs_etcd_prometheus_chrony_then_changes_nothing() {
         );
     }
     assert_eq!(
-        ssh_ok(&lab, "lab62", "sysctl -n net.ipv4.ip_forward").trim(),
+        ssh_ok(&lab, "lab12", "sysctl -n net.ipv4.ip_forward").trim(),
         "1"
     );
 
