@@ -205,7 +205,10 @@ fn init_writes_an_example_and_never_overwrites() {
     let o = Command::new(cairn_bin()).arg("init").output().unwrap();
     assert!(o.status.success());
     let example = String::from_utf8(o.stdout).unwrap();
-    assert!(example.starts_with("# cluster.yaml: one cluster"), "{example}");
+    assert!(
+        example.starts_with("# cluster.yaml: one cluster"),
+        "{example}"
+    );
     let path = dir.join("cluster.yaml");
     std::fs::write(&path, &example).unwrap();
     // It loads as it is.
@@ -291,7 +294,11 @@ fn install_preflight_stop_lock_resume_and_certificates() {
     );
     let (code, out, err) = install(&lab, &s, &["--playbooks", &pb]);
     assert_eq!(code, Some(2), "{out}\n{err}");
-    assert!(err.contains("FAIL    port:2379  in use by perl (pid "), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("  FAIL    port:2379 ") && l.contains(" in use by perl (pid ")),
+        "{err}"
+    );
     assert!(
         err.contains("error: pre-flight failed: the install stops before changing anything; fix what the table shows (or list a check in --ignore-preflight / preflight.ignore), then run cairn install again\n"),
         "{err}"
@@ -340,7 +347,11 @@ fn install_preflight_stop_lock_resume_and_certificates() {
         String::from_utf8_lossy(&o.stderr),
     );
     assert_eq!(o.status.code(), Some(2), "{out}\n{err}");
-    assert!(out.contains("ignored port:2379  in use by perl (pid "), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("  ignored port:2379 ") && l.contains(" in use by perl (pid ")),
+        "{out}"
+    );
     assert!(out.contains("pki: ca.crt: created\n"), "{out}");
     assert!(out.contains("pki: etcd/lab64/peer.crt: created\n"), "{out}");
     assert!(
@@ -363,7 +374,9 @@ fn install_preflight_stop_lock_resume_and_certificates() {
     assert_eq!(recap_line("lab63"), "ok=6 failed=0");
     assert_eq!(recap_line("lab64"), "ok=5 failed=1");
     assert!(
-        err.contains(&format!("install of cluster \"{CLUSTER}\" did not finish (run ")),
+        err.contains(&format!(
+            "install of cluster \"{CLUSTER}\" did not finish (run "
+        )),
         "{err}"
     );
 
@@ -373,7 +386,14 @@ fn install_preflight_stop_lock_resume_and_certificates() {
     let (code, out, err) = install(
         &lab,
         &s,
-        &["--resume", "--json", "--ignore-preflight", "port:2379", "--playbooks", &pb],
+        &[
+            "--resume",
+            "--json",
+            "--ignore-preflight",
+            "port:2379",
+            "--playbooks",
+            &pb,
+        ],
     );
     assert_eq!(code, Some(0), "{out}\n{err}");
     // Runs 1 and 2 are the two pre-flights; 3 the install that failed on lab64.
@@ -433,11 +453,12 @@ fn install_preflight_stop_lock_resume_and_certificates() {
         let modes = ssh_out(
             &lab,
             h,
-            &format!("cd {REMOTE} && stat -c '%n %a' ca.crt server.crt server.key peer.crt peer.key"),
+            &format!(
+                "cd {REMOTE} && stat -c '%n %a' ca.crt server.crt server.key peer.crt peer.key"
+            ),
         );
         assert_eq!(
-            modes,
-            "ca.crt 644\nserver.crt 644\nserver.key 600\npeer.crt 644\npeer.key 600\n",
+            modes, "ca.crt 644\nserver.crt 644\nserver.key 600\npeer.crt 644\npeer.key 600\n",
             "{h}"
         );
         // The certificates on the host are the installer's, and verify against the CA.
@@ -483,7 +504,12 @@ fn install_preflight_stop_lock_resume_and_certificates() {
         std::fs::metadata(pki.join(p)).unwrap().permissions().mode() & 0o777
     };
     assert_eq!(
-        (mode(""), mode("ca.key"), mode("etcd/lab64"), mode("etcd/client.key")),
+        (
+            mode(""),
+            mode("ca.key"),
+            mode("etcd/lab64"),
+            mode("etcd/client.key")
+        ),
         (0o700, 0o600, 0o700, 0o600)
     );
     // The server stopped with the install.

@@ -63,16 +63,30 @@ mod tests {
         assert_eq!(s.name, "example");
         assert_eq!(s.installer.unwrap().port, 8080);
         assert_eq!(s.versions[0].version, "3.4.23");
-        assert_eq!(s.preflight.offset_fail_seconds, Some(5.0));
-        assert_eq!(loaded.inventory.group_hosts("etcd"), ["node1", "node2", "node3"]);
+        assert_eq!(s.preflight.offset_fail_seconds, Some(2.0));
+        assert_eq!(
+            loaded.inventory.group_hosts("etcd"),
+            ["node1", "node2", "node3"]
+        );
     }
 
     /// Every top-level key cluster.yaml accepts appears in the example.
     #[test]
     fn the_example_shows_every_section() {
         for key in [
-            "apiVersion:", "kind:", "name:", "defaults:", "hosts:", "roles:", "installer:",
-            "bundle:", "network:", "versions:", "pki:", "preflight:", "vars:",
+            "apiVersion:",
+            "kind:",
+            "name:",
+            "defaults:",
+            "hosts:",
+            "roles:",
+            "installer:",
+            "bundle:",
+            "network:",
+            "versions:",
+            "pki:",
+            "preflight:",
+            "vars:",
         ] {
             assert!(EXAMPLE.lines().any(|l| l.starts_with(key)), "{key}");
         }
@@ -82,10 +96,22 @@ mod tests {
     fn out_refuses_to_overwrite() {
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("cluster.yaml");
-        assert_eq!(run(Args { out: Some(p.clone()) }).unwrap(), EXIT_OK);
+        assert_eq!(
+            run(Args {
+                out: Some(p.clone())
+            })
+            .unwrap(),
+            EXIT_OK
+        );
         assert_eq!(std::fs::read_to_string(&p).unwrap(), EXAMPLE);
         std::fs::write(&p, "mine").unwrap();
-        assert_eq!(run(Args { out: Some(p.clone()) }).unwrap(), EXIT_USAGE);
+        assert_eq!(
+            run(Args {
+                out: Some(p.clone())
+            })
+            .unwrap(),
+            EXIT_USAGE
+        );
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "mine");
     }
 }

@@ -199,8 +199,8 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     };
     let t0 = Instant::now();
     let key = args.key.clone();
-    let opened = tokio::task::spawn_blocking(move || open::open(bundle_file, key.as_deref()))
-        .await?;
+    let opened =
+        tokio::task::spawn_blocking(move || open::open(bundle_file, key.as_deref())).await?;
     let opened = match opened {
         Ok(o) => o,
         Err(e @ open::OpenError::Key(_)) => {
@@ -256,8 +256,13 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
 
     // 3. Serve the bundle and time while the install runs.
     let has_debs = opened.deb.count > 0;
-    let server = match Server::start(opened, installer.address, installer.port, installer.ntp_port)
-        .await
+    let server = match Server::start(
+        opened,
+        installer.address,
+        installer.port,
+        installer.ntp_port,
+    )
+    .await
     {
         Ok(s) => s,
         Err(msg) => {
@@ -431,10 +436,12 @@ async fn install(
     let name = settings.name.clone();
     let made = tokio::task::spawn_blocking(move || pki::ensure(&dir, &name, &members, validity))
         .await
-        .unwrap_or_else(|e| Err(pki::PkiError::Io {
-            path: pki_dir.clone(),
-            source: std::io::Error::other(e.to_string()),
-        }));
+        .unwrap_or_else(|e| {
+            Err(pki::PkiError::Io {
+                path: pki_dir.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        });
     match made {
         Ok(outcomes) => {
             for o in outcomes.iter().filter(|o| o.action != pki::Action::Kept) {
@@ -498,7 +505,10 @@ async fn install(
         r.finish(code);
     }
     let verdict = match code {
-        EXIT_OK => format!("install of cluster \"{}\" finished (run {run_id})", settings.name),
+        EXIT_OK => format!(
+            "install of cluster \"{}\" finished (run {run_id})",
+            settings.name
+        ),
         _ => format!(
             "install of cluster \"{}\" did not finish (run {run_id}): fix the failure shown, then `cairn install --config {} --resume` runs the unfinished hosts again",
             settings.name,
@@ -551,9 +561,11 @@ impl Server {
         ntp_port: u16,
     ) -> Result<Server, String> {
         let http = SocketAddr::new(address, port);
-        let listener = tokio::net::TcpListener::bind(http)
-            .await
-            .map_err(|e| format!("cannot serve the bundle on http://{http} (installer.address, installer.port): {e}"))?;
+        let listener = tokio::net::TcpListener::bind(http).await.map_err(|e| {
+            format!(
+                "cannot serve the bundle on http://{http} (installer.address, installer.port): {e}"
+            )
+        })?;
         let ntp_addr = SocketAddr::new(address, ntp_port);
         let socket = tokio::net::UdpSocket::bind(ntp_addr).await.map_err(|e| {
             format!("cannot serve time on udp://{ntp_addr} (installer.ntp_port): {e}; port 123 needs root or CAP_NET_BIND_SERVICE, or set installer.ntp_port")

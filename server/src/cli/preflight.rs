@@ -76,9 +76,10 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         roles: &roles,
     };
     // cluster.yaml's `preflight:` section: thresholds and ids ignored, with the flag's.
-    let policy = sel.settings.as_ref().map_or_else(Policy::default, |s| {
-        Policy::from_settings(&s.preflight)
-    });
+    let policy = sel
+        .settings
+        .as_ref()
+        .map_or_else(Policy::default, |s| Policy::from_settings(&s.preflight));
     let mut checks = preflight::run(&sel.hosts, &sel.connector, &policy, &opts).await;
     let from_config = sel.settings.iter().flat_map(|s| s.preflight.ignore.iter());
     let ignore: BTreeSet<&str> = args

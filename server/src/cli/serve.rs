@@ -53,8 +53,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
 
     // Verify and index on the blocking pool: both read the whole file.
     let key = args.key.clone();
-    let opened =
-        tokio::task::spawn_blocking(move || open::open(file, key.as_deref())).await?;
+    let opened = tokio::task::spawn_blocking(move || open::open(file, key.as_deref())).await?;
     let open::Opened {
         index,
         deb,

@@ -19,9 +19,11 @@ pub fn from_deb_index(packages: &str) -> Vec<Package> {
     let mut out = Vec::new();
     for stanza in packages.split("\n\n") {
         let field = |k: &str| {
-            stanza
-                .lines()
-                .find_map(|l| l.strip_prefix(k)?.strip_prefix(':').map(|v| v.trim().to_string()))
+            stanza.lines().find_map(|l| {
+                l.strip_prefix(k)?
+                    .strip_prefix(':')
+                    .map(|v| v.trim().to_string())
+            })
         };
         if let (Some(name), Some(version)) = (field("Package"), field("Version")) {
             out.push(Package { name, version });
@@ -155,13 +157,22 @@ mod tests {
         assert_eq!(
             from_deb_index(idx),
             [
-                Package { name: "etcd-server".into(), version: "3.4.23-4+b6".into() },
-                Package { name: "chrony".into(), version: "4.3-2+deb12u1".into() },
+                Package {
+                    name: "etcd-server".into(),
+                    version: "3.4.23-4+b6".into()
+                },
+                Package {
+                    name: "chrony".into(),
+                    version: "4.3-2+deb12u1".into()
+                },
             ]
         );
         assert_eq!(
             from_rpm_path("rpms/etcd-3.5.17-1.el9.x86_64.rpm"),
-            Some(Package { name: "etcd".into(), version: "3.5.17-1.el9".into() })
+            Some(Package {
+                name: "etcd".into(),
+                version: "3.5.17-1.el9".into()
+            })
         );
         assert_eq!(from_rpm_path("rpms/repodata/repomd.xml"), None);
     }
@@ -173,9 +184,15 @@ mod tests {
             version: "3.4.23-4+b6".into(),
         }];
         assert!(check(&[pin("etcd", "3.4.23")], &pkgs, "lab-0.1.0").is_empty());
-        let m = check(&[pin("etcd", "3.5.0"), pin("prometheus", "2.45")], &pkgs, "lab-0.1.0");
+        let m = check(
+            &[pin("etcd", "3.5.0"), pin("prometheus", "2.45")],
+            &pkgs,
+            "lab-0.1.0",
+        );
         assert_eq!(
-            m.iter().map(|m| (m.message.as_str(), m.help.as_str())).collect::<Vec<_>>(),
+            m.iter()
+                .map(|m| (m.message.as_str(), m.help.as_str()))
+                .collect::<Vec<_>>(),
             [
                 (
                     "versions.etcd is \"3.5.0\", but the bundle lab-0.1.0 carries etcd-server 3.4.23-4+b6",

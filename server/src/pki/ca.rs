@@ -49,12 +49,11 @@ impl Ca {
             }
             (true, true) => return Ok((Ca::load(&crt, &key, &refuse)?, Action::Kept)),
         }
-        let key_pair = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|source| {
-            PkiError::Issue {
+        let key_pair =
+            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|source| PkiError::Issue {
                 what: "the cluster CA".into(),
                 source,
-            }
-        })?;
+            })?;
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, format!("{cluster} cluster CA"));
@@ -65,10 +64,12 @@ impl Ca {
         let now = OffsetDateTime::now_utc();
         params.not_before = now - BACKDATE;
         params.not_after = now + Duration::days(days.into());
-        let cert = params.self_signed(&key_pair).map_err(|source| PkiError::Issue {
-            what: "the cluster CA".into(),
-            source,
-        })?;
+        let cert = params
+            .self_signed(&key_pair)
+            .map_err(|source| PkiError::Issue {
+                what: "the cluster CA".into(),
+                source,
+            })?;
         files::write_private(&key, key_pair.serialize_pem().as_bytes())?;
         files::write_public(&crt, cert.pem().as_bytes())?;
         let der = cert.der().to_vec();

@@ -98,10 +98,7 @@ pub fn judge(crt: &Path, key: &Path, ca: &Ca, wanted: &Wanted, renew_before: Dur
     match left {
         None => return Verdict::Replace("expired or not yet valid".into()),
         Some(d) if d.whole_seconds() < renew_before.as_secs() as i64 => {
-            return Verdict::Replace(format!(
-                "expires on {}",
-                cert.validity().not_after
-            ));
+            return Verdict::Replace(format!("expires on {}", cert.validity().not_after));
         }
         Some(_) => {}
     }

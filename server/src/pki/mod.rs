@@ -162,12 +162,12 @@ fn issue_if_needed(
         existing::Verdict::Missing => Action::Created,
         existing::Verdict::Replace(why) => Action::Reissued(why),
     };
-    let (cert_pem, key_pem) = ca.issue(wanted, validity.leaf_days).map_err(|source| {
-        PkiError::Issue {
-            what: crt.display().to_string(),
-            source,
-        }
-    })?;
+    let (cert_pem, key_pem) =
+        ca.issue(wanted, validity.leaf_days)
+            .map_err(|source| PkiError::Issue {
+                what: crt.display().to_string(),
+                source,
+            })?;
     // The key first: a crash in between leaves a key without its certificate, which the next
     // run replaces; never a certificate paired with the wrong key.
     files::write_private(&key, key_pem.as_bytes())?;

@@ -166,7 +166,10 @@ fn a_second_run_keeps_everything_and_an_address_change_reissues_that_host() {
     // A deleted key: that pair is reissued.
     std::fs::remove_file(dir.join("etcd/client.key")).unwrap();
     let out = ensure(&dir, "lab", &moved, V).unwrap();
-    assert_eq!(out[5].to_string(), "etcd/client.crt: reissued (its key is missing)");
+    assert_eq!(
+        out[5].to_string(),
+        "etcd/client.crt: reissued (its key is missing)"
+    );
 
     // A certificate in its last tenth of life is renewed.
     let short = Validity {

@@ -315,7 +315,11 @@ impl Reader<'_> {
             })
             .collect();
         let settings = self.install_settings(&name, &fields, &addresses)?;
-        Ok((self.build(&defaults, hosts, roles, vars), settings, warnings))
+        Ok((
+            self.build(&defaults, hosts, roles, vars),
+            settings,
+            warnings,
+        ))
     }
 
     /// The entries of mapping `node`, refusing keys not in `allowed` (with a suggestion),
@@ -377,7 +381,12 @@ impl Reader<'_> {
             .help(help.to_string())
     }
 
-    pub(super) fn required<'n>(&self, f: &Fields<'n>, key: &str, help: &str) -> Result<&'n Node, Diagnostic> {
+    pub(super) fn required<'n>(
+        &self,
+        f: &Fields<'n>,
+        key: &str,
+        help: &str,
+    ) -> Result<&'n Node, Diagnostic> {
         f.get(key)
             .ok_or_else(|| self.missing(f.node, &f.path, key, help))
     }

@@ -58,7 +58,9 @@ impl Cidr {
         let (a, p) = s
             .split_once('/')
             .ok_or_else(|| "missing the /prefix length".to_string())?;
-        let address: IpAddr = a.parse().map_err(|_| format!("\"{a}\" is not an IP address"))?;
+        let address: IpAddr = a
+            .parse()
+            .map_err(|_| format!("\"{a}\" is not an IP address"))?;
         let max = if address.is_ipv4() { 32 } else { 128 };
         let prefix: u8 = p
             .parse()
@@ -68,9 +70,7 @@ impl Cidr {
         let c = Cidr { address, prefix };
         let net = c.network();
         if net != address {
-            return Err(format!(
-                "host bits are set: the network is {net}/{prefix}"
-            ));
+            return Err(format!("host bits are set: the network is {net}/{prefix}"));
         }
         Ok(c)
     }
@@ -85,7 +85,11 @@ impl Cidr {
     fn mask(&self) -> u128 {
         let (_, width) = Cidr::bits(self.address);
         let host_bits = width - self.prefix as u32;
-        let all = if width == 32 { u32::MAX as u128 } else { u128::MAX };
+        let all = if width == 32 {
+            u32::MAX as u128
+        } else {
+            u128::MAX
+        };
         if host_bits >= 128 {
             0
         } else {
@@ -238,7 +242,12 @@ impl Reader<'_> {
         })?;
         if address.is_unspecified() {
             return Err(self
-                .error(a.span, format!("{path}.address must be an address the hosts can reach, found \"{text}\""))
+                .error(
+                    a.span,
+                    format!(
+                        "{path}.address must be an address the hosts can reach, found \"{text}\""
+                    ),
+                )
                 .label("an unspecified address")
                 .help("give the address of this machine on the hosts' network (e.g. 10.0.0.1)"));
         }
@@ -318,7 +327,10 @@ impl Reader<'_> {
             let text = self.string(v, &path.key("api_endpoint"))?;
             if !is_endpoint(&text) {
                 return Err(self
-                    .error(v.span, format!("{path}.api_endpoint must be HOST or HOST:PORT, found \"{text}\""))
+                    .error(
+                        v.span,
+                        format!("{path}.api_endpoint must be HOST or HOST:PORT, found \"{text}\""),
+                    )
                     .label("not an address or DNS name, with an optional port")
                     .help("e.g. 10.0.0.100:6443 (a VIP) or api.example.com:6443"));
             }
@@ -328,7 +340,10 @@ impl Reader<'_> {
             let text = self.string(v, &path.key("cluster_domain"))?;
             if !super::cluster::is_dns_name_pub(&text) {
                 return Err(self
-                    .error(v.span, format!("{path}.cluster_domain must be a DNS domain, found \"{text}\""))
+                    .error(
+                        v.span,
+                        format!("{path}.cluster_domain must be a DNS domain, found \"{text}\""),
+                    )
                     .label("not a DNS domain")
                     .help("e.g. cluster.local"));
             }
@@ -409,11 +424,7 @@ impl Reader<'_> {
                 NodeValue::Null => &[],
                 NodeValue::Seq(items) => items,
                 _ => {
-                    return Err(self.wrong_type(
-                        list,
-                        &path.key("ignore"),
-                        "a list of check ids",
-                    ));
+                    return Err(self.wrong_type(list, &path.key("ignore"), "a list of check ids"));
                 }
             };
             for (i, item) in items.iter().enumerate() {
@@ -485,7 +496,10 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             ("10.0.0.0", "missing the /prefix length"),
             ("10.0.0/8", "\"10.0.0\" is not an IP address"),
-            ("10.0.0.0/33", "prefix length \"33\" is not a number from 0 to 32"),
+            (
+                "10.0.0.0/33",
+                "prefix length \"33\" is not a number from 0 to 32",
+            ),
             ("10.0.0.1/8", "host bits are set: the network is 10.0.0.0/8"),
         ];
         for (input, want) in cases {
@@ -495,10 +509,24 @@ mod tests {
 
     #[test]
     fn endpoints() {
-        for ok in ["10.0.0.1", "10.0.0.1:6443", "api.example.com:6443", "[fd00::1]:6443", "fd00::1", "api"] {
+        for ok in [
+            "10.0.0.1",
+            "10.0.0.1:6443",
+            "api.example.com:6443",
+            "[fd00::1]:6443",
+            "fd00::1",
+            "api",
+        ] {
             assert!(is_endpoint(ok), "{ok}");
         }
-        for bad in ["http://x", "a b", "10.0.0.1:0", "x:99999", "[fd00::1", "user@host"] {
+        for bad in [
+            "http://x",
+            "a b",
+            "10.0.0.1:0",
+            "x:99999",
+            "[fd00::1",
+            "user@host",
+        ] {
             assert!(!is_endpoint(bad), "{bad}");
         }
     }
@@ -520,7 +548,13 @@ mod tests {
         assert_eq!(s.bundle, None);
         assert_eq!(s.network, Network::default());
         assert_eq!(s.network.pod_cidr.to_string(), "10.244.0.0/16");
-        assert_eq!(s.pki, Pki { validity_days: 365, ca_validity_days: 3650 });
+        assert_eq!(
+            s.pki,
+            Pki {
+                validity_days: 365,
+                ca_validity_days: 3650
+            }
+        );
         assert_eq!(s.preflight, Preflight::default());
         assert!(s.versions.is_empty());
     }
@@ -538,7 +572,11 @@ mod tests {
         .unwrap();
         assert_eq!(
             s.installer,
-            Some(Installer { address: "10.0.0.254".parse().unwrap(), port: 8081, ntp_port: 1123 })
+            Some(Installer {
+                address: "10.0.0.254".parse().unwrap(),
+                port: 8081,
+                ntp_port: 1123
+            })
         );
         assert_eq!(s.bundle.unwrap().0, PathBuf::from("dist/lab-0.1.0.cairn"));
         assert_eq!(s.network.service_cidr.to_string(), "10.33.0.0/24");
@@ -547,7 +585,13 @@ mod tests {
         assert_eq!(s.versions[0].component, "etcd");
         assert_eq!(s.versions[0].version, "3.4.23");
         assert_eq!(s.versions[0].span, Span::new(9, 18, 6));
-        assert_eq!(s.pki, Pki { validity_days: 30, ca_validity_days: 60 });
+        assert_eq!(
+            s.pki,
+            Pki {
+                validity_days: 30,
+                ca_validity_days: 60
+            }
+        );
         assert_eq!(s.preflight.ignore, ["memory", "port:2379"]);
         assert_eq!(s.preflight.offset_warn_seconds, Some(0.2));
         assert_eq!(s.preflight.offset_fail_seconds, Some(2.0));
@@ -558,7 +602,11 @@ mod tests {
         let s = load("installer: {address: 'fd00::1'}\n").unwrap();
         assert_eq!(
             s.installer,
-            Some(Installer { address: "fd00::1".parse().unwrap(), port: 8080, ntp_port: 123 })
+            Some(Installer {
+                address: "fd00::1".parse().unwrap(),
+                port: 8080,
+                ntp_port: 123
+            })
         );
     }
 
@@ -566,25 +614,82 @@ mod tests {
     #[test]
     fn mistakes_are_positioned() {
         let cases: &[(&str, &str)] = &[
-            ("installer: {port: 80}\n", "cluster.yaml:6:12: error: missing required key \"address\" in installer"),
-            ("installer: {address: lab}\n", "cluster.yaml:6:22: error: installer.address must be an IP address, found \"lab\""),
-            ("installer: {address: 0.0.0.0}\n", "cluster.yaml:6:22: error: installer.address must be an address the hosts can reach, found \"0.0.0.0\""),
-            ("installer: {address: 10.0.0.9, ntp_port: 0}\n", "cluster.yaml:6:42: error: installer.ntp_port must be a port number from 1 to 65535, found an integer"),
-            ("installer: {address: 10.0.0.9, prot: 1}\n", "cluster.yaml:6:32: error: unknown key \"prot\" in installer"),
-            ("bundle: [a]\n", "cluster.yaml:6:9: error: bundle must be a string, found a list"),
-            ("network: {pod_cidr: 10.244.0.0}\n", "cluster.yaml:6:21: error: network.pod_cidr is not a valid CIDR: missing the /prefix length"),
-            ("network: {service_cidr: 10.96.0.1/12}\n", "cluster.yaml:6:25: error: network.service_cidr is not a valid CIDR: host bits are set: the network is 10.96.0.0/12"),
-            ("network: {pod_cidr: 10.0.0.0/8, service_cidr: 10.96.0.0/12}\n", "cluster.yaml:6:47: error: network.pod_cidr 10.0.0.0/8 and network.service_cidr 10.96.0.0/12 overlap"),
-            ("network: {pod_cidr: 10.0.0.0/24}\n", "cluster.yaml:6:21: error: network.pod_cidr 10.0.0.0/24 contains host \"a\"'s address 10.0.0.1"),
-            ("network: {api_endpoint: 'http://x:6443'}\n", "cluster.yaml:6:25: error: network.api_endpoint must be HOST or HOST:PORT, found \"http://x:6443\""),
-            ("network: {cluster_domain: 'a_b'}\n", "cluster.yaml:6:27: error: network.cluster_domain must be a DNS domain, found \"a_b\""),
-            ("versions: {etcd: 3.5}\n", "cluster.yaml:6:18: error: versions.etcd must be a string, found a number"),
-            ("versions: {etc: '3.5'}\n", "cluster.yaml:6:12: error: unknown key \"etc\" in versions"),
-            ("pki: {validity_days: 0}\n", "cluster.yaml:6:22: error: pki.validity_days must be a number of days from 1 to 36500, found an integer"),
-            ("pki: {validity_days: 4000}\n", "cluster.yaml:6:22: error: pki.validity_days (4000) is longer than pki.ca_validity_days (3650)"),
-            ("preflight: {ignore: memory}\n", "cluster.yaml:6:21: error: preflight.ignore must be a list of check ids, found a string"),
-            ("preflight: {offset_fail_seconds: -1}\n", "cluster.yaml:6:34: error: preflight.offset_fail_seconds must be a positive number of seconds, found an integer"),
-            ("preflight: {offset_warn_seconds: 3, offset_fail_seconds: 1}\n", "cluster.yaml:6:34: error: preflight.offset_warn_seconds (3) is above preflight.offset_fail_seconds (1)"),
+            (
+                "installer: {port: 80}\n",
+                "cluster.yaml:6:12: error: missing required key \"address\" in installer",
+            ),
+            (
+                "installer: {address: lab}\n",
+                "cluster.yaml:6:22: error: installer.address must be an IP address, found \"lab\"",
+            ),
+            (
+                "installer: {address: 0.0.0.0}\n",
+                "cluster.yaml:6:22: error: installer.address must be an address the hosts can reach, found \"0.0.0.0\"",
+            ),
+            (
+                "installer: {address: 10.0.0.9, ntp_port: 0}\n",
+                "cluster.yaml:6:42: error: installer.ntp_port must be a port number from 1 to 65535, found an integer",
+            ),
+            (
+                "installer: {address: 10.0.0.9, prot: 1}\n",
+                "cluster.yaml:6:32: error: unknown key \"prot\" in installer",
+            ),
+            (
+                "bundle: [a]\n",
+                "cluster.yaml:6:9: error: bundle must be a string, found a list",
+            ),
+            (
+                "network: {pod_cidr: 10.244.0.0}\n",
+                "cluster.yaml:6:21: error: network.pod_cidr is not a valid CIDR: missing the /prefix length",
+            ),
+            (
+                "network: {service_cidr: 10.96.0.1/12}\n",
+                "cluster.yaml:6:25: error: network.service_cidr is not a valid CIDR: host bits are set: the network is 10.96.0.0/12",
+            ),
+            (
+                "network: {pod_cidr: 10.0.0.0/8, service_cidr: 10.96.0.0/12}\n",
+                "cluster.yaml:6:47: error: network.pod_cidr 10.0.0.0/8 and network.service_cidr 10.96.0.0/12 overlap",
+            ),
+            (
+                "network: {pod_cidr: 10.0.0.0/24}\n",
+                "cluster.yaml:6:21: error: network.pod_cidr 10.0.0.0/24 contains host \"a\"'s address 10.0.0.1",
+            ),
+            (
+                "network: {api_endpoint: 'http://x:6443'}\n",
+                "cluster.yaml:6:25: error: network.api_endpoint must be HOST or HOST:PORT, found \"http://x:6443\"",
+            ),
+            (
+                "network: {cluster_domain: 'a_b'}\n",
+                "cluster.yaml:6:27: error: network.cluster_domain must be a DNS domain, found \"a_b\"",
+            ),
+            (
+                "versions: {etcd: 3.5}\n",
+                "cluster.yaml:6:18: error: versions.etcd must be a string, found a number",
+            ),
+            (
+                "versions: {etc: '3.5'}\n",
+                "cluster.yaml:6:12: error: unknown key \"etc\" in versions",
+            ),
+            (
+                "pki: {validity_days: 0}\n",
+                "cluster.yaml:6:22: error: pki.validity_days must be a number of days from 1 to 36500, found an integer",
+            ),
+            (
+                "pki: {validity_days: 4000}\n",
+                "cluster.yaml:6:22: error: pki.validity_days (4000) is longer than pki.ca_validity_days (3650)",
+            ),
+            (
+                "preflight: {ignore: memory}\n",
+                "cluster.yaml:6:21: error: preflight.ignore must be a list of check ids, found a string",
+            ),
+            (
+                "preflight: {offset_fail_seconds: -1}\n",
+                "cluster.yaml:6:34: error: preflight.offset_fail_seconds must be a positive number of seconds, found an integer",
+            ),
+            (
+                "preflight: {offset_warn_seconds: 3, offset_fail_seconds: 1}\n",
+                "cluster.yaml:6:34: error: preflight.offset_warn_seconds (3) is above preflight.offset_fail_seconds (1)",
+            ),
         ];
         let wrong: Vec<String> = cases
             .iter()
