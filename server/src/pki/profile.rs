@@ -17,6 +17,8 @@ pub struct Member {
     pub address: String,
 }
 
+// Only etcd's profiles exist so far; kube's (apiserver, kubelet, ...) join them later.
+#[allow(clippy::enum_variant_names)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
     EtcdServer,
