@@ -2,6 +2,8 @@
 //! turns its outcome into an exit code. `anyhow` lives here and nowhere below.
 
 mod cli;
+mod install;
+mod pki;
 mod pull;
 mod serve;
 mod state_dir;

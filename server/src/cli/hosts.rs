@@ -142,6 +142,9 @@ pub struct Selected {
     pub inventory: Inventory,
     pub hosts: Vec<String>,
     pub connector: Connector,
+    /// cluster.yaml's install sections (pre-flight thresholds, ...); `None` for Ansible
+    /// inventories.
+    pub settings: Option<cairn_engine::inventory::InstallSettings>,
 }
 
 impl HostArgs {
@@ -170,6 +173,7 @@ impl HostArgs {
             inventory: loaded.inventory,
             hosts,
             connector,
+            settings: loaded.settings,
         })
     }
 

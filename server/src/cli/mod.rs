@@ -12,6 +12,8 @@ mod bundle;
 mod diff;
 mod exec;
 mod hosts;
+mod init;
+mod install;
 mod inventory;
 mod json_lines;
 mod ping;
@@ -77,6 +79,11 @@ pub enum Command {
     Serve(serve::Args),
     /// List the runs recorded in the state store, or show one run's results or events.
     Runs(runs::Args),
+    /// Install the cluster described by cluster.yaml: verify the bundle, serve it, pre-flight,
+    /// PKI, then the playbooks.
+    Install(install::Args),
+    /// Write a commented example cluster.yaml (stdout, or --out FILE).
+    Init(init::Args),
 }
 
 /// Print to stdout, ignoring a closed pipe (`cairn runs | head`): the reader has gone, which
@@ -98,6 +105,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bundle(a) => bundle::run(a)?,
         Command::Serve(a) => serve::run(a).await?,
         Command::Runs(a) => runs::run(a)?,
+        Command::Install(a) => install::run(a).await?,
+        Command::Init(a) => init::run(a)?,
     };
     Ok(ExitCode::from(code))
 }

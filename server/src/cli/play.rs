@@ -264,21 +264,26 @@ async fn execute(args: &Args) -> anyhow::Result<u8> {
 
 /// The run as recorded in the state store. A store that cannot be opened is a warning, not a
 /// reason to refuse the run: the hosts' work matters more than its record.
-struct Recorded {
+pub(super) struct Recorded {
     store: Store,
-    journal: Journal,
+    pub(super) journal: Journal,
 }
 
 impl Recorded {
     fn begin(reach: &ReachArgs, playbooks: &[PathBuf]) -> Option<Recorded> {
-        let dir = crate::state_dir::resolve(reach.state_dir.clone());
         let title = playbooks
             .iter()
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(" ");
+        Recorded::begin_as(reach, "play", &title)
+    }
+
+    /// A run of `kind` (`play`, `install`) titled `title`.
+    pub(super) fn begin_as(reach: &ReachArgs, kind: &str, title: &str) -> Option<Recorded> {
+        let dir = crate::state_dir::resolve(reach.state_dir.clone());
         let opened = Store::open_in(&dir).and_then(|store| {
-            let id = store.begin_run("play", &title)?;
+            let id = store.begin_run(kind, title)?;
             let journal = Journal::start(store.path(), id)?;
             Ok(Recorded { store, journal })
         });
@@ -291,7 +296,7 @@ impl Recorded {
         }
     }
 
-    fn finish(self, code: u8) {
+    pub(super) fn finish(self, code: u8) {
         let status = match code {
             EXIT_OK => RunStatus::Ok,
             EXIT_FAILED => RunStatus::Failed,

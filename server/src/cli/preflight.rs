@@ -1,8 +1,8 @@
 //! `cairn preflight`: run the pre-flight checks on every host and show a host × check table
 //! (or `--json`), record them in the state store, and exit non-zero if any check failed.
 //!
-//! Owns the flags, `--ignore-preflight` (an ignored check is shown as `ignored`, never as
-//! passed) and the rendering. Must not: hold check logic (the engine's `preflight` does).
+//! Owns the flags, `--ignore-preflight` and cluster.yaml's `preflight:` (thresholds, ids
+//! ignored; an ignored check is shown as `ignored`, never as passed) and the rendering. Must not: hold check logic (the engine's `preflight` does).
 
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
@@ -75,13 +75,20 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         become_user: &become_user,
         roles: &roles,
     };
-    let mut checks = preflight::run(&sel.hosts, &sel.connector, &Policy::default(), &opts).await;
-    let ignore: BTreeSet<&str> = args.ignore_preflight.iter().map(String::as_str).collect();
-    for c in &mut checks {
-        if ignore.contains(c.id.as_str()) && matches!(c.status, Status::Fail | Status::Warn) {
-            c.status = Status::Ignored;
-        }
-    }
+    // cluster.yaml's `preflight:` section: thresholds and ids ignored, with the flag's.
+    let policy = sel
+        .settings
+        .as_ref()
+        .map_or_else(Policy::default, |s| Policy::from_settings(&s.preflight));
+    let mut checks = preflight::run(&sel.hosts, &sel.connector, &policy, &opts).await;
+    let from_config = sel.settings.iter().flat_map(|s| s.preflight.ignore.iter());
+    let ignore: BTreeSet<&str> = args
+        .ignore_preflight
+        .iter()
+        .chain(from_config)
+        .map(String::as_str)
+        .collect();
+    apply_ignore(&mut checks, &ignore);
     let took = started.elapsed();
     let wire: Vec<PreflightCheck> = checks.iter().map(to_wire).collect();
     record(&args, &sel.hosts, &wire);
@@ -123,7 +130,16 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     })
 }
 
-fn to_wire(c: &Check) -> PreflightCheck {
+/// Report the checks named in `ignore` that warned or failed as `ignored` (never as passed).
+pub(super) fn apply_ignore(checks: &mut [Check], ignore: &BTreeSet<&str>) {
+    for c in checks {
+        if ignore.contains(c.id.as_str()) && matches!(c.status, Status::Fail | Status::Warn) {
+            c.status = Status::Ignored;
+        }
+    }
+}
+
+pub(super) fn to_wire(c: &Check) -> PreflightCheck {
     PreflightCheck {
         host: c.host.clone(),
         id: c.id.clone(),
@@ -141,7 +157,16 @@ fn to_wire(c: &Check) -> PreflightCheck {
 /// Pre-flight results go to the store for the console; a store that cannot be written is a
 /// warning (the table on screen is the result).
 fn record(args: &Args, hosts: &[String], checks: &[PreflightCheck]) {
-    let dir = crate::state_dir::resolve(args.hosts.reach.state_dir.clone());
+    record_in(args.hosts.reach.state_dir.clone(), hosts, checks);
+}
+
+/// [`record`] for any command that runs pre-flight (`cairn install` too).
+pub(super) fn record_in(
+    state_dir: Option<std::path::PathBuf>,
+    hosts: &[String],
+    checks: &[PreflightCheck],
+) {
+    let dir = crate::state_dir::resolve(state_dir);
     let saved = crate::store::Store::open_in(&dir).and_then(|mut s| {
         let id = s.begin_run("preflight", &hosts.join(" "))?;
         s.save_checks(id, checks)?;
@@ -158,7 +183,7 @@ fn record(args: &Args, hosts: &[String], checks: &[PreflightCheck]) {
     }
 }
 
-fn colour() -> bool {
+pub(super) fn colour() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
@@ -179,7 +204,7 @@ fn status_text(s: &Status, colour: bool) -> String {
 
 /// Per host: its roles, then each check that needs attention (all with `--all`), with value,
 /// threshold and remedy; then a count of the rest.
-fn table(
+pub(super) fn table(
     hosts: &[String],
     checks: &[Check],
     roles: &dyn Fn(&str) -> Vec<String>,

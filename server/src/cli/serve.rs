@@ -6,14 +6,11 @@
 //! `crate::serve`) or bundle logic (`cairn-bundle`).
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use crate::serve::{self, deb_repo, index::Index, ntp, registry, routes::Served, yum_repo};
-use cairn_bundle::{sign, verify};
+use crate::serve::{self, ntp, open, routes::Served};
 use std::fs::File;
-use std::io::BufReader;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -45,13 +42,6 @@ pub struct Args {
 const DEFAULT_NTP: &str = "0.0.0.0:123";
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
-    let key = match args.key.as_deref().map(sign::read_public).transpose() {
-        Ok(k) => k,
-        Err(e) => {
-            eprintln!("error: --key: {e}");
-            return Ok(EXIT_USAGE);
-        }
-    };
     let file = match File::open(&args.bundle) {
         Ok(f) => f,
         Err(e) => {
@@ -62,39 +52,26 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let shown = args.bundle.display().to_string();
 
     // Verify and index on the blocking pool: both read the whole file.
-    let t0 = Instant::now();
-    let built = tokio::task::spawn_blocking(move || {
-        let reading = file.try_clone()?;
-        let verified =
-            match verify::verify(BufReader::with_capacity(1 << 20, reading), key.as_ref()) {
-                Ok(v) => v,
-                Err(e) => return Ok(Err(format!("verification failed: {e}"))),
-            };
-        let verified_in = t0.elapsed();
-        let index = Index::new(file, verified);
-        let t1 = Instant::now();
-        let deb = match deb_repo::build(&index) {
-            Ok(d) => d,
-            Err(e) => return Ok(Err(format!("cannot index the Debian packages: {e}"))),
-        };
-        let yum = match yum_repo::check(&index) {
-            Ok(y) => y,
-            Err(e) => return Ok(Err(e.to_string())),
-        };
-        let registry = match registry::build(&index) {
-            Ok(r) => r,
-            Err(e) => return Ok(Err(format!("cannot index the images: {e}"))),
-        };
-        Ok::<_, std::io::Error>(Ok((index, deb, yum, registry, verified_in, t1.elapsed())))
-    })
-    .await?;
-    let (index, deb, yum, registry, verified_in, indexed_in) = match built {
-        Ok(Ok(b)) => b,
-        Ok(Err(msg)) => {
+    let key = args.key.clone();
+    let opened = tokio::task::spawn_blocking(move || open::open(file, key.as_deref())).await?;
+    let open::Opened {
+        index,
+        deb,
+        yum,
+        registry,
+        verified_in,
+        indexed_in,
+    } = match opened {
+        Ok(o) => o,
+        Err(e @ open::OpenError::Key(_)) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_USAGE);
+        }
+        Err(open::OpenError::Bundle(msg)) => {
             eprintln!("error: {shown}: {msg}");
             return Ok(EXIT_FAILED);
         }
-        Err(e) => {
+        Err(open::OpenError::Io(e)) => {
             eprintln!("error: {shown}: {e}");
             return Ok(EXIT_USAGE);
         }

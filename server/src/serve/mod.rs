@@ -5,7 +5,7 @@
 //! (the yum repository's entries, metadata generated at bundle build), [`registry`] (the OCI
 //! distribution pull API over the bundle's images), [`routes`] (URLs, status codes,
 //! streaming), [`metrics`] (`/metrics` and the layer that counts), [`ntp`] (the SNTP server on
-//! UDP). This file wires them to the listeners with an access log and
+//! UDP), [`open`] (verify and index a bundle before serving it). This file wires them to the listeners with an access log and
 //! graceful shutdown. Must not: parse bundles or `.deb`s (that is `cairn-bundle`, which in turn
 //! knows nothing of HTTP), or print for a terminal (that is `cli/serve.rs`).
 
@@ -13,6 +13,7 @@ pub mod deb_repo;
 pub mod index;
 pub mod metrics;
 pub mod ntp;
+pub mod open;
 pub mod range;
 pub mod registry;
 pub mod routes;
@@ -42,6 +43,17 @@ pub async fn run(
     served: Arc<routes::Served>,
     ntp: Option<Ntp>,
 ) -> std::io::Result<()> {
+    run_until(listener, served, ntp, shutdown_signal()).await
+}
+
+/// [`run`], stopping when `stop` completes instead of on a signal (`cairn install` serves the
+/// bundle only while it installs).
+pub async fn run_until(
+    listener: TcpListener,
+    served: Arc<routes::Served>,
+    ntp: Option<Ntp>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let metrics = Arc::new(metrics::Metrics::default());
     let time = ntp.map(|n| tokio::spawn(ntp::run(n.socket, n.config, metrics.clone())));
     let app = routes::router(served)
@@ -49,7 +61,7 @@ pub async fn run(
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
         .layer(middleware::from_fn(access_log));
     let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(stop)
         .await;
     if let Some(t) = time {
         t.abort();

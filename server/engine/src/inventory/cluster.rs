@@ -20,6 +20,7 @@ use std::path::Path;
 
 use serde_json::{Number, Value};
 
+use super::install_settings::InstallSettings;
 use super::model::{Inventory, UNGROUPED, Vars};
 use super::pattern::{expand_range, glob_regex, is_glob};
 use crate::diagnostic::Diagnostic;
@@ -46,6 +47,12 @@ const TOP_KEYS: &[&str] = &[
     "hosts",
     "roles",
     "vars",
+    "installer",
+    "bundle",
+    "network",
+    "versions",
+    "pki",
+    "preflight",
 ];
 const DEFAULTS_KEYS: &[&str] = &[
     "user",
@@ -165,39 +172,52 @@ struct HostSpec {
 
 /// Read a cluster.yaml document. `base` is the directory of the file, against which relative
 /// key and secret file paths are resolved (none for `load_str`: they stay relative).
+#[cfg(test)]
 pub(crate) fn parse(
     file: &str,
     root: &Node,
     base: Option<&Path>,
 ) -> Result<(Inventory, Vec<Diagnostic>), Diagnostic> {
+    parse_full(file, root, base).map(|(inv, _, w)| (inv, w))
+}
+
+/// [`parse`], with the install sections too.
+pub(crate) fn parse_full(
+    file: &str,
+    root: &Node,
+    base: Option<&Path>,
+) -> Result<(Inventory, InstallSettings, Vec<Diagnostic>), Diagnostic> {
     let r = Reader { file, base };
     r.cluster(root)
 }
 
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     file: &'a str,
     base: Option<&'a Path>,
 }
 
 /// A mapping's entries by key, checked against the keys allowed there.
-struct Fields<'n> {
+pub(super) struct Fields<'n> {
     node: &'n Node,
     path: YamlPath,
     entries: HashMap<String, (&'n Node, &'n Node)>,
 }
 
 impl<'n> Fields<'n> {
-    fn get(&self, key: &str) -> Option<&'n Node> {
+    pub(super) fn get(&self, key: &str) -> Option<&'n Node> {
         self.entries.get(key).map(|(_, v)| *v)
     }
 }
 
 impl Reader<'_> {
-    fn error(&self, span: Span, message: impl Into<String>) -> Diagnostic {
+    pub(super) fn error(&self, span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic::error(self.file, Some(span), message)
     }
 
-    fn cluster(&self, root: &Node) -> Result<(Inventory, Vec<Diagnostic>), Diagnostic> {
+    fn cluster(
+        &self,
+        root: &Node,
+    ) -> Result<(Inventory, InstallSettings, Vec<Diagnostic>), Diagnostic> {
         let top = YamlPath::root();
         if root.as_map().is_none() {
             return Err(self
@@ -284,12 +304,27 @@ impl Reader<'_> {
             _ => Vec::new(),
         };
 
-        Ok((self.build(&defaults, hosts, roles, vars), warnings))
+        let addresses: Vec<(String, String, Span)> = hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let span = index
+                    .value(&format!("hosts[{i}].address"))
+                    .unwrap_or_default();
+                (h.name.clone(), h.address.clone(), span)
+            })
+            .collect();
+        let settings = self.install_settings(&name, &fields, &addresses)?;
+        Ok((
+            self.build(&defaults, hosts, roles, vars),
+            settings,
+            warnings,
+        ))
     }
 
     /// The entries of mapping `node`, refusing keys not in `allowed` (with a suggestion),
     /// repeated keys and inline secrets. `place` completes "unknown key ... {place}".
-    fn fields<'n>(
+    pub(super) fn fields<'n>(
         &self,
         node: &'n Node,
         path: &YamlPath,
@@ -346,12 +381,17 @@ impl Reader<'_> {
             .help(help.to_string())
     }
 
-    fn required<'n>(&self, f: &Fields<'n>, key: &str, help: &str) -> Result<&'n Node, Diagnostic> {
+    pub(super) fn required<'n>(
+        &self,
+        f: &Fields<'n>,
+        key: &str,
+        help: &str,
+    ) -> Result<&'n Node, Diagnostic> {
         f.get(key)
             .ok_or_else(|| self.missing(f.node, &f.path, key, help))
     }
 
-    fn wrong_type(&self, node: &Node, path: &YamlPath, expected: &str) -> Diagnostic {
+    pub(super) fn wrong_type(&self, node: &Node, path: &YamlPath, expected: &str) -> Diagnostic {
         let d = self
             .error(
                 node.span,
@@ -373,7 +413,7 @@ impl Reader<'_> {
         }
     }
 
-    fn string(&self, node: &Node, path: &YamlPath) -> Result<String, Diagnostic> {
+    pub(super) fn string(&self, node: &Node, path: &YamlPath) -> Result<String, Diagnostic> {
         match node.as_str() {
             Some(s) if !s.trim().is_empty() => Ok(s.to_string()),
             Some(_) => Err(self
@@ -390,7 +430,7 @@ impl Reader<'_> {
         }
     }
 
-    fn port(&self, node: &Node, path: &YamlPath) -> Result<u16, Diagnostic> {
+    pub(super) fn port(&self, node: &Node, path: &YamlPath) -> Result<u16, Diagnostic> {
         let port = match &node.value {
             NodeValue::Number(n) => n.as_u64().and_then(|p| u16::try_from(p).ok()),
             _ => None,
@@ -416,7 +456,7 @@ impl Reader<'_> {
         Ok(name)
     }
 
-    fn path_value(&self, node: &Node, path: &YamlPath) -> Result<String, Diagnostic> {
+    pub(super) fn path_value(&self, node: &Node, path: &YamlPath) -> Result<String, Diagnostic> {
         let p = self.string(node, path)?;
         match self.base {
             Some(base) if !p.starts_with('~') && Path::new(&p).is_relative() => {
@@ -890,6 +930,11 @@ fn is_hostname(s: &str) -> bool {
 fn is_dns_name(s: &str) -> bool {
     let s = s.strip_suffix('.').unwrap_or(s);
     is_hostname(&s.to_ascii_lowercase())
+}
+
+/// [`is_dns_name`] for the install sections.
+pub(super) fn is_dns_name_pub(s: &str) -> bool {
+    is_dns_name(s)
 }
 
 /// The allowed word closest to a misspelt one, if it is close enough to be a likely typo.

@@ -13,13 +13,14 @@
 //! One concept per file: `model` (the model and variable precedence), `pattern` (host
 //! patterns and ranges), `ini`, `yaml_inventory`, `cluster` (the formats), `vars_files`
 //! (`host_vars/`, `group_vars/`), `connection` (targets), `error` (the error type),
-//! `pyliteral` (INI values). YAML with positions and diagnostics are engine-wide
+//! `pyliteral` (INI values), `install_settings` (cluster.yaml's sections for `cairn install`). YAML with positions and diagnostics are engine-wide
 //! ([`crate::yaml`], [`crate::diagnostic`]); their types are re-exported here.
 
 mod cluster;
 mod connection;
 mod error;
 mod ini;
+pub mod install_settings;
 pub mod model;
 pub mod pattern;
 mod pyliteral;
@@ -33,6 +34,7 @@ pub use crate::diagnostic::{Diagnostic, Severity, Sources};
 pub use crate::yaml::{Span, SpanIndex, YamlPath};
 pub use cluster::{API_VERSIONS, ROLES};
 pub use error::InventoryError;
+pub use install_settings::InstallSettings;
 pub use model::{ALL, Group, Host, Inventory, UNGROUPED, Vars};
 pub use pattern::{PatternError, RangeError, expand_range};
 
@@ -56,6 +58,9 @@ pub struct Loaded {
     pub warnings: Vec<Diagnostic>,
     /// The text of every file read, so warnings can be rendered with their snippet.
     pub sources: Sources,
+    /// cluster.yaml's install sections (`installer`, `network`, ...); `None` for Ansible
+    /// inventories.
+    pub settings: Option<InstallSettings>,
 }
 
 impl Loaded {
@@ -133,8 +138,13 @@ fn load_text(name: &str, text: Arc<str>, base: Option<&Path>) -> Result<Loaded, 
         _ => (Format::AnsibleIni, None),
     };
 
+    let mut settings = None;
     let (mut inventory, mut warnings) = match (format, &root) {
-        (Format::Cluster, Some(root)) => cluster::parse(name, root, base).map_err(fail)?,
+        (Format::Cluster, Some(root)) => {
+            let (inv, s, w) = cluster::parse_full(name, root, base).map_err(fail)?;
+            settings = Some(s);
+            (inv, w)
+        }
         (Format::AnsibleYaml, Some(root)) => yaml_inventory::parse(name, root).map_err(fail)?,
         _ => (ini::parse(name, &text).map_err(fail)?, Vec::new()),
     };
@@ -148,6 +158,7 @@ fn load_text(name: &str, text: Arc<str>, base: Option<&Path>) -> Result<Loaded, 
         format,
         warnings,
         sources,
+        settings,
     })
 }
 

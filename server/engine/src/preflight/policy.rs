@@ -101,6 +101,20 @@ const KUBE_SYSCTLS: [(&str, &str); 2] = [
     ("net.bridge.bridge-nf-call-iptables", "1"),
 ];
 
+impl Policy {
+    /// The defaults, with cluster.yaml's `preflight:` clock thresholds where it sets them.
+    pub fn from_settings(s: &crate::inventory::install_settings::Preflight) -> Policy {
+        let mut p = Policy::default();
+        if let Some(w) = s.offset_warn_seconds {
+            p.offset_warn = w;
+        }
+        if let Some(f) = s.offset_fail_seconds {
+            p.offset_fail = f;
+        }
+        p
+    }
+}
+
 impl Default for Policy {
     fn default() -> Policy {
         let kube = |cpus_fail, mem_fail_gib, mem_warn_gib, ports: Vec<(u16, &'static str)>| Needs {

@@ -1,0 +1,605 @@
+//! `cairn install --config cluster.yaml [--playbooks DIR] [--ignore-preflight ID,...]
+//! [--resume] [--json] [-e VARS]`: the whole install, in this order (each step stops the
+//! install when it fails, before the next one touches anything):
+//!
+//! 1. read cluster.yaml; take the cluster's lock (one install per cluster at a time);
+//! 2. verify the bundle, check `versions:` against it, find the playbooks (`site.yml`);
+//! 3. serve the bundle (HTTP) and time (SNTP) on `installer.address`, in this process;
+//! 4. connect to every host (host keys verified as everywhere) and run pre-flight; any failed
+//!    check not ignored stops the install (exit 2) before any task runs;
+//! 5. make sure the PKI is there (`crate::pki`);
+//! 6. run `site.yml` through the engine with the `cairn_*` variables, recorded in the store as
+//!    an `install` run, shown like `cairn play` (or `--json`);
+//! 7. stop serving.
+//!
+//! Owns the flags, that order and the messages. Must not: hold check, engine, PKI or serving
+//! logic (each has its module).
+
+use super::hosts::{BecomeArgs, ReachArgs};
+use super::json_lines::JsonLines;
+use super::play::Recorded;
+use super::render::Terminal;
+use super::tee::Tee;
+use super::{EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE};
+use crate::install::{lock, playbooks, resume, versions};
+use crate::pki;
+use crate::serve::{self, ntp, open, routes::Served};
+use cairn_engine::event::EventSink;
+use cairn_engine::inventory::{Diagnostic, InstallSettings, Inventory, Vars};
+use cairn_engine::playbook::{self, TagFilter};
+use cairn_engine::preflight::{self, Policy, Status, policy::ROLES};
+use cairn_engine::run::{self, BecomeDefault};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Exit status: 0 installed (every host OK); 1 bad input (config, bundle \
+version, playbooks, flags, another install running), nothing run; 2 pre-flight failed (nothing \
+run) or a host failed, or the bundle could not be verified or served; 4 a host was unreachable \
+(and none failed)."
+)]
+pub struct Args {
+    /// The cluster's cluster.yaml (with `installer:` and `bundle:`; `cairn init` writes an
+    /// example).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+
+    /// Run DIR/site.yml instead of the playbooks shipped in the bundle.
+    #[arg(long, value_name = "DIR")]
+    pub playbooks: Option<PathBuf>,
+
+    /// Pre-flight check ids to report as `ignored` instead of stopping the install
+    /// (comma-separated or repeated; added to cluster.yaml's preflight.ignore).
+    #[arg(long, value_name = "ID", value_delimiter = ',')]
+    pub ignore_preflight: Vec<String>,
+
+    /// Run again only the hosts that did not finish the last install of this cluster (see
+    /// docs/install.md); nothing to do when every host finished.
+    #[arg(long)]
+    pub resume: bool,
+
+    /// Print the run's events as JSON lines on stdout (as `cairn play --json`); pre-flight and
+    /// PKI lines go to stderr.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Extra variables for the playbooks (as `cairn play -e`); they win over the `cairn_*`
+    /// variables install sets.
+    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
+    pub extra_vars: Vec<String>,
+
+    /// Require the bundle to be signed by this public key (KEY.pub from `cairn bundle keygen`).
+    #[arg(long, value_name = "PUB")]
+    pub key: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub reach: ReachArgs,
+
+    #[command(flatten)]
+    pub escalate: BecomeArgs,
+}
+
+/// Progress lines: stdout for people, stderr under `--json` (stdout is the event stream).
+fn say(json: bool, line: &str) {
+    if json {
+        eprintln!("{line}");
+    } else {
+        outln!("{line}");
+    }
+}
+
+pub async fn run(args: Args) -> anyhow::Result<u8> {
+    // 1. The config and the lock.
+    let loaded = match super::hosts::load_inventory(&args.config) {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let file = args.config.display().to_string();
+    let Some(settings) = loaded.settings.clone() else {
+        eprintln!(
+            "error: {file} is an Ansible inventory; cairn install needs a cluster.yaml (apiVersion: cairn/v1, kind: Cluster): `cairn init` writes an example"
+        );
+        return Ok(EXIT_USAGE);
+    };
+    let Some(installer) = settings.installer.clone() else {
+        eprintln!(
+            "error: {file} has no installer: section; add `installer: {{address: <this machine's IP, as the hosts reach it>}}` (docs/cluster-yaml.md)"
+        );
+        return Ok(EXIT_USAGE);
+    };
+    let Some((bundle_path, _)) = settings.bundle.clone() else {
+        eprintln!(
+            "error: {file} has no bundle: entry; add `bundle: <path to NAME-VERSION.cairn>` (relative to {file})"
+        );
+        return Ok(EXIT_USAGE);
+    };
+    let extra = match run::extra_vars::parse_all(&args.extra_vars) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let state_dir = crate::state_dir::resolve(args.reach.state_dir.clone());
+    let _lock = match lock::acquire(&state_dir, &settings.name) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let connector = match args.reach.connector(None) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let inventory = &loaded.inventory;
+    let all_hosts = match inventory.select("all") {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_USAGE);
+        }
+    };
+
+    // --resume: which hosts run again (decided before anything is started).
+    let hosts = if args.resume {
+        let store = crate::store::Store::open_in(&state_dir);
+        let plan = store.and_then(|s| resume::plan(&s, &settings.name, &all_hosts));
+        match plan {
+            Ok(resume::Plan::Rerun { run, hosts }) => {
+                say(
+                    args.json,
+                    &format!(
+                        "resuming install run {run} of cluster \"{}\": running again on {}",
+                        settings.name,
+                        hosts.join(", ")
+                    ),
+                );
+                hosts
+            }
+            Ok(resume::Plan::Done { run }) => {
+                say(
+                    args.json,
+                    &format!(
+                        "nothing to resume: install run {run} of cluster \"{}\" finished on every host",
+                        settings.name
+                    ),
+                );
+                return Ok(EXIT_OK);
+            }
+            Ok(resume::Plan::Nothing) => {
+                eprintln!(
+                    "error: nothing to resume: no install of cluster \"{}\" has reached its playbook; run without --resume",
+                    settings.name
+                );
+                return Ok(EXIT_USAGE);
+            }
+            Err(e) => {
+                eprintln!("error: --resume needs the state store: {e}");
+                return Ok(EXIT_USAGE);
+            }
+        }
+    } else {
+        all_hosts.clone()
+    };
+
+    // 2. The bundle: verified, versions checked; the playbooks found and loaded.
+    let shown = bundle_path.display().to_string();
+    let bundle_file = match std::fs::File::open(&bundle_path) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: bundle {shown} (from {file}): {e}");
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let t0 = Instant::now();
+    let key = args.key.clone();
+    let opened =
+        tokio::task::spawn_blocking(move || open::open(bundle_file, key.as_deref())).await?;
+    let opened = match opened {
+        Ok(o) => o,
+        Err(e @ open::OpenError::Key(_)) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_USAGE);
+        }
+        Err(open::OpenError::Bundle(msg)) => {
+            eprintln!("error: {shown}: {msg}");
+            return Ok(EXIT_FAILED);
+        }
+        Err(open::OpenError::Io(e)) => {
+            eprintln!("error: {shown}: {e}");
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let bundle_name = format!(
+        "{}-{}",
+        opened.index.manifest.name, opened.index.manifest.version
+    );
+    if let Some(code) = check_versions(&file, &loaded, &settings, &opened, &bundle_name) {
+        return Ok(code);
+    }
+    let site = match playbooks::resolve(
+        args.playbooks.as_deref(),
+        &opened.index,
+        &state_dir,
+        &settings.name,
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let book = match playbook::load(&site, &playbook::Options::default()) {
+        Ok(l) => {
+            eprint!("{}", l.render_warnings());
+            l
+        }
+        Err(e) => {
+            eprint!("{}", e.render());
+            return Ok(EXIT_USAGE);
+        }
+    };
+    say(
+        args.json,
+        &format!(
+            "bundle {bundle_name} verified in {:.1} s; playbook {}",
+            t0.elapsed().as_secs_f64(),
+            site.display()
+        ),
+    );
+
+    // 3. Serve the bundle and time while the install runs.
+    let has_debs = opened.deb.count > 0;
+    let server = match Server::start(
+        opened,
+        installer.address,
+        installer.port,
+        installer.ntp_port,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return Ok(EXIT_FAILED);
+        }
+    };
+    let repo_url = format!("http://{}", server.http);
+    say(
+        args.json,
+        &format!(
+            "serving {bundle_name} on {repo_url} and time (SNTP) on udp://{}",
+            server.ntp
+        ),
+    );
+
+    let code = install(
+        &args,
+        &settings,
+        inventory,
+        &connector,
+        &hosts,
+        &book.playbook,
+        &state_dir,
+        &repo_url,
+        has_debs,
+        extra,
+    )
+    .await;
+
+    // 7. Stop serving (requests in flight finish first).
+    server.stop().await;
+    Ok(code)
+}
+
+/// `versions:` against the bundle's packages; `Some(exit code)` when they do not match.
+fn check_versions(
+    file: &str,
+    loaded: &cairn_engine::inventory::Loaded,
+    settings: &InstallSettings,
+    opened: &open::Opened,
+    bundle_name: &str,
+) -> Option<u8> {
+    let text = String::from_utf8_lossy(&opened.deb.packages);
+    let mut packages = versions::from_deb_index(&text);
+    packages.extend(
+        opened
+            .index
+            .under("rpms")
+            .filter_map(|(p, _)| versions::from_rpm_path(p)),
+    );
+    let mismatches = versions::check(&settings.versions, &packages, bundle_name);
+    if mismatches.is_empty() {
+        return None;
+    }
+    for m in mismatches {
+        let d = Diagnostic::error(file, Some(m.pinned.span), m.message).help(m.help);
+        eprint!("{}", loaded.sources.render(&d));
+    }
+    Some(EXIT_USAGE)
+}
+
+/// Steps 4 to 6, while the bundle is served; returns the exit code.
+#[allow(clippy::too_many_arguments)]
+async fn install(
+    args: &Args,
+    settings: &InstallSettings,
+    inventory: &Inventory,
+    connector: &cairn_engine::ssh::Connector,
+    hosts: &[String],
+    book: &playbook::Playbook,
+    state_dir: &Path,
+    repo_url: &str,
+    has_debs: bool,
+    extra: Vars,
+) -> u8 {
+    // 4. Pre-flight: every check of every host that will run.
+    let target = |h: &str| args.reach.target(inventory, h);
+    let become_user = |h: &str| args.escalate.for_host(inventory, h);
+    let roles = |h: &str| -> Vec<String> {
+        inventory
+            .groups_of(h)
+            .into_iter()
+            .filter(|g| ROLES.contains(&g.as_str()))
+            .collect()
+    };
+    // The hosts must fetch from the installer: the apt index when the bundle has packages.
+    let probe_url = if has_debs {
+        format!("{repo_url}/repo/deb/Release")
+    } else {
+        format!("{repo_url}/healthz")
+    };
+    let opts = preflight::Options {
+        forks: args.reach.forks as usize,
+        repo_url: Some(probe_url),
+        target: &target,
+        become_user: &become_user,
+        roles: &roles,
+    };
+    let started = Instant::now();
+    let policy = Policy::from_settings(&settings.preflight);
+    let mut checks = preflight::run(hosts, connector, &policy, &opts).await;
+    let ignore: BTreeSet<&str> = settings
+        .preflight
+        .ignore
+        .iter()
+        .chain(&args.ignore_preflight)
+        .map(String::as_str)
+        .collect();
+    super::preflight::apply_ignore(&mut checks, &ignore);
+    let wire: Vec<_> = checks.iter().map(super::preflight::to_wire).collect();
+    super::preflight::record_in(args.reach.state_dir.clone(), hosts, &wire);
+    let sum = preflight::summary(&checks);
+    let line = format!(
+        "pre-flight: {} hosts, {} checks in {:.1} s: {} pass, {} warn, {} fail, {} skipped, {} ignored",
+        hosts.len(),
+        checks.len(),
+        started.elapsed().as_secs_f64(),
+        sum.pass,
+        sum.warn,
+        sum.fail,
+        sum.skipped,
+        sum.ignored
+    );
+    let colour = !args.json && super::preflight::colour();
+    let table = super::preflight::table(hosts, &checks, &roles, false, colour);
+    let failed = |ssh: bool| {
+        checks
+            .iter()
+            .any(|c| c.status == Status::Fail && (c.id == "ssh") == ssh)
+    };
+    if failed(false) || failed(true) {
+        eprint!("{table}");
+        eprintln!("{line}");
+        eprintln!(
+            "error: pre-flight failed: the install stops before changing anything; fix what the table shows (or list a check in --ignore-preflight / preflight.ignore), then run cairn install again"
+        );
+        return if failed(false) {
+            EXIT_FAILED
+        } else {
+            EXIT_UNREACHABLE
+        };
+    }
+    if sum.warn + sum.ignored > 0 {
+        if args.json {
+            eprint!("{table}");
+        } else {
+            super::out(&table);
+        }
+    }
+    say(args.json, &line);
+
+    // 5. The PKI.
+    let pki_dir = pki::cluster_dir(state_dir, &settings.name);
+    let members: Vec<pki::Member> = inventory
+        .group_hosts("etcd")
+        .into_iter()
+        .map(|h| {
+            let address = match inventory.host_vars(&h).get("ansible_host") {
+                Some(Value::String(a)) => a.clone(),
+                _ => h.clone(),
+            };
+            pki::Member { name: h, address }
+        })
+        .collect();
+    let validity = pki::Validity {
+        leaf_days: settings.pki.validity_days,
+        ca_days: settings.pki.ca_validity_days,
+    };
+    let dir = pki_dir.clone();
+    let name = settings.name.clone();
+    let made = tokio::task::spawn_blocking(move || pki::ensure(&dir, &name, &members, validity))
+        .await
+        .unwrap_or_else(|e| {
+            Err(pki::PkiError::Io {
+                path: pki_dir.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        });
+    match made {
+        Ok(outcomes) => {
+            for o in outcomes.iter().filter(|o| o.action != pki::Action::Kept) {
+                say(args.json, &format!("pki: {o}"));
+            }
+            let kept = outcomes
+                .iter()
+                .filter(|o| o.action == pki::Action::Kept)
+                .count();
+            say(
+                args.json,
+                &format!("pki: {} ({kept} certificates kept)", pki_dir.display()),
+            );
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    }
+
+    // 6. The playbook.
+    let mut extra_vars = install_vars(settings, repo_url, &pki_dir);
+    extra_vars.extend(extra);
+    let limit = args.resume.then(|| hosts.join(","));
+    let options = run::Options {
+        limit: limit.as_deref(),
+        forks: args.reach.forks as usize,
+        become_default: BecomeDefault {
+            enabled: args.escalate.r#become,
+            user: args.escalate.become_user.clone(),
+        },
+        target: &target,
+        check: false,
+        diff: false,
+        extra_vars,
+        tags: TagFilter::new(&[], &[]),
+        start_at_task: None,
+        force_handlers: false,
+        roles_path: Vec::new(),
+    };
+    let recorded = Recorded::begin_as(&args.reach, resume::KIND, &settings.name);
+    let run_id = recorded.as_ref().map_or(0, |r| r.journal.run_id());
+    let terminal = Terminal::new();
+    let json = JsonLines::new(run_id);
+    let shown: &dyn EventSink = if args.json { &json } else { &terminal };
+    let mut sinks = vec![shown];
+    if let Some(r) = &recorded {
+        sinks.push(&r.journal);
+    }
+    let sink = Tee::new(sinks);
+    let code = match run::run(book, inventory, connector, &options, &sink).await {
+        Ok(recap) if recap.values().any(|s| s.failed > 0) => EXIT_FAILED,
+        Ok(recap) if recap.values().any(|s| s.unreachable > 0) => EXIT_UNREACHABLE,
+        Ok(_) => EXIT_OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_USAGE
+        }
+    };
+    if let Some(r) = recorded {
+        r.finish(code);
+    }
+    let verdict = match code {
+        EXIT_OK => format!(
+            "install of cluster \"{}\" finished (run {run_id})",
+            settings.name
+        ),
+        _ => format!(
+            "install of cluster \"{}\" did not finish (run {run_id}): fix the failure shown, then `cairn install --config {} --resume` runs the unfinished hosts again",
+            settings.name,
+            args.config.display()
+        ),
+    };
+    if code == EXIT_OK {
+        say(args.json, &verdict);
+    } else {
+        eprintln!("{verdict}");
+    }
+    code
+}
+
+/// The variables every install playbook gets (docs/install.md lists them).
+fn install_vars(settings: &InstallSettings, repo_url: &str, pki_dir: &Path) -> Vars {
+    let installer = settings.installer.as_ref().expect("checked before");
+    let net = &settings.network;
+    let pki_dir = std::path::absolute(pki_dir).unwrap_or_else(|_| pki_dir.to_path_buf());
+    let v = json!({
+        "cairn_cluster_name": settings.name,
+        "cairn_repo_url": repo_url,
+        "cairn_ntp_server": installer.address.to_string(),
+        "cairn_ntp_port": installer.ntp_port,
+        "cairn_pki_dir": pki_dir.display().to_string(),
+        "cairn_pod_cidr": net.pod_cidr.to_string(),
+        "cairn_service_cidr": net.service_cidr.to_string(),
+        "cairn_cluster_domain": net.cluster_domain,
+        "cairn_api_endpoint": net.api_endpoint,
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => unreachable!("an object literal"),
+    }
+}
+
+/// The bundle server running inside `cairn install`.
+struct Server {
+    http: SocketAddr,
+    ntp: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    async fn start(
+        opened: open::Opened,
+        address: std::net::IpAddr,
+        port: u16,
+        ntp_port: u16,
+    ) -> Result<Server, String> {
+        let http = SocketAddr::new(address, port);
+        let listener = tokio::net::TcpListener::bind(http).await.map_err(|e| {
+            format!(
+                "cannot serve the bundle on http://{http} (installer.address, installer.port): {e}"
+            )
+        })?;
+        let ntp_addr = SocketAddr::new(address, ntp_port);
+        let socket = tokio::net::UdpSocket::bind(ntp_addr).await.map_err(|e| {
+            format!("cannot serve time on udp://{ntp_addr} (installer.ntp_port): {e}; port 123 needs root or CAP_NET_BIND_SERVICE, or set installer.ntp_port")
+        })?;
+        let http = listener.local_addr().unwrap_or(http);
+        let ntp = socket.local_addr().unwrap_or(ntp_addr);
+        let served = Arc::new(Served {
+            index: opened.index,
+            deb: opened.deb,
+            registry: opened.registry,
+        });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let time = serve::Ntp {
+            socket,
+            config: ntp::Config::default(),
+        };
+        let task = tokio::spawn(serve::run_until(listener, served, Some(time), async move {
+            let _ = stopped.await;
+        }));
+        Ok(Server {
+            http,
+            ntp,
+            stop,
+            task,
+        })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        match tokio::time::timeout(Duration::from_secs(10), self.task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => eprintln!("[WARNING]: the bundle server stopped with an error: {e}"),
+            Ok(Err(e)) => eprintln!("[WARNING]: the bundle server stopped with an error: {e}"),
+            Err(_) => eprintln!("[WARNING]: the bundle server did not stop within 10 s"),
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! `cairn install --resume`: which hosts to run again, from the store.
+//!
+//! The semantics, kept simple and honest: for each host, the newest install run of this
+//! cluster that covered it (kind `install`, titled with the cluster's name; a resumed run
+//! covers only the hosts it re-ran) says whether it finished: it is in that run's recap with
+//! no failure and no unreachable. A run without a recap (killed, interrupted, stopped by an
+//! error) finished none of its hosts. Hosts that did not finish, or were never covered, run
+//! again: the whole playbook from the start (the roles are idempotent, so work already done
+//! reports `ok`, not `changed`). If every host finished, there is nothing to resume. There is no per-task restart point: a task is not guaranteed to
+//! be safe to skip just because it once ran.
+//!
+//! Must not: write to the store.
+
+use crate::store::{Store, StoreError};
+use cairn_protocol::RunEvent;
+
+/// The kind of an install run in the store.
+pub const KIND: &str = "install";
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// Run these hosts again; `run` is the previous install run.
+    Rerun { run: i64, hosts: Vec<String> },
+    /// The previous run finished on every host.
+    Done { run: i64 },
+    /// No install of this cluster has reached its playbook.
+    Nothing,
+}
+
+pub fn plan(store: &Store, cluster: &str, hosts: &[String]) -> Result<Plan, StoreError> {
+    let runs: Vec<i64> = store
+        .runs(10_000)?
+        .into_iter()
+        .filter(|r| r.kind == KIND && r.title == cluster)
+        .map(|r| r.id)
+        .collect();
+    let Some(&latest) = runs.first() else {
+        return Ok(Plan::Nothing);
+    };
+    // Each host's state in the newest run that covered it (a resumed run covers only the
+    // hosts it re-ran): finished, or not.
+    let mut state: std::collections::BTreeMap<&str, bool> = Default::default();
+    for id in &runs {
+        let events = store.events(*id, 0)?;
+        let started: Vec<String> = events
+            .iter()
+            .find_map(|e| match &e.event {
+                RunEvent::RunStarted { hosts, .. } => Some(hosts.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let recap = events.iter().rev().find_map(|e| match &e.event {
+            RunEvent::Recap { hosts } => Some(hosts.clone()),
+            _ => None,
+        });
+        for h in hosts {
+            if state.contains_key(h.as_str()) {
+                continue;
+            }
+            match &recap {
+                Some(r) => {
+                    if let Some(s) = r.get(h.as_str()) {
+                        state.insert(h, s.failed == 0 && s.unreachable == 0);
+                    } else if started.contains(h) {
+                        state.insert(h, false);
+                    }
+                }
+                None if started.contains(h) || started.is_empty() => {
+                    state.insert(h, false);
+                }
+                None => {}
+            }
+        }
+    }
+    let again: Vec<String> = hosts
+        .iter()
+        .filter(|h| !state.get(h.as_str()).copied().unwrap_or(false))
+        .cloned()
+        .collect();
+    Ok(if again.is_empty() {
+        Plan::Done { run: latest }
+    } else {
+        Plan::Rerun {
+            run: latest,
+            hosts: again,
+        }
+    })
+}
