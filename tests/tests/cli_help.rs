@@ -30,7 +30,9 @@ fn help_lists_subcommands_and_each_has_help() {
             "preflight",
             "bundle",
             "serve",
-            "runs"
+            "runs",
+            "install",
+            "init"
         ]
     );
     for sub in listed {

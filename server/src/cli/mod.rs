@@ -79,8 +79,11 @@ pub enum Command {
     Serve(serve::Args),
     /// List the runs recorded in the state store, or show one run's results or events.
     Runs(runs::Args),
-    /// Install the cluster described by cluster.yaml: verify the bundle, serve it, pre-flight,
-    /// PKI, then the playbooks.
+    /// Install the cluster in cluster.yaml: bundle, pre-flight, PKI, then the playbooks.
+    #[command(
+        long_about = "Install the cluster described by cluster.yaml: verify the bundle, \
+serve it (HTTP and NTP), run pre-flight, set up the PKI, then run the playbooks."
+    )]
     Install(install::Args),
     /// Write a commented example cluster.yaml (stdout, or --out FILE).
     Init(init::Args),
