@@ -147,3 +147,97 @@ pub fn cairn_bin() -> PathBuf {
     );
     bin
 }
+
+/// The controller's address on the lab bridge (where tests serve bundles to lab hosts).
+pub const BRIDGE: &str = "10.213.0.1";
+
+/// A TCP port free on `ip` right now (bound, read, released).
+pub fn free_tcp_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
+        .and_then(|l| l.local_addr())
+        .unwrap_or_else(|e| panic!("bind on {ip}: {e} (is the lab up?)"))
+        .port()
+}
+
+/// A UDP port free on `ip` right now.
+pub fn free_udp_port(ip: &str) -> u16 {
+    std::net::UdpSocket::bind((ip, 0))
+        .and_then(|s| s.local_addr())
+        .unwrap_or_else(|e| panic!("bind on {ip}: {e} (is the lab up?)"))
+        .port()
+}
+
+/// A `cairn serve` process for a test: started, waited for until it listens, its stderr (the
+/// access log and warnings) collected by a thread so a chatty server never blocks on a full
+/// pipe, and stopped with SIGTERM when dropped so a failing test leaves nothing behind.
+pub struct Served {
+    child: std::process::Child,
+    log: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Served {
+    /// `cairn serve --bundle BUNDLE --listen LISTEN EXTRA...`.
+    pub fn start(bundle: &Path, listen: std::net::SocketAddr, extra: &[&str]) -> Served {
+        let mut cmd = Command::new(cairn_bin());
+        cmd.args(["serve", "--bundle"])
+            .arg(bundle)
+            .args(["--listen", &listen.to_string()])
+            .args(extra);
+        Served::spawn(cmd, listen)
+    }
+
+    /// Any prepared `cairn serve` command (its stderr is taken over), waited for on `listen`.
+    pub fn spawn(mut cmd: Command, listen: std::net::SocketAddr) -> Served {
+        use std::io::Read;
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start cairn serve");
+        let log = child.stderr.take().map(|mut e| {
+            std::thread::spawn(move || {
+                let mut s = String::new();
+                let _ = e.read_to_string(&mut s);
+                s
+            })
+        });
+        let served = Served { child, log };
+        let t0 = std::time::Instant::now();
+        while std::net::TcpStream::connect(listen).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "cairn serve did not listen on {listen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        served
+    }
+
+    /// SIGTERM, then the exit status and everything it wrote on stderr.
+    pub fn stop(mut self) -> (Option<i32>, String) {
+        self.terminate();
+        let status = self.child.wait().ok().and_then(|s| s.code());
+        let log = self
+            .log
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        (status, log)
+    }
+
+    fn terminate(&self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: signalling our own child process by its id.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -12,14 +12,13 @@
 use cairn_engine::modules::{self, Call, ModuleResult};
 use cairn_engine::run::template::{Context, Templar};
 use cairn_engine::ssh::Connection;
-use cairn_tests::{Lab, cairn_bin, scratch};
+use cairn_tests::{BRIDGE, Lab, Served, cairn_bin, free_tcp_port, scratch};
 use serde_json::{Value, json};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
-const BRIDGE: &str = "10.213.0.1";
 const HOSTS: &[&str] = &["lab8", "lab9"];
 const BLOB_LEN: u32 = 100_000;
 
@@ -53,44 +52,6 @@ fn build_bundle(dir: &Path) -> (PathBuf, String) {
         .expect("run cairn bundle build");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     (dir.join("sys-0.0.1.cairn"), sha)
-}
-
-/// `cairn serve`, stopped when dropped.
-struct Server(Child);
-
-impl Server {
-    fn start(bundle: &Path) -> (Server, SocketAddr) {
-        let port = TcpListener::bind((BRIDGE, 0))
-            .and_then(|l| l.local_addr())
-            .expect("bind on the lab bridge: is the lab up?")
-            .port();
-        let addr: SocketAddr = format!("{BRIDGE}:{port}").parse().unwrap();
-        let child = Command::new(cairn_bin())
-            .args(["serve", "--bundle"])
-            .arg(bundle)
-            .args(["--listen", &addr.to_string()])
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start cairn serve");
-        let server = Server(child);
-        let t0 = Instant::now();
-        while TcpStream::connect(addr).is_err() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(20),
-                "server did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        (server, addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child process by its id.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let _ = self.0.wait();
-    }
 }
 
 /// The INI inventory: lab8 and lab9 as `cairn` (sudo), the server and blob as group vars
@@ -171,7 +132,10 @@ async fn system_playbook_twice_check_mode_then_undone() {
     let lab = Lab::from_env();
     let dir = scratch("modules-system");
     let (bundle, sha) = build_bundle(&dir);
-    let (_server, addr) = Server::start(&bundle);
+    let addr: SocketAddr = format!("{BRIDGE}:{}", free_tcp_port(BRIDGE))
+        .parse()
+        .unwrap();
+    let _server = Served::start(&bundle, addr, &[]);
     let inv = inventory(&lab, &dir, addr, &sha);
 
     let t0 = Instant::now();

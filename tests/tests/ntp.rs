@@ -8,15 +8,14 @@
 //! Host use: lab7 only (apt source, `policy-rc.d` and chrony with its dependencies; all removed
 //! again).
 
-use cairn_tests::{Lab, cairn_bin, scratch};
+use cairn_tests::{BRIDGE, Lab, Served, cairn_bin, free_tcp_port, free_udp_port, scratch};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// The installer's address on the lab bridge (`cairnbr0`), which lab hosts can reach.
-const BRIDGE: &str = "10.213.0.1";
 const HOST: &str = "lab7";
 
 fn cairn(args: &[&str], dir: &Path) -> std::process::Output {
@@ -38,66 +37,6 @@ fn build_bundle(dir: &Path) -> PathBuf {
     let o = cairn(&["bundle", "build", "ntp.yaml", "--out", "."], dir);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     dir.join("ntp-0.0.1.cairn")
-}
-
-fn free_tcp() -> u16 {
-    TcpListener::bind((BRIDGE, 0))
-        .and_then(|l| l.local_addr())
-        .expect("bind on the lab bridge: is the lab up?")
-        .port()
-}
-
-fn free_udp() -> u16 {
-    UdpSocket::bind((BRIDGE, 0))
-        .and_then(|s| s.local_addr())
-        .expect("bind on the lab bridge")
-        .port()
-}
-
-/// The server process, stopped (SIGTERM) when dropped so a failing test leaves nothing behind.
-struct Server(Child);
-
-impl Server {
-    fn start(bundle: &Path, http: SocketAddr, ntp: SocketAddr) -> Server {
-        let child = Command::new(cairn_bin())
-            .args(["serve", "--bundle"])
-            .arg(bundle)
-            .args(["--listen", &http.to_string(), "--ntp", &ntp.to_string()])
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start cairn serve");
-        let server = Server(child);
-        let t0 = Instant::now();
-        while TcpStream::connect(http).is_err() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(20),
-                "server did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
-    }
-
-    fn stop(mut self) -> (Option<i32>, String) {
-        // SAFETY: signalling our own child process by its id.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let mut err = String::new();
-        if let Some(mut e) = self.0.stderr.take() {
-            e.read_to_string(&mut err).unwrap();
-        }
-        let status = self.0.wait().unwrap();
-        (status.code(), err)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            // SAFETY: as in `stop`.
-            unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-            let _ = self.0.wait();
-        }
-    }
 }
 
 /// The body of `GET path` (HTTP/1.1, connection closed after the response).
@@ -151,9 +90,14 @@ async fn chronyd_on_a_lab_host_and_on_the_controller_accepts_the_served_time() {
     let lab = Lab::from_env();
     let dir = scratch("ntp");
     let bundle = build_bundle(&dir);
-    let http: SocketAddr = format!("{BRIDGE}:{}", free_tcp()).parse().unwrap();
-    let ntp: SocketAddr = format!("{BRIDGE}:{}", free_udp()).parse().unwrap();
-    let server = Server::start(&bundle, http, ntp);
+    let http: SocketAddr = format!("{BRIDGE}:{}", free_tcp_port(BRIDGE))
+        .parse()
+        .unwrap();
+    let ntp: SocketAddr = format!("{BRIDGE}:{}", free_udp_port(BRIDGE))
+        .parse()
+        .unwrap();
+    let ntp_arg = ntp.to_string();
+    let server = Served::start(&bundle, http, &["--ntp", &ntp_arg]);
 
     // Garbage first: short datagrams and a version that does not exist are malformed, a
     // server-mode packet is not a request. None is answered; the server goes on answering.
@@ -307,7 +251,7 @@ fn ntp_flags_and_their_messages() {
     // Taken: an error naming the address, exit 2, nothing served.
     let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
     let at = taken.local_addr().unwrap();
-    let http = format!("127.0.0.1:{}", free_tcp_on("127.0.0.1"));
+    let http = format!("127.0.0.1:{}", free_tcp_port("127.0.0.1"));
     let o = cairn(
         &[
             "serve",
@@ -354,24 +298,12 @@ fn ntp_flags_and_their_messages() {
 
     // The default port held (by this test, or by whoever else has it): a warning, then HTTP.
     let _held = UdpSocket::bind("0.0.0.0:123");
-    let port = free_tcp_on("127.0.0.1");
+    let port = free_tcp_port("127.0.0.1");
     let http: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let server = Server(
-        Command::new(cairn_bin())
-            .args(["serve", "--bundle", bundle, "--listen", &http.to_string()])
-            .current_dir(&dir)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let t0 = Instant::now();
-    while TcpStream::connect(http).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "server did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut cmd = Command::new(cairn_bin());
+    cmd.args(["serve", "--bundle", bundle, "--listen", &http.to_string()])
+        .current_dir(&dir);
+    let server = Served::spawn(cmd, http);
     assert_eq!(get(http, "/files/x"), b"x");
     let (code, log) = server.stop();
     assert_eq!(code, Some(0), "{log}");
@@ -383,11 +315,4 @@ fn ntp_flags_and_their_messages() {
         "{log}"
     );
     assert!(!log.contains("time (SNTP"), "{log}");
-}
-
-fn free_tcp_on(ip: &str) -> u16 {
-    TcpListener::bind((ip, 0))
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port()
 }

@@ -8,16 +8,15 @@
 //!
 //! Host use: none (the controller only: skopeo and curl against 127.0.0.1).
 
-use cairn_tests::{cairn_bin, scratch};
+use cairn_tests::{Served, cairn_bin, free_tcp_port, scratch};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -147,47 +146,6 @@ fn build_source(dir: &Path) -> Source {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `cairn serve`, stopped when dropped.
-struct Server(Child);
-
-impl Server {
-    fn start(bundle: &Path, addr: SocketAddr) -> Server {
-        let child = Command::new(cairn_bin())
-            .args(["serve", "--bundle"])
-            .arg(bundle)
-            .args(["--listen", &addr.to_string()])
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start cairn serve");
-        let s = Server(child);
-        let t0 = Instant::now();
-        while TcpStream::connect(addr).is_err() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(20),
-                "server did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        s
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child process by its id.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let _ = self.0.wait();
-    }
-}
-
 fn build_bundle(dir: &Path, spec: &str, name: &str) -> std::path::PathBuf {
     std::fs::write(dir.join(format!("{name}.yaml")), spec).unwrap();
     std::fs::create_dir_all(dir.join("pb")).unwrap();
@@ -226,8 +184,10 @@ fn skopeo_pulls_from_the_served_bundle() {
          \x20 - from: docker-archive:da.tar\n    name: cairn/da:1\n",
         "reg",
     );
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let _server = Server::start(&bundle, addr);
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_tcp_port("127.0.0.1"))
+        .parse()
+        .unwrap();
+    let _server = Served::start(&bundle, addr, &[]);
     let reg = format!("docker://{addr}");
 
     // inspect --raw: the index, byte for byte; inspect: the amd64 image's config.
@@ -341,8 +301,10 @@ fn skopeo_pulls_from_the_served_bundle() {
         ),
         "pulled",
     );
-    let addr2: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let _server2 = Server::start(&b2, addr2);
+    let addr2: SocketAddr = format!("127.0.0.1:{}", free_tcp_port("127.0.0.1"))
+        .parse()
+        .unwrap();
+    let _server2 = Served::start(&b2, addr2, &[]);
     let raw2 = skopeo(&[
         "inspect",
         "--tls-verify=false",

@@ -4,15 +4,14 @@
 //!
 //! Host use: lab3 only (apt sources and the `tree` package; both removed again).
 
-use cairn_tests::{Lab, cairn_bin, scratch};
+use cairn_tests::{BRIDGE, Lab, Served, cairn_bin, free_tcp_port, scratch};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// The installer's address on the lab bridge (`cairnbr0`), which lab hosts can reach.
-const BRIDGE: &str = "10.213.0.1";
 /// A small package with no dependencies beyond the lab base, not in the base itself.
 const PKG: &str = "tree";
 
@@ -44,62 +43,6 @@ fn build_bundle(dir: &Path) -> (PathBuf, Vec<u8>) {
     let o = cairn(&["bundle", "build", "srv.yaml", "--out", "."], dir);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     (dir.join("srv-0.0.1.cairn"), blob)
-}
-
-/// A port free on the bridge address right now.
-fn free_port() -> u16 {
-    TcpListener::bind((BRIDGE, 0))
-        .and_then(|l| l.local_addr())
-        .expect("bind on the lab bridge: is the lab up?")
-        .port()
-}
-
-/// The server process, stopped (SIGTERM) when dropped so a failing test leaves nothing behind.
-struct Server(Child);
-
-impl Server {
-    fn start(bundle: &Path, addr: SocketAddr) -> Server {
-        let child = Command::new(cairn_bin())
-            .args(["serve", "--bundle"])
-            .arg(bundle)
-            .args(["--listen", &addr.to_string()])
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start cairn serve");
-        let server = Server(child);
-        let t0 = Instant::now();
-        while TcpStream::connect(addr).is_err() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(20),
-                "server did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
-    }
-
-    /// SIGTERM, then the exit status and what it wrote on stderr.
-    fn stop(mut self) -> (Option<i32>, String) {
-        let pid = self.0.id() as i32;
-        // SAFETY: signalling our own child process by its id.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let mut err = String::new();
-        if let Some(mut e) = self.0.stderr.take() {
-            e.read_to_string(&mut err).unwrap();
-        }
-        let status = self.0.wait().unwrap();
-        (status.code(), err)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            // SAFETY: as in `stop`.
-            unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-            let _ = self.0.wait();
-        }
-    }
 }
 
 /// A response as the test sees it.
@@ -162,8 +105,10 @@ async fn apt_on_a_lab_host_installs_from_the_served_bundle() {
     let lab = Lab::from_env();
     let dir = scratch("serve");
     let (bundle, blob) = build_bundle(&dir);
-    let addr: SocketAddr = format!("{BRIDGE}:{}", free_port()).parse().unwrap();
-    let server = Server::start(&bundle, addr);
+    let addr: SocketAddr = format!("{BRIDGE}:{}", free_tcp_port(BRIDGE))
+        .parse()
+        .unwrap();
+    let server = Served::start(&bundle, addr, &[]);
 
     // HTTP from here: health, whole file, one range, unsatisfiable, HEAD, traversal, listing.
     let r = request(addr, "GET", "/healthz", &[]);
@@ -293,7 +238,9 @@ fn a_tampered_bundle_is_not_served() {
     let bad = dir.join("bad.cairn");
     std::fs::write(&bad, &bytes).unwrap();
 
-    let addr: SocketAddr = format!("{BRIDGE}:{}", free_port()).parse().unwrap();
+    let addr: SocketAddr = format!("{BRIDGE}:{}", free_tcp_port(BRIDGE))
+        .parse()
+        .unwrap();
     let o = cairn(
         &[
             "serve",

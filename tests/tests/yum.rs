@@ -8,12 +8,10 @@
 //! Needs rpm (rpmbuild) and dnf on the controller, and root (dnf's installroot); no lab host.
 //! Behind the `lab` feature because CI runs that set as root. Paths: a scratch dir under /tmp.
 
-use cairn_tests::{cairn_bin, scratch};
-use std::io::Read as _;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use cairn_tests::{Served, cairn_bin, scratch};
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 /// Spec files for the test's packages: name, then the lines after the common preamble, then
 /// the files each ships (created by %install).
@@ -88,53 +86,6 @@ fn build_rpms(dir: &Path) {
     }
 }
 
-/// `cairn serve`, stopped (SIGTERM) when dropped.
-struct Server(Child);
-
-impl Server {
-    fn start(bundle: &Path, addr: SocketAddr) -> Server {
-        let child = Command::new(cairn_bin())
-            .args(["serve", "--bundle"])
-            .arg(bundle)
-            .args(["--listen", &addr.to_string()])
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start cairn serve");
-        let server = Server(child);
-        let t0 = Instant::now();
-        while TcpStream::connect(addr).is_err() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(30),
-                "server did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
-    }
-
-    /// SIGTERM, then what it wrote on stderr (the access log).
-    fn stop(mut self) -> String {
-        // SAFETY: signalling our own child process by its id.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let mut err = String::new();
-        if let Some(mut e) = self.0.stderr.take() {
-            e.read_to_string(&mut err).unwrap();
-        }
-        let _ = self.0.wait();
-        err
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            // SAFETY: as in `stop`.
-            unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-            let _ = self.0.wait();
-        }
-    }
-}
-
 /// dnf with the served repository as its only one, everything inside `root`.
 fn dnf(root: &Path, url: &str, args: &[&str]) -> Command {
     let mut c = Command::new("dnf");
@@ -176,7 +127,7 @@ fn dnf_installs_with_dependencies_from_the_served_bundle() {
         .unwrap()
         .port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let server = Server::start(&bundle, addr);
+    let server = Served::start(&bundle, addr, &[]);
     let url = format!("http://{addr}/repo/rpm/");
     let root = dir.join("installroot");
 
@@ -217,7 +168,7 @@ fn dnf_installs_with_dependencies_from_the_served_bundle() {
     assert!(!o.status.success(), "needs-new installed: {err}");
     assert!(err.contains("nothing provides libfoo >= 2.0"), "{err}");
 
-    let log = server.stop();
+    let (_, log) = server.stop();
     for want in [
         "0 packages under /repo/deb/, 6 packages under /repo/rpm/",
         "GET /repo/rpm/repodata/repomd.xml 200",
