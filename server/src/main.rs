@@ -3,6 +3,7 @@
 
 mod cli;
 mod install;
+mod installer_checks;
 mod pki;
 mod pull;
 mod serve;

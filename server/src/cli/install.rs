@@ -84,6 +84,12 @@ pub struct Args {
     pub escalate: BecomeArgs,
 }
 
+/// What the in-process server serves, and where (for the installer's pre-flight checks).
+struct ServedAt {
+    contents: crate::installer_checks::Contents,
+    installer: cairn_engine::inventory::install_settings::Installer,
+}
+
 /// Progress lines: stdout for people, stderr under `--json` (stdout is the event stream).
 fn say(json: bool, line: &str) {
     if json {
@@ -256,6 +262,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
 
     // 3. Serve the bundle and time while the install runs.
     let has_debs = opened.deb.count > 0;
+    let contents = crate::installer_checks::Contents::of(&opened.index.manifest);
     let server = match Server::start(
         opened,
         installer.address,
@@ -290,6 +297,14 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         &repo_url,
         has_debs,
         extra,
+        &ServedAt {
+            contents,
+            installer: cairn_engine::inventory::install_settings::Installer {
+                address: server.http.ip(),
+                port: server.http.port(),
+                ntp_port: server.ntp.port(),
+            },
+        },
     )
     .await;
 
@@ -338,8 +353,13 @@ async fn install(
     repo_url: &str,
     has_debs: bool,
     extra: Vars,
+    served: &ServedAt,
 ) -> u8 {
-    // 4. Pre-flight: every check of every host that will run.
+    // 4. Pre-flight: the installer's server as the hosts will reach it, then every check of
+    // every host that will run.
+    let mut checks = crate::installer_checks::served(&served.installer, Some(&served.contents))
+        .await
+        .checks;
     let target = |h: &str| args.reach.target(inventory, h);
     let become_user = |h: &str| args.escalate.for_host(inventory, h);
     let roles = |h: &str| -> Vec<String> {
@@ -361,10 +381,16 @@ async fn install(
         target: &target,
         become_user: &become_user,
         roles: &roles,
+        ntp: Some((
+            served.installer.address.to_string(),
+            served.installer.ntp_port,
+        )),
+        arches: served.contents.arches.clone(),
+        fix: false,
     };
     let started = Instant::now();
     let policy = Policy::from_settings(&settings.preflight);
-    let mut checks = preflight::run(hosts, connector, &policy, &opts).await;
+    checks.extend(preflight::run(hosts, connector, &policy, &opts).await);
     let ignore: BTreeSet<&str> = settings
         .preflight
         .ignore
@@ -388,7 +414,10 @@ async fn install(
         sum.ignored
     );
     let colour = !args.json && super::preflight::colour();
-    let table = super::preflight::table(hosts, &checks, &roles, false, colour);
+    let shown: Vec<String> = std::iter::once("installer".to_string())
+        .chain(hosts.iter().cloned())
+        .collect();
+    let table = super::preflight::table(&shown, &checks, &roles, false, colour);
     let failed = |ssh: bool| {
         checks
             .iter()

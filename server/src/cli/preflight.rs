@@ -1,5 +1,7 @@
-//! `cairn preflight`: run the pre-flight checks on every host and show a host × check table
-//! (or `--json`), record them in the state store, and exit non-zero if any check failed.
+//! `cairn preflight`: check the installer (cluster.yaml `installer:`: the bundle verifies and is
+//! served where hosts will fetch it), then every host; with `--fix` apply the safe remedies and
+//! check again; show a host × check table (or `--json`), record the checks in the state store,
+//! and exit non-zero if any check failed.
 //!
 //! Owns the flags, `--ignore-preflight` and cluster.yaml's `preflight:` (thresholds, ids
 //! ignored; an ignored check is shown as `ignored`, never as passed) and the rendering. Must not: hold check logic (the engine's `preflight` does).
@@ -44,6 +46,17 @@ pub struct Args {
     /// Show passed checks too (by default only what needs attention and a summary per host).
     #[arg(long)]
     pub all: bool,
+
+    /// Apply the safe remedies (sysctls set and persisted, kernel modules loaded and
+    /// persisted, swap off and out of /etc/fstab, chrony pointed at the installer's NTP),
+    /// print what changed, then check again. Nothing else is touched.
+    #[arg(long)]
+    pub fix: bool,
+
+    /// Time synchronous writes on etcd hosts' data disk (p99; as cluster.yaml's
+    /// preflight.fsync_probe).
+    #[arg(long)]
+    pub fsync_probe: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
@@ -68,19 +81,53 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             .filter(|g| ROLES.contains(&g.as_str()))
             .collect()
     };
+    // The installer first (cluster.yaml `installer:`): the bundle verifies and is served
+    // where the hosts will fetch it, before any host is touched.
+    let installer = sel.settings.as_ref().and_then(|s| s.installer.clone());
+    let mut found = crate::installer_checks::Found::default();
+    if let Some(inst) = &installer {
+        let mut contents = None;
+        let mut bundle_check = None;
+        if let Some((path, _)) = sel.settings.as_ref().and_then(|s| s.bundle.as_ref()) {
+            let (c, got) = crate::installer_checks::verify_bundle(path).await;
+            bundle_check = Some(c);
+            contents = got;
+        }
+        found = crate::installer_checks::served(inst, contents.as_ref()).await;
+        if let Some(c) = bundle_check {
+            found.checks.insert(0, c);
+        }
+    }
+    let repo_url = args
+        .repo_url
+        .clone()
+        .or_else(|| installer.as_ref().map(|_| found.repo_url.clone()));
     let opts = preflight::Options {
         forks: args.hosts.reach.forks as usize,
-        repo_url: args.repo_url.clone(),
+        repo_url,
         target: &target,
         become_user: &become_user,
         roles: &roles,
+        ntp: installer
+            .as_ref()
+            .map(|i| (i.address.to_string(), i.ntp_port)),
+        arches: found.arches.clone(),
+        fix: args.fix,
     };
     // cluster.yaml's `preflight:` section: thresholds and ids ignored, with the flag's.
-    let policy = sel
+    let mut policy = sel
         .settings
         .as_ref()
         .map_or_else(Policy::default, |s| Policy::from_settings(&s.preflight));
-    let mut checks = preflight::run(&sel.hosts, &sel.connector, &policy, &opts).await;
+    policy.fsync_probe |= args.fsync_probe;
+    let outcome = preflight::run_all(&sel.hosts, &sel.connector, &policy, &opts).await;
+    let fixed = outcome.fixed;
+    let mut checks = found.checks;
+    checks.extend(outcome.checks);
+    let mut shown_hosts = sel.hosts.clone();
+    if installer.is_some() {
+        shown_hosts.insert(0, "installer".to_string());
+    }
     let from_config = sel.settings.iter().flat_map(|s| s.preflight.ignore.iter());
     let ignore: BTreeSet<&str> = args
         .ignore_preflight
@@ -94,16 +141,26 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     record(&args, &sel.hosts, &wire);
     let sum = preflight::summary(&checks);
     if args.json {
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "hosts": sel.hosts.len(),
             "seconds": took.as_secs_f64(),
             "summary": {"pass": sum.pass, "warn": sum.warn, "fail": sum.fail,
                         "skipped": sum.skipped, "ignored": sum.ignored},
             "checks": wire,
         });
+        if args.fix {
+            v["fixed"] = fixed
+                .iter()
+                .map(|f| serde_json::json!({"host": f.host, "id": f.id,
+                    "outcome": f.outcome.word(), "text": f.outcome.text()}))
+                .collect();
+        }
         outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        super::out(table(&sel.hosts, &checks, &roles, args.all, colour()));
+        if args.fix {
+            super::out(fix_report(&fixed));
+        }
+        super::out(table(&shown_hosts, &checks, &roles, args.all, colour()));
         outln!(
             "pre-flight: {} hosts, {} checks in {:.1} s: {} pass, {} warn, {} fail, {} skipped, {} ignored",
             sel.hosts.len(),
@@ -128,6 +185,24 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     } else {
         EXIT_OK
     })
+}
+
+/// What `--fix` did, one line per remedy (then the table shows the state after it).
+fn fix_report(fixed: &[preflight::fix::Fixed]) -> String {
+    if fixed.is_empty() {
+        return "fix: nothing to change\n".to_string();
+    }
+    let mut out = String::new();
+    for f in fixed {
+        out.push_str(&format!(
+            "fix: {} {}: {}: {}\n",
+            f.host,
+            f.id,
+            f.outcome.word(),
+            f.outcome.text()
+        ));
+    }
+    out
 }
 
 /// Report the checks named in `ignore` that warned or failed as `ignored` (never as passed).
@@ -221,7 +296,9 @@ pub(super) fn table(
     for h in hosts {
         let mine: Vec<&Check> = checks.iter().filter(|c| &c.host == h).collect();
         let r = roles(h);
-        let r = if r.is_empty() {
+        let r = if h == "installer" {
+            "this machine: the bundle and its server".to_string()
+        } else if r.is_empty() {
             "no role".to_string()
         } else {
             r.join(", ")

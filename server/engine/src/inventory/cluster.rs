@@ -423,7 +423,7 @@ impl Reader<'_> {
         }
     }
 
-    fn boolean(&self, node: &Node, path: &YamlPath) -> Result<bool, Diagnostic> {
+    pub(super) fn boolean(&self, node: &Node, path: &YamlPath) -> Result<bool, Diagnostic> {
         match node.value {
             NodeValue::Bool(b) => Ok(b),
             _ => Err(self.wrong_type(node, path, "true or false")),

@@ -21,7 +21,7 @@ pub(crate) const NETWORK_KEYS: &[&str] =
     &["pod_cidr", "service_cidr", "api_endpoint", "cluster_domain"];
 pub(crate) const PKI_KEYS: &[&str] = &["validity_days", "ca_validity_days"];
 pub(crate) const PREFLIGHT_KEYS: &[&str] =
-    &["ignore", "offset_warn_seconds", "offset_fail_seconds"];
+    &["ignore", "offset_warn_seconds", "offset_fail_seconds", "fsync_probe", "fsync_warn_ms"];
 /// Components whose version cluster.yaml may pin, and the package names that carry each in a
 /// bundle (Debian names first, then EL names).
 pub const COMPONENTS: &[(&str, &[&str])] = &[
@@ -176,6 +176,10 @@ pub struct Preflight {
     pub ignore: Vec<String>,
     pub offset_warn_seconds: Option<f64>,
     pub offset_fail_seconds: Option<f64>,
+    /// Run the etcd disk fsync latency probe on etcd hosts (off by default: it writes).
+    pub fsync_probe: bool,
+    /// The fsync p99 above which the probe warns (milliseconds; etcd asks for < 10 ms).
+    pub fsync_warn_ms: Option<f64>,
 }
 
 /// Everything cluster.yaml says beyond the inventory.
@@ -438,6 +442,20 @@ impl Reader<'_> {
         if let Some(v) = f.get("offset_fail_seconds") {
             p.offset_fail_seconds = Some(self.seconds(v, &path.key("offset_fail_seconds"))?);
         }
+        if let Some(v) = f.get("fsync_probe") {
+            p.fsync_probe = self.boolean(v, &path.key("fsync_probe"))?;
+        }
+        if let Some(v) = f.get("fsync_warn_ms") {
+            p.fsync_warn_ms = Some(
+                match &v.value {
+                    NodeValue::Number(n) => n.as_f64().filter(|s| *s > 0.0 && s.is_finite()),
+                    _ => None,
+                }
+                .ok_or_else(|| {
+                    self.wrong_type(v, &path.key("fsync_warn_ms"), "a positive number of milliseconds")
+                })?,
+            );
+        }
         if let (Some(w), Some(fail)) = (p.offset_warn_seconds, p.offset_fail_seconds)
             && w > fail
         {
@@ -567,7 +585,7 @@ mod tests {
              network: {pod_cidr: 10.32.0.0/16, service_cidr: 10.33.0.0/24, api_endpoint: '10.0.0.100:6443', cluster_domain: k8s.example}\n\
              versions: {etcd: 3.4.23}\n\
              pki: {validity_days: 30, ca_validity_days: 60}\n\
-             preflight: {ignore: [memory, 'port:2379'], offset_warn_seconds: 0.2, offset_fail_seconds: 2}\n",
+             preflight: {ignore: [memory, 'port:2379'], offset_warn_seconds: 0.2, offset_fail_seconds: 2, fsync_probe: yes, fsync_warn_ms: 25}\n",
         )
         .unwrap();
         assert_eq!(
@@ -595,6 +613,8 @@ mod tests {
         assert_eq!(s.preflight.ignore, ["memory", "port:2379"]);
         assert_eq!(s.preflight.offset_warn_seconds, Some(0.2));
         assert_eq!(s.preflight.offset_fail_seconds, Some(2.0));
+        assert!(s.preflight.fsync_probe);
+        assert_eq!(s.preflight.fsync_warn_ms, Some(25.0));
     }
 
     #[test]
@@ -685,6 +705,14 @@ mod tests {
             (
                 "preflight: {offset_fail_seconds: -1}\n",
                 "cluster.yaml:6:34: error: preflight.offset_fail_seconds must be a positive number of seconds, found an integer",
+            ),
+            (
+                "preflight: {fsync_warn_ms: 0}\n",
+                "cluster.yaml:6:28: error: preflight.fsync_warn_ms must be a positive number of milliseconds, found an integer",
+            ),
+            (
+                "preflight: {fsync_probe: maybe}\n",
+                "cluster.yaml:6:26: error: preflight.fsync_probe must be true or false, found a string",
             ),
             (
                 "preflight: {offset_warn_seconds: 3, offset_fail_seconds: 1}\n",

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde_json::Value as Json;
 
 use super::clock::{self, Offset};
-use super::policy::{Needs, Policy};
+use super::policy::{self, Needs, Policy};
 use super::probe::{ModuleState, Probe};
 use super::report::{Check, Status};
 
@@ -29,6 +29,10 @@ pub struct HostInput<'a> {
     pub offset: Option<Offset>,
     /// Whether the repo was asked for (`--repo-url`).
     pub repo_wanted: bool,
+    /// The installer's NTP server (`ADDRESS`, `PORT`), when cluster.yaml names the installer.
+    pub ntp: Option<(String, u16)>,
+    /// The bundle's architectures (`amd64`, `arm64`); empty when no bundle was given.
+    pub arches: &'a [String],
 }
 
 /// The per-host checks, in a stable order.
@@ -54,6 +58,7 @@ pub fn host(policy: &Policy, h: &HostInput<'_>) -> Vec<Check> {
 
     out.push(os(policy, name, p));
     out.push(kernel(name, p, &needs, container.as_deref()));
+    out.push(arch(name, p, h.arches));
     if let Some(c) = &container {
         out.push(Check::new(
             name,
@@ -160,17 +165,39 @@ pub fn host(policy: &Policy, h: &HostInput<'_>) -> Vec<Check> {
 
     for (port, what) in &needs.ports {
         let id = format!("port:{port}");
-        let busy: Vec<String> = p
-            .listeners
+        let holders: Vec<_> = p.listeners.iter().filter(|l| l.port == *port).collect();
+        let busy: Vec<String> = holders
             .iter()
-            .filter(|l| l.port == *port)
             .map(|l| match &l.process {
                 Some(pr) => format!("{pr} on {}", l.address),
                 None => format!("an unknown process on {}", l.address),
             })
             .collect();
+        // A re-install finds the very service Cairn installed here: not a conflict. Ours
+        // means every holder is the expected process AND the host carries Cairn's mark of
+        // that component (a same-named service someone else installed is still a conflict).
+        let ours = policy::owner(*port).filter(|o| {
+            p.marks.iter().any(|m| m == o.component)
+                && holders.iter().all(|l| {
+                    l.process
+                        .as_deref()
+                        .and_then(|pr| pr.split(" (pid").next())
+                        .is_some_and(|pr| o.process.contains(&pr))
+                })
+        });
         out.push(if busy.is_empty() {
             Check::new(name, id, Status::Pass, format!("free ({what})"))
+        } else if let Some(o) = ours {
+            Check::new(
+                name,
+                id,
+                Status::Pass,
+                format!(
+                    "held by {} (ours: Cairn installed {} here; a re-install keeps it)",
+                    busy.join(", "),
+                    o.component
+                ),
+            )
         } else {
             Check::new(
                 name,
@@ -207,6 +234,23 @@ pub fn host(policy: &Policy, h: &HostInput<'_>) -> Vec<Check> {
             )
         };
         out.push(check.threshold("off (kubelet)"));
+        out.push(if p.fstab_swap.is_empty() {
+            Check::new(name, "swap_fstab", Status::Pass, "no swap in /etc/fstab")
+        } else {
+            let boot = if container.is_some() {
+                "systemd skips it in a container, but it turns swap on when this system boots on a machine"
+            } else {
+                "swap comes back at the next boot"
+            };
+            Check::new(
+                name,
+                "swap_fstab",
+                Status::Warn,
+                format!("/etc/fstab turns swap on: {} ({boot})", p.fstab_swap.join("; ")),
+            )
+            .threshold("no swap entry (kubelet)")
+            .remedy("comment out the swap lines in /etc/fstab (cairn preflight --fix does)")
+        });
     }
 
     for m in &needs.modules {
@@ -293,7 +337,7 @@ pub fn host(policy: &Policy, h: &HostInput<'_>) -> Vec<Check> {
         None => Check::new(name, "cgroup", Status::Warn, "could not tell"),
     });
 
-    out.push(time_sync(name, p, container.as_deref()));
+    out.push(time_sync(name, p, container.as_deref(), h.ntp.as_ref()));
     out.push(offset(policy, name, h.offset));
 
     if p.selinux_enforcing == Some(true) {
@@ -353,6 +397,10 @@ pub fn host(policy: &Policy, h: &HostInput<'_>) -> Vec<Check> {
         )
     });
 
+    if let Some(c) = fsync(policy, name, p) {
+        out.push(c);
+    }
+
     out.push(if p.installed.is_empty() {
         Check::new(name, "existing_install", Status::Pass, "none found")
     } else {
@@ -361,11 +409,16 @@ pub fn host(policy: &Policy, h: &HostInput<'_>) -> Vec<Check> {
             .iter()
             .filter_map(|i| i.split(' ').next())
             .collect();
+        let ours = if p.marks.is_empty() {
+            String::new()
+        } else {
+            format!(" (Cairn installed: {})", p.marks.join(", "))
+        };
         Check::new(
             name,
             "existing_install",
             Status::Warn,
-            format!("found: {}", what.join(", ")),
+            format!("found: {}{ours}", what.join(", ")),
         )
         .remedy(
             "an existing etcd/Kubernetes is upgraded or left as is: back up /var/lib/etcd first",
@@ -445,36 +498,133 @@ fn kernel(name: &str, p: &Probe, needs: &Needs, container: Option<&str>) -> Chec
     }
 }
 
-fn time_sync(name: &str, p: &Probe, container: Option<&str>) -> Check {
+fn time_sync(
+    name: &str,
+    p: &Probe,
+    container: Option<&str>,
+    ntp: Option<&(String, u16)>,
+) -> Check {
     let services = p.time_services.join(", ");
     let synced = p.ntp_synced == Some(true) || p.chrony_leap.as_deref() == Some("Normal");
+    // Which of chrony's sources it uses, and whether the installer is one of them.
+    let sources: Vec<&str> = p.chrony_sources.iter().map(|s| s.1.as_str()).collect();
+    let to_installer = ntp.is_some_and(|(a, _)| sources.contains(&a.as_str()));
+    let source_text = if sources.is_empty() {
+        String::new()
+    } else {
+        format!(" (sources: {})", sources.join(", "))
+    };
     if !p.time_services.is_empty() && synced {
+        // Any good time source is accepted (a site's own NTP, PTP): say which it is.
+        let whose = match ntp {
+            Some(_) if to_installer => " to the installer".to_string(),
+            Some((a, port)) if !sources.is_empty() => {
+                format!("{source_text}, not to the installer's NTP ({a}:{port})")
+            }
+            _ => source_text,
+        };
         return Check::new(
             name,
             "time_sync",
             Status::Pass,
-            format!("{services}, synchronised"),
+            format!("{services}, synchronised{whose}"),
         );
     }
-    if let Some(c) = container {
+    let point = match ntp {
+        Some((a, port)) if p.chrony_installed => {
+            format!("point chrony at the installer's NTP ({a}:{port}): cairn preflight --fix does")
+        }
+        _ => "the install points chrony at the installer's NTP server; or start your own time service".to_string(),
+    };
+    if let Some(c) = container
+        && p.time_services.is_empty()
+    {
         return Check::new(
             name,
             "time_sync",
             Status::Skipped(format!("container ({c}): the clock is the host machine's")),
-            if services.is_empty() {
-                "no time service".to_string()
-            } else {
-                format!("{services}, not synchronised")
-            },
+            "no time service",
         );
     }
     let value = if services.is_empty() {
         "no time service active (chrony, ntpd, systemd-timesyncd, ptp4l)".to_string()
     } else {
-        format!("{services}, not synchronised")
+        format!("{services}, not synchronised{source_text}")
     };
-    Check::new(name, "time_sync", Status::Warn, value).remedy(
-        "the install points chrony at the installer's NTP server; or start your own time service",
+    Check::new(name, "time_sync", Status::Warn, value).remedy(point)
+}
+
+/// The host's architecture (`uname -m`) as Go/OCI name it, as bundles do (`linux/amd64`).
+pub fn oci_arch(machine: &str) -> &str {
+    match machine {
+        "x86_64" | "amd64" => "amd64",
+        "aarch64" | "arm64" => "arm64",
+        "armv7l" | "armv7" => "arm",
+        "ppc64le" => "ppc64le",
+        "s390x" => "s390x",
+        "riscv64" => "riscv64",
+        other => other,
+    }
+}
+
+fn arch(name: &str, p: &Probe, bundle: &[String]) -> Check {
+    let machine = p.fact_str("architecture").unwrap_or("?");
+    let a = oci_arch(machine);
+    if bundle.is_empty() {
+        return Check::new(name, "arch", Status::Pass, format!("{machine} (no bundle to compare with)"));
+    }
+    let c = if bundle.iter().any(|b| b == a) {
+        Check::new(name, "arch", Status::Pass, format!("{machine} ({a})"))
+    } else {
+        Check::new(name, "arch", Status::Fail, format!("{machine} ({a})"))
+            .remedy("build a bundle for this architecture (platforms: in the bundle spec), or use hosts of the bundle's")
+    };
+    c.threshold(format!("the bundle's: {}", bundle.join(", ")))
+}
+
+/// The p-th percentile (nearest rank) of `v`, sorted in place.
+pub fn percentile(v: &mut [f64], p: f64) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    Some(v[rank.clamp(1, v.len()) - 1])
+}
+
+fn fsync(policy: &Policy, name: &str, p: &Probe) -> Option<Check> {
+    let (dir, samples) = p.fsync.as_ref()?;
+    let t = format!("warn if p99 > {} ms", policy.fsync_warn_ms);
+    let Some(samples) = samples.clone().filter(|s| !s.is_empty()) else {
+        return Some(
+            Check::new(
+                name,
+                "fsync",
+                Status::Warn,
+                format!("could not time synchronous writes in {dir} (dd failed)"),
+            )
+            .threshold(t)
+            .remedy("check that the directory is writable by root and dd supports oflag=dsync"),
+        );
+    };
+    let mut ms: Vec<f64> = samples.iter().map(|s| s * 1000.0).collect();
+    let n = ms.len();
+    let p50 = percentile(&mut ms, 50.0).unwrap_or(0.0);
+    let p99 = percentile(&mut ms, 99.0).unwrap_or(0.0);
+    let status = if p99 > policy.fsync_warn_ms {
+        Status::Warn
+    } else {
+        Status::Pass
+    };
+    Some(
+        Check::new(
+            name,
+            "fsync",
+            status,
+            format!("p99 {p99:.2} ms, p50 {p50:.2} ms over {n} synchronous 2300-byte writes in {dir}"),
+        )
+        .threshold(t)
+        .remedy("etcd needs a fast disk for its WAL: put /var/lib/etcd on an SSD/NVMe of its own (slow fsync means leader elections and timeouts)"),
     )
 }
 

@@ -5,11 +5,16 @@
 //! (`clock.rs`), then judge it all against what the host's roles need (`policy.rs`,
 //! `checks.rs`), then compare hosts with each other. The result is a list of [`Check`]s.
 //!
+//! With `fix`, a host whose checks call for a safe remedy gets them (`fix.rs`, one more exec
+//! on the same connection), then is probed and checked again: what is reported is the state
+//! after the fix.
+//!
 //! Owns the order of that work and turning an unreachable host into failed checks (data, not
 //! an error). Must not: print, store, or know about HTTP (the repo is fetched *by the host*).
 
 pub mod checks;
 pub mod clock;
+pub mod fix;
 pub mod policy;
 pub mod probe;
 pub mod report;
@@ -32,6 +37,19 @@ pub struct Options<'a> {
     pub become_user: &'a (dyn Fn(&str) -> Option<String> + Sync),
     /// The host's roles (cluster.yaml's roles, or the inventory groups named like them).
     pub roles: &'a (dyn Fn(&str) -> Vec<String> + Sync),
+    /// The installer's NTP server as hosts reach it (cluster.yaml `installer:`).
+    pub ntp: Option<(String, u16)>,
+    /// The bundle's architectures (`amd64`); empty: not compared.
+    pub arches: Vec<String>,
+    /// Apply the safe remedies, then check again (`--fix`).
+    pub fix: bool,
+}
+
+/// Everything a pre-flight produced: the checks (after any fix) and what `--fix` did.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    pub checks: Vec<Check>,
+    pub fixed: Vec<fix::Fixed>,
 }
 
 /// Run pre-flight on `hosts`. Every host gets checks: an unreachable one gets a failed `ssh`
@@ -42,8 +60,25 @@ pub async fn run(
     policy: &Policy,
     opts: &Options<'_>,
 ) -> Vec<Check> {
+    run_all(hosts, connector, policy, opts).await.checks
+}
+
+/// Probe, offset and connect time of a host that answered.
+type Reached = (probe::Probe, Option<clock::Offset>, std::time::Duration);
+
+/// [`run`], with what `--fix` changed.
+pub async fn run_all(
+    hosts: &[String],
+    connector: &Connector,
+    policy: &Policy,
+    opts: &Options<'_>,
+) -> Outcome {
     let req = probe::Request {
         repo_url: opts.repo_url.clone(),
+        marks: policy::MARKS
+            .iter()
+            .map(|(c, f)| (c.to_string(), f.to_string()))
+            .collect(),
         ..probe::Request::default()
     };
     let gathered = fanout::bounded(hosts.to_vec(), opts.forks, |host| {
@@ -51,39 +86,61 @@ pub async fn run(
         async move {
             let roles = (opts.roles)(&host);
             let needs = policy.needs(&roles);
+            let fsync = (policy.fsync_probe && roles.iter().any(|r| r == "etcd"))
+                .then(|| ("/var/lib/etcd".to_string(), policy::FSYNC_SAMPLES));
             let req = probe::Request {
                 paths: needs.disks.iter().map(|d| d.path.clone()).collect(),
                 modules: needs.modules.iter().map(|m| m.to_string()).collect(),
                 sysctls: needs.sysctls.iter().map(|s| s.0.to_string()).collect(),
+                fsync,
                 ..req.clone()
             };
             let started = Instant::now();
             let target = match (opts.target)(&host) {
                 Ok(t) => t,
-                Err(e) => return (host, roles, Err(e)),
+                Err(e) => return (host, roles, Err(e), Vec::new()),
             };
             let conn = match connector.connect(&target).await {
                 Ok(c) => c,
-                Err(e) => return (host, roles, Err(e.to_string())),
+                Err(e) => return (host, roles, Err(e.to_string()), Vec::new()),
             };
             let connect = started.elapsed();
             let become_user = (opts.become_user)(&host);
-            let probed = probe::run(&conn, become_user.as_deref(), &req).await;
-            let offset = clock::measure(&conn, CLOCK_SAMPLES).await;
-            conn.close().await;
-            let r = match (probed, offset) {
-                (Ok(Ok(p)), Ok(o)) => Ok((p, o, connect)),
-                (Ok(Err(e)), _) => Err(e),
-                (Err(e), _) | (_, Err(e)) => Err(e.to_string()),
+            let look = || async {
+                let probed = probe::run(&conn, become_user.as_deref(), &req).await;
+                let offset = clock::measure(&conn, CLOCK_SAMPLES).await;
+                match (probed, offset) {
+                    (Ok(Ok(p)), Ok(o)) => Ok((p, o, connect)),
+                    (Ok(Err(e)), _) => Err(e),
+                    (Err(e), _) | (_, Err(e)) => Err(e.to_string()),
+                }
             };
-            (host, roles, r)
+            let mut r: Result<Reached, String> = look().await;
+            let mut fixed = Vec::new();
+            if opts.fix
+                && let Ok((p, o, _)) = &r
+            {
+                let first = checks::host(policy, &input(&host, &roles, p, *o, opts));
+                let plan = fix::plan(&needs, p, &first, opts.ntp.as_ref());
+                match fix::apply(&conn, become_user.as_deref(), &host, &plan).await {
+                    Ok(f) => fixed = f,
+                    Err(e) => r = Err(e.to_string()),
+                }
+                if !plan.is_empty() && r.is_ok() {
+                    r = look().await;
+                }
+            }
+            conn.close().await;
+            (host, roles, r, fixed)
         }
     })
     .await;
 
     let mut out = Vec::new();
     let mut reached = Vec::new();
-    for (host, roles, r) in &gathered {
+    let mut fixed = Vec::new();
+    for (host, roles, r, f) in &gathered {
+        fixed.extend(f.iter().cloned());
         match r {
             Ok((p, o, connect)) => {
                 out.push(Check::new(
@@ -92,16 +149,7 @@ pub async fn run(
                     Status::Pass,
                     format!("connected in {} ms", connect.as_millis()),
                 ));
-                out.extend(checks::host(
-                    policy,
-                    &checks::HostInput {
-                        host,
-                        roles,
-                        probe: p,
-                        offset: *o,
-                        repo_wanted: opts.repo_url.is_some(),
-                    },
-                ));
+                out.extend(checks::host(policy, &input(host, roles, p, *o, opts)));
                 reached.push((host.as_str(), p, *o));
             }
             Err(e) => out.push(
@@ -114,5 +162,23 @@ pub async fn run(
     // Group by host in inventory order, keeping each host's check order.
     let order = |h: &str| hosts.iter().position(|x| x == h).unwrap_or(usize::MAX);
     out.sort_by_key(|c| order(&c.host));
-    out
+    Outcome { checks: out, fixed }
+}
+
+fn input<'a>(
+    host: &'a str,
+    roles: &'a [String],
+    probe: &'a probe::Probe,
+    offset: Option<clock::Offset>,
+    opts: &'a Options<'_>,
+) -> checks::HostInput<'a> {
+    checks::HostInput {
+        host,
+        roles,
+        probe,
+        offset,
+        repo_wanted: opts.repo_url.is_some(),
+        ntp: opts.ntp.clone(),
+        arches: &opts.arches,
+    }
 }

@@ -85,6 +85,49 @@ pub struct Policy {
     pub used_warn_pct: f64,
     /// Supported distributions (Ansible's `ansible_distribution`) and major versions.
     pub os: Vec<(&'static str, Vec<&'static str>)>,
+    /// Run the etcd disk fsync probe on etcd hosts (cluster.yaml `preflight.fsync_probe`).
+    pub fsync_probe: bool,
+    /// The fsync p99 (ms) above which the probe warns; etcd's guidance is < 10 ms.
+    pub fsync_warn_ms: f64,
+}
+
+/// How many synchronous 2300-byte writes the fsync probe times (etcd's own fio recipe uses
+/// writes of that size; 100 give a p99 that is one sample from the top).
+pub const FSYNC_SAMPLES: u32 = 100;
+
+/// A service Cairn installs that listens on a port: a re-install on a healthy cluster finds
+/// it there, and that is not a conflict.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Owner {
+    pub port: u16,
+    /// Process names as `ss` shows them (the kernel's 15-character `comm`).
+    pub process: &'static [&'static str],
+    /// The component whose Cairn mark proves Cairn installed it (see [`MARKS`]).
+    pub component: &'static str,
+}
+
+/// The ports of services Cairn's roles install. Only components whose roles leave a mark
+/// are here: a port held by a same-named process without Cairn's mark is someone else's
+/// install and stays a conflict. (Kubernetes components join when their roles mark their
+/// files.)
+pub const OWNERS: &[Owner] = &[
+    Owner { port: 2379, process: &["etcd"], component: "etcd" },
+    Owner { port: 2380, process: &["etcd"], component: "etcd" },
+    Owner { port: 9100, process: &["prometheus-node", "node_exporter"], component: "node_exporter" },
+    Owner { port: 9090, process: &["prometheus"], component: "prometheus" },
+];
+
+/// Where each component's role leaves `Managed by Cairn` (the probe looks for that text).
+pub const MARKS: &[(&str, &str)] = &[
+    ("etcd", "/etc/default/etcd"),
+    ("node_exporter", "/etc/default/prometheus-node-exporter"),
+    ("prometheus", "/etc/prometheus/prometheus.yml"),
+    ("chrony", "/etc/chrony/chrony.conf"),
+];
+
+/// The service Cairn installs on `port`, if any.
+pub fn owner(port: u16) -> Option<&'static Owner> {
+    OWNERS.iter().find(|o| o.port == port)
 }
 
 fn disk(path: &str, fail_gib: u64, warn_gib: u64) -> DiskNeed {
@@ -111,6 +154,10 @@ impl Policy {
         if let Some(f) = s.offset_fail_seconds {
             p.offset_fail = f;
         }
+        if let Some(ms) = s.fsync_warn_ms {
+            p.fsync_warn_ms = ms;
+        }
+        p.fsync_probe = s.fsync_probe;
         p
     }
 }
@@ -223,6 +270,8 @@ impl Default for Policy {
                 ("CentOS", vec!["8", "9"]),
                 ("OracleLinux", vec!["8", "9"]),
             ],
+            fsync_probe: false,
+            fsync_warn_ms: 10.0,
         }
     }
 }

@@ -21,6 +21,10 @@ pub struct Request {
     pub paths: Vec<String>,
     pub modules: Vec<String>,
     pub sysctls: Vec<String>,
+    /// Component and the file where its role leaves `Managed by Cairn`.
+    pub marks: Vec<(String, String)>,
+    /// Where to time synchronous writes (the etcd data dir), and how many.
+    pub fsync: Option<(String, u32)>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -75,6 +79,13 @@ pub struct Probe {
     /// How the repo fetch went: the tool and the HTTP status or error.
     pub repo: Option<String>,
     pub default_routes: Vec<String>,
+    /// chrony's sources: `^*`-style mode/state and the address.
+    pub chrony_sources: Vec<(String, String)>,
+    pub chrony_installed: bool,
+    /// Components Cairn's roles installed on this host (their files carry Cairn's mark).
+    pub marks: Vec<String>,
+    /// The fsync probe: the directory measured and each write's seconds (`None`: dd failed).
+    pub fsync: Option<(String, Option<Vec<f64>>)>,
 }
 
 /// Run the probe on `conn` (as `become_user` when set: ports' processes and some files need
@@ -86,11 +97,16 @@ pub async fn run(
 ) -> Result<Result<Probe, String>, SshError> {
     // setup.sh ends with `exit 0`: run it in a subshell so the probe follows it.
     let script = format!("(\n{}\n)\necho '{MARK}'\n{SCRIPT}", setup::SCRIPT);
+    let marks: Vec<String> = req.marks.iter().map(|(c, f)| format!("{c}={f}")).collect();
+    let (fsync_dir, fsync_n) = req.fsync.clone().unwrap_or_default();
     let args = [
         req.repo_url.clone().unwrap_or_default(),
         req.paths.join(" "),
         req.modules.join(" "),
         req.sysctls.join(" "),
+        marks.join(" "),
+        fsync_dir,
+        fsync_n.to_string(),
     ];
     let mut cmd = format!("/bin/sh -c {} cairn-preflight", shell_quote(&script));
     for a in &args {
@@ -187,6 +203,25 @@ pub fn parse(output: &str) -> Probe {
             "installed" => p.installed.push(v.to_string()),
             "repo" => p.repo = Some(v.to_string()),
             "default_route" => p.default_routes.push(v.to_string()),
+            "chrony_source" => {
+                if let Some((state, addr)) = v.split_once(' ') {
+                    p.chrony_sources.push((state.to_string(), addr.trim().to_string()));
+                }
+            }
+            "chrony_installed" => p.chrony_installed = true,
+            "mark" if !v.is_empty() => p.marks.push(v.to_string()),
+            "fsync" => {
+                let mut w = v.split_whitespace();
+                if let Some(dir) = w.next() {
+                    let rest: Vec<&str> = w.collect();
+                    let samples: Option<Vec<f64>> = if rest == ["error"] {
+                        None
+                    } else {
+                        rest.iter().map(|t| t.parse().ok()).collect()
+                    };
+                    p.fsync = Some((dir.to_string(), samples));
+                }
+            }
             _ => {}
         }
     }
@@ -264,7 +299,9 @@ mod tests {
              module=br_netfilter missing\nmodule=overlay builtin\n\
              sysctl=net.ipv4.ip_forward 0\nsysctl=net.bridge.bridge-nf-call-iptables -\n\
              cgroup_fs=cgroup2fs\ncgroup_controllers=cpu memory pids\n\
-             timesvc=chrony\nntp_synced=no\nrepo=perl 200\nnonsense line\n=\n"
+             timesvc=chrony\nntp_synced=no\nrepo=perl 200\nnonsense line\n=\n\
+             chrony_source=^* 10.213.0.1\nchrony_source=^? 192.0.2.7\nchrony_installed=yes\n\
+             mark=etcd\nfsync=/var/lib 0.00123 3.1e-05\n"
         );
         let p = parse(&out);
         assert_eq!(p.fact_str("kernel"), Some("6.1.0-28-amd64"));
@@ -306,6 +343,21 @@ mod tests {
         assert_eq!(p.time_services, vec!["chrony".to_string()]);
         assert_eq!(p.ntp_synced, Some(false));
         assert_eq!(p.repo.as_deref(), Some("perl 200"));
+        assert_eq!(
+            p.chrony_sources,
+            vec![
+                ("^*".to_string(), "10.213.0.1".to_string()),
+                ("^?".to_string(), "192.0.2.7".to_string())
+            ]
+        );
+        assert!(p.chrony_installed);
+        assert_eq!(p.marks, vec!["etcd".to_string()]);
+        assert_eq!(
+            p.fsync,
+            Some(("/var/lib".to_string(), Some(vec![0.00123, 3.1e-05])))
+        );
+        let failed = parse(&format!("{MARK}\nfsync=/var/lib/etcd error\n"));
+        assert_eq!(failed.fsync, Some(("/var/lib/etcd".to_string(), None)));
     }
 
     #[test]

@@ -5,12 +5,14 @@
 #   $2 space-separated paths whose disk space matters (each measured at its nearest existing
 #      ancestor)
 #   $3 space-separated kernel modules     $4 space-separated sysctls (dotted names)
+#   $5 space-separated COMPONENT=FILE: files where Cairn's roles leave "Managed by Cairn"
+#   $6 a directory whose disk the fsync probe measures ('' = no probe)   $7 how many writes
 LC_ALL=C
 export LC_ALL
 kv() { printf '%s=%s\n' "$1" "$2"; }
 has() { command -v "$1" >/dev/null 2>&1; }
 limit() { if has timeout; then timeout "$@"; else shift; "$@"; fi; }
-repo=$1 paths=$2 modules=$3 sysctls=$4
+repo=$1 paths=$2 modules=$3 sysctls=$4 marks=$5 fsync_dir=$6 fsync_n=${7:-0}
 
 kv uid "$(id -u 2>/dev/null)"
 kv hostname "$(hostname 2>/dev/null || uname -n 2>/dev/null)"
@@ -61,6 +63,11 @@ for svc in chrony chronyd ntp ntpd ntpsec systemd-timesyncd ptp4l phc2sys; do
 done
 has timedatectl && kv ntp_synced "$(limit 5 timedatectl show -p NTPSynchronized --value 2>/dev/null)"
 has chronyc && kv chrony_leap "$(limit 5 chronyc -n tracking 2>/dev/null | sed -n 's/^Leap status *: *//p')"
+# chrony's sources (`^* 10.0.0.1 ...`: mode/state, then the address), and whether it is there.
+if has chronyc; then
+  limit 5 chronyc -n sources 2>/dev/null | grep -E '^[=^#]' | while read -r ms addr _; do kv chrony_source "$ms $addr"; done
+fi
+{ has chronyd || [ -x /usr/sbin/chronyd ]; } && kv chrony_installed yes
 
 # Security layers that change what an install may do.
 [ -r /sys/fs/selinux/enforce ] && kv selinux "$(cat /sys/fs/selinux/enforce 2>/dev/null)"
@@ -72,6 +79,28 @@ for b in etcd kubelet kube-apiserver kubeadm containerd; do
 done
 [ -d /var/lib/etcd/member ] && kv installed "etcd-data /var/lib/etcd/member"
 [ -d /etc/kubernetes/manifests ] && kv installed "kube-manifests /etc/kubernetes/manifests"
+# Cairn's own marks: which components Cairn's roles installed here (a re-install finds them).
+for cf in $marks; do
+  grep -qs 'Managed by Cairn' "${cf#*=}" && kv mark "${cf%%=*}"
+done
+
+# etcd's disk: the latency of small synchronous writes (O_DSYNC: each write waits for the
+# data to reach the disk, as etcd's WAL fdatasync does). dd reports each copy's own time,
+# without its start-up, so the samples are the writes, not the forks.
+if [ -n "$fsync_dir" ] && [ "$fsync_n" -gt 0 ] 2>/dev/null; then
+  q=$fsync_dir
+  while [ ! -d "$q" ] && [ "$q" != / ]; do q=$(dirname "$q"); done
+  f="$q/.cairn-fsync-probe.$$"
+  i=0 samples=''
+  while [ "$i" -lt "$fsync_n" ]; do
+    t=$(dd if=/dev/zero of="$f" bs=2300 count=1 seek="$i" conv=notrunc oflag=dsync 2>&1 >/dev/null | sed -n 's/.* copied, \([0-9.e+-]*\) s.*/\1/p')
+    [ -n "$t" ] || { samples="error"; break; }
+    samples="$samples $t"
+    i=$((i + 1))
+  done
+  rm -f "$f"
+  kv fsync "$q$samples"
+fi
 
 # The installer's repository, fetched from this host with whatever it has (curl, wget, or the
 # perl that Debian's minimal base always carries): the HTTP status line, or why not.

@@ -63,6 +63,8 @@ fn run(p: &Probe, roles: &[&str], offset: Option<Offset>) -> Vec<Check> {
             probe: p,
             offset,
             repo_wanted: true,
+            ntp: None,
+            arches: &[],
         },
     )
 }
@@ -242,6 +244,51 @@ fn each_failure_is_caught_with_its_value() {
             "warn",
             "v1 or hybrid",
         ),
+        (
+            |p| p.fstab_swap.push("/swapfile none swap sw 0 0".into()),
+            &["kube_node"],
+            "swap_fstab",
+            "warn",
+            "/etc/fstab turns swap on: /swapfile none swap sw 0 0 (swap comes back at the next boot)",
+        ),
+        (
+            |p| {
+                p.chrony_leap = Some("Not synchronised".into());
+                p.chrony_sources = vec![("^?".into(), "192.0.2.7".into())];
+            },
+            &[],
+            "time_sync",
+            "warn",
+            "chrony, not synchronised (sources: 192.0.2.7)",
+        ),
+        (
+            |p| {
+                let mut s = vec![0.001; 98];
+                s.extend([0.02, 0.03]);
+                p.fsync = Some(("/var/lib/etcd".into(), Some(s)));
+            },
+            &["etcd"],
+            "fsync",
+            "warn",
+            "p99 20.00 ms, p50 1.00 ms over 100 synchronous 2300-byte writes in /var/lib/etcd",
+        ),
+        (
+            |p| p.fsync = Some(("/var/lib".into(), None)),
+            &["etcd"],
+            "fsync",
+            "warn",
+            "could not time synchronous writes in /var/lib (dd failed)",
+        ),
+        (
+            |p| {
+                p.installed.push("etcd /usr/bin/etcd".into());
+                p.marks.push("etcd".into());
+            },
+            &[],
+            "existing_install",
+            "warn",
+            "found: etcd (Cairn installed: etcd)",
+        ),
     ];
     for (change, roles, id, status, value) in cases {
         let mut p = healthy();
@@ -389,4 +436,133 @@ fn hostnames_and_kernel_versions() {
     assert_eq!(kernel_version("6.1.0-28-amd64"), Some((6, 1)));
     assert_eq!(kernel_version("4.18.0-553.el8_10.x86_64"), Some((4, 18)));
     assert_eq!(kernel_version("junk"), None);
+}
+
+/// A port held by the service Cairn installed there is a re-install, not a conflict; the same
+/// process without Cairn's mark, or another process with it, is a conflict.
+#[test]
+fn a_port_held_by_our_own_service_passes() {
+    let held = |process: &str, marks: &[&str]| {
+        let mut p = healthy();
+        p.listeners.push(Listener {
+            port: 2379,
+            address: "10.0.0.11".into(),
+            process: Some(format!("{process} (pid 812)")),
+        });
+        p.marks = marks.iter().map(|m| m.to_string()).collect();
+        let checks = run(&p, &["etcd"], ok_offset());
+        let c = find(&checks, "port:2379");
+        (c.status.as_str().to_string(), c.value.clone())
+    };
+    assert_eq!(
+        held("etcd", &["etcd"]),
+        (
+            "pass".to_string(),
+            "held by etcd (pid 812) on 10.0.0.11 (ours: Cairn installed etcd here; a re-install keeps it)"
+                .to_string()
+        )
+    );
+    assert_eq!(held("etcd", &[]).0, "fail");
+    assert_eq!(held("etcd", &["prometheus"]).0, "fail");
+    assert_eq!(
+        held("perl", &["etcd"]),
+        (
+            "fail".to_string(),
+            "in use by perl (pid 812) on 10.0.0.11 (needed by etcd client)".to_string()
+        )
+    );
+}
+
+#[test]
+fn time_sync_names_its_source_and_the_installer() {
+    let ntp = Some(("10.0.0.1".to_string(), 123));
+    let cases: [(&str, &str, &str); 3] = [
+        ("10.0.0.1", "pass", "chrony, synchronised to the installer"),
+        (
+            "192.0.2.7",
+            "pass",
+            "chrony, synchronised (sources: 192.0.2.7), not to the installer's NTP (10.0.0.1:123)",
+        ),
+        ("", "pass", "chrony, synchronised"),
+    ];
+    for (source, status, value) in cases {
+        let mut p = healthy();
+        if !source.is_empty() {
+            p.chrony_sources = vec![("^*".into(), source.into())];
+        }
+        let roles: Vec<String> = Vec::new();
+        let checks = host(
+            &Policy::default(),
+            &HostInput {
+                host: "node1",
+                roles: &roles,
+                probe: &p,
+                offset: ok_offset(),
+                repo_wanted: false,
+                ntp: ntp.clone(),
+                arches: &[],
+            },
+        );
+        let c = find(&checks, "time_sync");
+        assert_eq!((c.status.as_str(), c.value.as_str()), (status, value));
+    }
+    // Not synchronised, chrony there: --fix can point it at the installer.
+    let mut p = healthy();
+    p.chrony_leap = Some("Not synchronised".into());
+    p.chrony_installed = true;
+    let roles: Vec<String> = Vec::new();
+    let checks = host(
+        &Policy::default(),
+        &HostInput {
+            host: "node1",
+            roles: &roles,
+            probe: &p,
+            offset: ok_offset(),
+            repo_wanted: false,
+            ntp,
+            arches: &[],
+        },
+    );
+    let c = find(&checks, "time_sync");
+    assert_eq!(
+        c.remedy.as_deref(),
+        Some("point chrony at the installer's NTP (10.0.0.1:123): cairn preflight --fix does")
+    );
+}
+
+#[test]
+fn the_architecture_must_be_the_bundles() {
+    let roles: Vec<String> = Vec::new();
+    let mut p = healthy();
+    p.facts.insert("architecture".into(), json!("aarch64"));
+    let cases: [(&[String], &str, &str); 3] = [
+        (&[], "pass", "aarch64 (no bundle to compare with)"),
+        (&["arm64".to_string()], "pass", "aarch64 (arm64)"),
+        (&["amd64".to_string()], "fail", "aarch64 (arm64)"),
+    ];
+    for (arches, status, value) in cases {
+        let checks = host(
+            &Policy::default(),
+            &HostInput {
+                host: "node1",
+                roles: &roles,
+                probe: &p,
+                offset: ok_offset(),
+                repo_wanted: false,
+                ntp: None,
+                arches,
+            },
+        );
+        let c = find(&checks, "arch");
+        assert_eq!((c.status.as_str(), c.value.as_str()), (status, value));
+    }
+}
+
+#[test]
+fn percentiles_are_nearest_rank() {
+    let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
+    assert_eq!(percentile(&mut v, 99.0), Some(99.0));
+    assert_eq!(percentile(&mut v, 50.0), Some(50.0));
+    assert_eq!(percentile(&mut [3.0], 99.0), Some(3.0));
+    assert_eq!(percentile(&mut [], 99.0), None);
 }
