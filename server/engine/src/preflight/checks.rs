@@ -182,7 +182,7 @@ pub fn host(policy: &Policy, h: &HostInput<'_>) -> Vec<Check> {
                     l.process
                         .as_deref()
                         .and_then(|pr| pr.split(" (pid").next())
-                        .is_some_and(|pr| o.process.contains(&pr))
+                        .is_some_and(|pr| o.process.iter().any(|x| *x == pr))
                 })
         });
         out.push(if busy.is_empty() {
