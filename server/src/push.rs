@@ -190,8 +190,9 @@ impl Conn {
         headers: &[(header::HeaderName, String)],
         body: Bytes,
     ) -> Result<(StatusCode, hyper::HeaderMap, Bytes), PushError> {
+        let registry = self.registry.clone();
         let proto = |message: String| PushError::Protocol {
-            registry: self.registry.clone(),
+            registry: registry.clone(),
             method: method.clone(),
             path: path.to_string(),
             message,
@@ -211,7 +212,7 @@ impl Conn {
         let mut req = Request::builder()
             .method(method.clone())
             .uri(path)
-            .header(header::HOST, &self.registry)
+            .header(header::HOST, &registry)
             .header(header::CONTENT_LENGTH, body.len());
         for (k, v) in headers {
             req = req.header(k, v);

@@ -6,7 +6,8 @@
 //! - skopeo inspect `--cert-dir` (the cluster CA only) of every bundle image in the on-site
 //!   registry, digests equal to the bundle's; without the CA skopeo refuses the certificate;
 //! - Prometheus `/api/v1/targets` all up (node ×3, etcd ×3 over client TLS, the registry's
-//!   metrics, Alertmanager, itself), `/api/v1/rules` with the platform's alerts, and
+//!   metrics, Alertmanager, the CI web UI probed by the blackbox exporter with
+//!   `probe_success` 1, itself), `/api/v1/rules` with the platform's alerts, and
 //!   `/api/v1/alertmanagers` pointing at Alertmanager, whose `/-/healthy` answers 200;
 //! - buildbot's web server answers 200, a build of `cairn-smoke` succeeded, the generated
 //!   admin password logs in (302) where a wrong one is refused (401); the password file is
@@ -63,7 +64,8 @@ fn clean(lab: &Lab) {
             lab,
             h,
             "systemctl disable --now docker-registry buildbot@cairn buildbot-worker@cairn \
-               prometheus prometheus-alertmanager prometheus-node-exporter etcd chrony >/dev/null 2>&1; \
+               prometheus prometheus-alertmanager prometheus-blackbox-exporter prometheus-node-exporter \
+               etcd chrony >/dev/null 2>&1; \
              rm -rf /var/lib/etcd/member /etc/etcd/pki /etc/prometheus/etcd /etc/prometheus/rules \
                /var/lib/docker-registry/docker /etc/docker/registry/pki /etc/containers/certs.d \
                /var/lib/buildbot/masters/cairn /var/lib/buildbot/workers/cairn \
@@ -308,16 +310,23 @@ fn install_brings_up_registry_ci_and_monitoring_then_changes_nothing() {
     let prom = format!("http://{mon}:9090");
     let targets = json_get(&format!("{prom}/api/v1/targets?state=active"));
     let active = targets["data"]["activeTargets"].as_array().unwrap();
-    assert_eq!(active.len(), 1 + 3 + 3 + 1 + 1, "{targets:#}");
+    assert_eq!(active.len(), 1 + 3 + 3 + 1 + 1 + 1, "{targets:#}");
     for t in active {
         assert_eq!(t["health"], "up", "{t:#}");
     }
-    for job in ["prometheus", "node", "etcd", "registry", "alertmanager"] {
+    for job in ["prometheus", "node", "etcd", "registry", "alertmanager", "ci"] {
         assert!(
             active.iter().any(|t| t["labels"]["job"] == job),
             "{job}: {targets:#}"
         );
     }
+    // The CI server has no metrics: its web UI is probed through the blackbox exporter.
+    let probe = json_get(&format!("{prom}/api/v1/query?query=probe_success%7Bjob%3D%22ci%22%7D"));
+    assert_eq!(probe["data"]["result"][0]["value"][1], "1", "{probe:#}");
+    assert_eq!(
+        probe["data"]["result"][0]["metric"]["instance"],
+        format!("http://{ci}:8010/")
+    );
     let rules = json_get(&format!("{prom}/api/v1/rules"));
     let names: Vec<&str> = rules["data"]["groups"]
         .as_array()
@@ -332,6 +341,7 @@ fn install_brings_up_registry_ci_and_monitoring_then_changes_nothing() {
         "EtcdNoLeader",
         "ClockSkew",
         "RegistryDown",
+        "CIDown",
     ] {
         assert!(names.contains(&alert), "{names:?}");
     }
@@ -395,6 +405,51 @@ fn install_brings_up_registry_ci_and_monitoring_then_changes_nothing() {
             );
         }
     }
+
+    // `cairn registry push` by hand: everything is there already; a CA that did not issue the
+    // registry's certificate is refused (exit 2), a file without certificates is bad input.
+    let push = |ca: &Path| {
+        Command::new(cairn_bin())
+            .args(["registry", "push", "--bundle"])
+            .arg(dir.join("lab-0.1.0.cairn"))
+            .args(["--registry", &format!("{reg}:5000"), "--ca"])
+            .arg(ca)
+            .output()
+            .unwrap()
+    };
+    let again = push(&pki.join("ca.crt"));
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        format!(
+            "pushed to {reg}:5000: 2 tags; blobs: 0 sent (0 bytes), 0 mounted, 5 already there; manifests: 0 sent, 2 already there\n"
+        )
+    );
+    run(Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
+        .args(["-days", "1", "-subj", "/CN=another-ca", "-keyout"])
+        .arg(dir.join("other.key"))
+        .arg("-out")
+        .arg(dir.join("other.crt")));
+    let other = push(&dir.join("other.crt"));
+    assert_eq!(other.status.code(), Some(2), "{other:?}");
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "error: push to {reg}:5000 failed: {reg}:5000: TLS: invalid peer certificate: UnknownIssuer"
+        )),
+        "{err}"
+    );
+    std::fs::write(dir.join("empty.crt"), "no certificate here\n").unwrap();
+    let bad = push(&dir.join("empty.crt"));
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&bad.stderr),
+        format!(
+            "error: the CA file {}: holds no certificate\n",
+            dir.join("empty.crt").display()
+        )
+    );
 
     // Second install: nothing changes, nothing is pushed.
     let second = install(

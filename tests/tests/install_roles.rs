@@ -264,7 +264,8 @@ impl Drop for Cleanup {
             let o = ssh(
                 &self.0,
                 h,
-                "systemctl disable --now prometheus prometheus-alertmanager prometheus-node-exporter etcd chrony 2>&1; \
+                "systemctl disable --now prometheus prometheus-alertmanager prometheus-blackbox-exporter \
+                   prometheus-node-exporter etcd chrony 2>&1; \
                  rm -f /usr/local/share/ca-certificates/cairn-*.crt; update-ca-certificates --fresh >/dev/null 2>&1; \
                  rm -rf /var/lib/etcd/member /etc/etcd/pki /etc/prometheus/etcd /etc/prometheus/rules; \
                  rm -f /etc/apt/sources.list.d/cairn.list /etc/sysctl.d/90-cairn.conf \

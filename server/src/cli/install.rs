@@ -449,7 +449,7 @@ async fn install(
     let made = tokio::task::spawn_blocking(move || {
         let mut out = pki::ensure(&dir, &name, &members, validity)?;
         out.extend(pki::ensure_registry(&dir, &name, &reg, validity)?);
-        Ok(out)
+        Ok::<_, pki::PkiError>(out)
     })
     .await
     .unwrap_or_else(|e| {
