@@ -11,4 +11,5 @@ pub mod playbooks;
 pub mod push;
 pub mod resume;
 pub mod secrets;
+pub mod summary;
 pub mod versions;
