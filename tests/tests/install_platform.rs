@@ -314,14 +314,23 @@ fn install_brings_up_registry_ci_and_monitoring_then_changes_nothing() {
     for t in active {
         assert_eq!(t["health"], "up", "{t:#}");
     }
-    for job in ["prometheus", "node", "etcd", "registry", "alertmanager", "ci"] {
+    for job in [
+        "prometheus",
+        "node",
+        "etcd",
+        "registry",
+        "alertmanager",
+        "ci",
+    ] {
         assert!(
             active.iter().any(|t| t["labels"]["job"] == job),
             "{job}: {targets:#}"
         );
     }
     // The CI server has no metrics: its web UI is probed through the blackbox exporter.
-    let probe = json_get(&format!("{prom}/api/v1/query?query=probe_success%7Bjob%3D%22ci%22%7D"));
+    let probe = json_get(&format!(
+        "{prom}/api/v1/query?query=probe_success%7Bjob%3D%22ci%22%7D"
+    ));
     assert_eq!(probe["data"]["result"][0]["value"][1], "1", "{probe:#}");
     assert_eq!(
         probe["data"]["result"][0]["metric"]["instance"],
@@ -426,7 +435,15 @@ fn install_brings_up_registry_ci_and_monitoring_then_changes_nothing() {
         )
     );
     run(Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
         .args(["-days", "1", "-subj", "/CN=another-ca", "-keyout"])
         .arg(dir.join("other.key"))
         .arg("-out")

@@ -111,11 +111,7 @@ pub fn render(f: &Facts) -> String {
             "  - alerts go to Alertmanager's default receiver (nowhere else): set alertmanager_receivers in {}'s vars",
             f.config.display()
         );
-        let _ = writeln!(
-            s,
-            "  - targets: http://{}:9090/targets",
-            h.address
-        );
+        let _ = writeln!(s, "  - targets: http://{}:9090/targets", h.address);
     }
     let _ = writeln!(
         s,
