@@ -76,12 +76,6 @@ pub struct Report {
     pub manifests_present: usize,
 }
 
-impl Report {
-    pub fn changed(&self) -> bool {
-        self.blobs_sent + self.blobs_mounted + self.manifests_sent > 0
-    }
-}
-
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

@@ -615,17 +615,15 @@ async fn install(
         r.finish(code);
     }
     if let Some(p) = pusher {
-        for o in p.finish().await {
-            if let image_push::Outcome::NotPushed { target, last_error } = o {
-                eprintln!(
-                    "[WARNING]: the bundle's images were not pushed to {} ({}): {}",
-                    target.registry,
-                    target.host,
-                    last_error
-                        .as_deref()
-                        .unwrap_or("the run ended before the registry was set up")
-                );
-            }
+        for image_push::NotPushed { target, last_error } in p.finish().await {
+            eprintln!(
+                "[WARNING]: the bundle's images were not pushed to {} ({}): {}",
+                target.registry,
+                target.host,
+                last_error
+                    .as_deref()
+                    .unwrap_or("the run ended before the registry was set up")
+            );
         }
     }
     let verdict = match code {

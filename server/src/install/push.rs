@@ -10,7 +10,7 @@
 //! a successful push. A push is idempotent (already-present blobs and manifests are skipped),
 //! so a retry after a registry restart mid-push completes it.
 //!
-//! Must not: print (the caller is told through `on_pushed` and the returned outcomes).
+//! Must not: print (the caller is told through `on_pushed` and the targets left unfilled).
 
 use crate::push::{self, Report};
 use crate::serve::routes::Served;
@@ -26,24 +26,17 @@ pub struct Target {
     pub registry: String,
 }
 
+/// A target the run ended without filling, and the last attempt's error (if one was made).
 #[derive(Debug)]
-pub enum Outcome {
-    Pushed {
-        target: Target,
-        report: Report,
-        took: Duration,
-    },
-    /// The run ended before a push succeeded; the last attempt's error (if one was made).
-    NotPushed {
-        target: Target,
-        last_error: Option<String>,
-    },
+pub struct NotPushed {
+    pub target: Target,
+    pub last_error: Option<String>,
 }
 
 /// The push running beside the playbook.
 pub struct Pusher {
     stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Vec<Outcome>>,
+    task: tokio::task::JoinHandle<Vec<NotPushed>>,
 }
 
 impl Pusher {
@@ -84,16 +77,8 @@ impl Pusher {
                     }
                 }
                 match pushed {
-                    Some(report) => {
-                        let took = t0.elapsed();
-                        on_pushed(&target, &report, took);
-                        out.push(Outcome::Pushed {
-                            target,
-                            report,
-                            took,
-                        });
-                    }
-                    None => out.push(Outcome::NotPushed { target, last_error }),
+                    Some(report) => on_pushed(&target, &report, t0.elapsed()),
+                    None => out.push(NotPushed { target, last_error }),
                 }
             }
             out
@@ -101,8 +86,8 @@ impl Pusher {
         Pusher { stop, task }
     }
 
-    /// Stop retrying (the playbook has ended) and return what happened per target.
-    pub async fn finish(self) -> Vec<Outcome> {
+    /// Stop retrying (the playbook has ended) and return the targets left unfilled.
+    pub async fn finish(self) -> Vec<NotPushed> {
         let _ = self.stop.send(true);
         self.task.await.unwrap_or_default()
     }
