@@ -24,6 +24,7 @@
 pub mod ca;
 pub mod existing;
 pub mod files;
+pub mod kube;
 pub mod profile;
 
 use std::path::{Path, PathBuf};
@@ -40,11 +41,12 @@ pub enum PkiError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the cluster CA in {dir}: {problem}; {remedy}")]
+    #[error("{what} in {dir}: {problem}; {remedy}")]
     Ca {
+        what: &'static str,
         dir: PathBuf,
         problem: String,
-        remedy: &'static str,
+        remedy: String,
     },
     #[error("cannot issue {what}: {source}")]
     Issue { what: String, source: rcgen::Error },
@@ -148,7 +150,7 @@ pub fn ensure(
 }
 
 /// Keep `<dir>/<stem>.crt` if it still fits `wanted`, else issue a new key and certificate.
-fn issue_if_needed(
+pub(crate) fn issue_if_needed(
     ca: &Ca,
     dir: &Path,
     stem: &str,
