@@ -519,7 +519,7 @@ async fn install(
     };
     let recorded = Recorded::begin_as(&args.reach, resume::KIND, &settings.name);
     let run_id = recorded.as_ref().map_or(0, |r| r.journal.run_id());
-    let terminal = Terminal::new();
+    let terminal = Terminal::new().with_diff(args.diff);
     let json = JsonLines::new(run_id);
     let shown: &dyn EventSink = if args.json { &json } else { &terminal };
     let mut sinks = vec![shown];
