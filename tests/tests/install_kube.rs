@@ -111,7 +111,10 @@ impl Drop for Cleanup {
 fn write_config(lab: &Lab, dir: &Path, bundle: &Path) -> PathBuf {
     let mut hosts = String::new();
     for h in HOSTS {
-        hosts.push_str(&format!("  - {{ name: {h}, address: {} }}\n", lab.address(h)));
+        hosts.push_str(&format!(
+            "  - {{ name: {h}, address: {} }}\n",
+            lab.address(h)
+        ));
     }
     let text = format!(
         "apiVersion: cairn/v1\nkind: Cluster\nname: {CLUSTER}\n\
@@ -224,7 +227,12 @@ fn openssl(args: &[&str]) -> Output {
 }
 
 fn verify(ca: &Path, crt: &Path) {
-    let o = openssl(&["verify", "-CAfile", ca.to_str().unwrap(), crt.to_str().unwrap()]);
+    let o = openssl(&[
+        "verify",
+        "-CAfile",
+        ca.to_str().unwrap(),
+        crt.to_str().unwrap(),
+    ]);
     assert!(
         o.status.success(),
         "{} against {}: {}{}",
@@ -322,14 +330,22 @@ fn kube_steps_are_checked_not_applied_and_what_they_would_lay_down_verifies() {
     let units_of = |h: &str| -> Vec<&str> {
         let mut u = vec!["kubelet", "kube-proxy"];
         if MASTERS.contains(&h) {
-            u.extend(["kube-apiserver", "kube-controller-manager", "kube-scheduler"]);
+            u.extend([
+                "kube-apiserver",
+                "kube-controller-manager",
+                "kube-scheduler",
+            ]);
         }
         u
     };
     // systemd-analyze verify on the host: each unit loads; the one complaint is its binary.
     for h in HOSTS {
         let mine = &files[h];
-        ssh_ok(&lab, h, &format!("rm -rf {VERIFY_DIR}; mkdir -p {VERIFY_DIR}"));
+        ssh_ok(
+            &lab,
+            h,
+            &format!("rm -rf {VERIFY_DIR}; mkdir -p {VERIFY_DIR}"),
+        );
         let mut expected = BTreeSet::new();
         let mut paths = Vec::new();
         for u in units_of(h) {
@@ -359,7 +375,12 @@ fn kube_steps_are_checked_not_applied_and_what_they_would_lay_down_verifies() {
         assert_eq!(complaints, expected, "{h}: systemd-analyze verify");
         // The control: a misspelt directive is reported, so a silent verify means something.
         let broken = mine["/etc/systemd/system/kubelet.service"].replace("Restart=", "Restrat=");
-        ssh(&lab, h, &format!("cat > {VERIFY_DIR}/broken.service"), Some(&broken));
+        ssh(
+            &lab,
+            h,
+            &format!("cat > {VERIFY_DIR}/broken.service"),
+            Some(&broken),
+        );
         let o = ssh(
             &lab,
             h,
@@ -391,7 +412,10 @@ fn kube_steps_are_checked_not_applied_and_what_they_would_lay_down_verifies() {
             "--encryption-provider-config=/etc/kubernetes/encryption-config.yaml".into(),
             "--authorization-mode=Node,RBAC".into(),
         ] {
-            assert!(api.contains(&format!("  {flag} \\\n")), "{h}: {flag}\n{api}");
+            assert!(
+                api.contains(&format!("  {flag} \\\n")),
+                "{h}: {flag}\n{api}"
+            );
         }
         let cm = &files[h]["/etc/systemd/system/kube-controller-manager.service"];
         assert!(cm.contains("--cluster-cidr=10.244.0.0/16"), "{cm}");
@@ -422,8 +446,14 @@ fn kube_steps_are_checked_not_applied_and_what_they_would_lay_down_verifies() {
         );
         let c = &f["/etc/containerd/config.toml"];
         assert!(c.contains("SystemdCgroup = true"), "{c}");
-        assert!(c.contains("config_path = \"/etc/containerd/certs.d\""), "{c}");
-        assert!(c.contains(&format!("sandbox_image = \"{registry}/pause:3.9\"")), "{c}");
+        assert!(
+            c.contains("config_path = \"/etc/containerd/certs.d\""),
+            "{c}"
+        );
+        assert!(
+            c.contains(&format!("sandbox_image = \"{registry}/pause:3.9\"")),
+            "{c}"
+        );
         for (name, server) in [
             (registry.as_str(), format!("https://{registry}")),
             ("docker.io", "https://registry-1.docker.io".to_string()),
@@ -473,7 +503,10 @@ fn kube_steps_are_checked_not_applied_and_what_they_would_lay_down_verifies() {
         verify(&kube_ca, &k.join(c));
     }
     verify(&pki.join("ca.crt"), &k.join("apiserver-etcd-client.crt"));
-    verify(&k.join("front-proxy-ca.crt"), &k.join("front-proxy-client.crt"));
+    verify(
+        &k.join("front-proxy-ca.crt"),
+        &k.join("front-proxy-client.crt"),
+    );
     // And not across: the etcd client is not good for the Kubernetes CA.
     assert!(
         !openssl(&[
@@ -510,24 +543,46 @@ fn kube_steps_are_checked_not_applied_and_what_they_would_lay_down_verifies() {
         format!("IP Address:{}", lab.address("lab23")),
     ] {
         assert!(
-            sans.split([',', '\n'])
-                .any(|s| s.trim() == name),
+            sans.split([',', '\n']).any(|s| s.trim() == name),
             "{name} not in {sans}"
         );
     }
-    assert!(!sans.contains(&lab.address("lab24")), "lab24 is not a master: {sans}");
+    assert!(
+        !sans.contains(&lab.address("lab24")),
+        "lab24 is not a master: {sans}"
+    );
 
     // Kubeconfigs: YAML, the server each component must use, the CA and a client
     // certificate that verifies and names the right user.
     let lb_url = "https://127.0.0.1:6443".to_string();
     let first_master = format!("https://{}:6443", lab.address("lab22"));
     for (conf, server, subject) in [
-        ("admin.conf", first_master.as_str(), "CN=kubernetes-admin, O=system:masters"),
-        ("controller-manager.conf", &lb_url, "CN=system:kube-controller-manager"),
+        (
+            "admin.conf",
+            first_master.as_str(),
+            "CN=kubernetes-admin, O=system:masters",
+        ),
+        (
+            "controller-manager.conf",
+            &lb_url,
+            "CN=system:kube-controller-manager",
+        ),
         ("scheduler.conf", &lb_url, "CN=system:kube-scheduler"),
-        ("nodes/lab22/kubelet.conf", &lb_url, "CN=system:node:lab22, O=system:nodes"),
-        ("nodes/lab24/kubelet.conf", &lb_url, "CN=system:node:lab24, O=system:nodes"),
-        ("nodes/lab24/kube-proxy.conf", &lb_url, "CN=system:kube-proxy, O=system:node-proxier"),
+        (
+            "nodes/lab22/kubelet.conf",
+            &lb_url,
+            "CN=system:node:lab22, O=system:nodes",
+        ),
+        (
+            "nodes/lab24/kubelet.conf",
+            &lb_url,
+            "CN=system:node:lab24, O=system:nodes",
+        ),
+        (
+            "nodes/lab24/kube-proxy.conf",
+            &lb_url,
+            "CN=system:kube-proxy, O=system:node-proxier",
+        ),
     ] {
         let y = yaml(&std::fs::read_to_string(k.join(conf)).unwrap());
         assert_eq!(y["kind"], "Config", "{conf}");
@@ -544,11 +599,23 @@ fn kube_steps_are_checked_not_applied_and_what_they_would_lay_down_verifies() {
             "{conf}"
         );
         let crt = dir.join("embedded.crt");
-        std::fs::write(&crt, data(&y["users"][0]["user"]["client-certificate-data"])).unwrap();
+        std::fs::write(
+            &crt,
+            data(&y["users"][0]["user"]["client-certificate-data"]),
+        )
+        .unwrap();
         verify(&kube_ca, &crt);
         let s = String::from_utf8_lossy(
-            &openssl(&["x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in", crt.to_str().unwrap()])
-                .stdout,
+            &openssl(&[
+                "x509",
+                "-noout",
+                "-subject",
+                "-nameopt",
+                "RFC2253",
+                "-in",
+                crt.to_str().unwrap(),
+            ])
+            .stdout,
         )
         .into_owned();
         let mut parts: Vec<&str> = s.trim().trim_start_matches("subject=").split(',').collect();

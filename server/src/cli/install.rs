@@ -607,16 +607,15 @@ async fn kube_pki(
     };
     let dir = pki_dir.to_path_buf();
     let name = settings.name.clone();
-    let made = tokio::task::spawn_blocking(move || {
-        pki::kube::ensure(&dir, &name, &topology, validity)
-    })
-    .await
-    .unwrap_or_else(|e| {
-        Err(pki::PkiError::Io {
-            path: pki_dir.to_path_buf(),
-            source: std::io::Error::other(e.to_string()),
-        })
-    });
+    let made =
+        tokio::task::spawn_blocking(move || pki::kube::ensure(&dir, &name, &topology, validity))
+            .await
+            .unwrap_or_else(|e| {
+                Err(pki::PkiError::Io {
+                    path: pki_dir.to_path_buf(),
+                    source: std::io::Error::other(e.to_string()),
+                })
+            });
     match made {
         Ok(outcomes) => {
             for o in outcomes.iter().filter(|o| o.action != pki::Action::Kept) {

@@ -89,7 +89,9 @@ impl Source {
     /// The install summary's line about the kube steps.
     pub fn summary(&self) -> String {
         match self {
-            Source::Files(_) => "kube: binaries from the bundle's files/ (sha256 checked on each host)".into(),
+            Source::Files(_) => {
+                "kube: binaries from the bundle's files/ (sha256 checked on each host)".into()
+            }
             Source::Packages => "kube: binaries from the bundle's packages".into(),
             Source::Missing(names) => format!(
                 "kube binaries not in the bundle: kube steps checked, not applied (missing from files/: {})",
@@ -129,7 +131,10 @@ mod tests {
         let entries = [("files/kubelet", "aa"), ("images/x", "bb")];
         let pk: Vec<String> = PACKAGES.iter().map(|s| s.to_string()).collect();
         assert_eq!(detect(entries, &pk), Source::Packages);
-        assert_eq!(detect(entries, &pk).vars()["cairn_kube_binaries"], "packages");
+        assert_eq!(
+            detect(entries, &pk).vars()["cairn_kube_binaries"],
+            "packages"
+        );
         let s = detect(entries, &pk[..2]);
         assert_eq!(
             s.summary(),

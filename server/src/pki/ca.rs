@@ -28,7 +28,13 @@ impl Ca {
     /// The cluster CA (`ca.crt`, `ca.key`, `CN=<cluster> cluster CA, O=cairn`): etcd's and
     /// the registry's.
     pub fn load_or_create(dir: &Path, cluster: &str, days: u32) -> Result<(Ca, Action), PkiError> {
-        Ca::load_or_create_named(dir, "ca", &format!("{cluster} cluster CA"), "the cluster CA", days)
+        Ca::load_or_create_named(
+            dir,
+            "ca",
+            &format!("{cluster} cluster CA"),
+            "the cluster CA",
+            days,
+        )
     }
 
     /// A CA kept as `<dir>/<stem>.crt` and `<stem>.key` with subject `CN=<cn>, O=cairn`
@@ -53,13 +59,17 @@ impl Ca {
             (true, false) => {
                 return Err(refuse(
                     format!("{stem}.crt exists but {stem}.key is missing"),
-                    &format!("restore {stem}.key from your backup (a new CA would not be trusted by the hosts already installed)"),
+                    &format!(
+                        "restore {stem}.key from your backup (a new CA would not be trusted by the hosts already installed)"
+                    ),
                 ));
             }
             (false, true) => {
                 return Err(refuse(
                     format!("{stem}.key exists but {stem}.crt is missing"),
-                    &format!("restore {stem}.crt from your backup, or remove {stem}.key to create a new CA deliberately"),
+                    &format!(
+                        "restore {stem}.crt from your backup, or remove {stem}.key to create a new CA deliberately"
+                    ),
                 ));
             }
             (true, true) => return Ok((Ca::load(stem, &crt, &key, &refuse)?, Action::Kept)),
@@ -126,7 +136,10 @@ impl Ca {
                 ));
             }
             if !public_key_matches(&cert, &key_pair) {
-                return Err(refuse(format!("{stem}.key does not belong to {stem}.crt"), FIX));
+                return Err(refuse(
+                    format!("{stem}.key does not belong to {stem}.crt"),
+                    FIX,
+                ));
             }
         }
         let issuer = Issuer::from_ca_cert_pem(&crt_pem, key_pair)

@@ -31,8 +31,8 @@ pub mod profile;
 
 use super::profile::Wanted;
 use super::{Action, Ca, Outcome, PkiError, Validity, files, issue_if_needed};
-use profile::Topology;
 use base64::Engine;
+use profile::Topology;
 use rcgen::{KeyPair, PKCS_ECDSA_P256_SHA256};
 use std::path::Path;
 

@@ -206,7 +206,10 @@ pub fn kubelet_server(m: &Member) -> Wanted {
     Wanted {
         common_name: format!("system:node:{}", m.name),
         organization: Some("system:nodes".into()),
-        sans: sorted(vec![San::Dns(m.name.to_ascii_lowercase()), san_of(&m.address)]),
+        sans: sorted(vec![
+            San::Dns(m.name.to_ascii_lowercase()),
+            san_of(&m.address),
+        ]),
         server_auth: true,
         client_auth: false,
     }

@@ -297,7 +297,11 @@ fn issues_the_layout_with_names_usages_chains_and_modes() {
         let ku = c.key_usage().unwrap().unwrap().value;
         assert!(ku.digital_signature() && !ku.key_cert_sign(), "{f}");
         let eku = c.extended_key_usage().unwrap().unwrap().value;
-        assert_eq!((eku.server_auth, eku.client_auth), (*server, *client), "{f}");
+        assert_eq!(
+            (eku.server_auth, eku.client_auth),
+            (*server, *client),
+            "{f}"
+        );
         assert_eq!(&sans_of(&c), want_sans, "{f}");
         let life = c.validity().not_after.timestamp() - c.validity().not_before.timestamp();
         assert_eq!(life, 200 * 86_400 + 3600, "{f}");
@@ -428,7 +432,10 @@ fn a_second_run_keeps_everything_and_a_new_endpoint_reissues_what_names_it() {
     let before = std::fs::read(dir.join("kube/apiserver.crt")).unwrap();
     let again = ensure(&dir, "lab", &t, V).unwrap();
     assert!(again.iter().all(|o| o.action == Action::Kept), "{again:?}");
-    assert_eq!(std::fs::read(dir.join("kube/apiserver.crt")).unwrap(), before);
+    assert_eq!(
+        std::fs::read(dir.join("kube/apiserver.crt")).unwrap(),
+        before
+    );
 
     // A VIP appears: the apiserver's names change, and every kubeconfig that points at it.
     let vip = topo(Some("10.213.0.200"));
