@@ -7,12 +7,14 @@
 //! 3. serve the bundle (HTTP) and time (SNTP) on `installer.address`, in this process;
 //! 4. connect to every host (host keys verified as everywhere) and run pre-flight; any failed
 //!    check not ignored stops the install (exit 2) before any task runs;
-//! 5. make sure the PKI is there (`crate::pki`: etcd's and the registries' certificates) and
-//!    the CI passwords (`install::secrets`);
+//! 5. make sure the PKI is there (`crate::pki`: etcd's and the registries' certificates, and
+//!    `pki::kube` when the cluster has kube hosts) and the CI passwords (`install::secrets`);
 //! 6. run `site.yml` through the engine with the `cairn_*` variables, recorded in the store as
 //!    an `install` run, shown like `cairn play` (or `--json`); meanwhile push the bundle's
 //!    images into the `registry` hosts once they answer over TLS (`install::push`);
-//! 7. print the summary (URLs, where credentials, CA and kubeconfig are, next steps);
+//! 7. print the summary (URLs, where credentials, CA and kubeconfig are, next steps), and say
+//!    where the Kubernetes binaries came from or that the kube steps were only checked
+//!    (`install::kube_binaries`);
 //! 8. stop serving.
 //!
 //! Owns the flags, that order and the messages. Must not: hold check, engine, PKI or serving
@@ -24,7 +26,9 @@ use super::play::Recorded;
 use super::render::Terminal;
 use super::tee::Tee;
 use super::{EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE};
-use crate::install::{lock, playbooks, push as image_push, resume, secrets, summary, versions};
+use crate::install::{
+    kube_binaries, lock, playbooks, push as image_push, resume, secrets, summary, versions,
+};
 use crate::pki;
 use crate::serve::{self, ntp, open, routes::Served};
 use cairn_engine::event::EventSink;
@@ -70,6 +74,11 @@ pub struct Args {
     /// PKI lines go to stderr.
     #[arg(long)]
     pub json: bool,
+
+    /// Show what changed in files (or, for steps only checked, what would), as `cairn play
+    /// --diff`. Files holding keys are never shown.
+    #[arg(long)]
+    pub diff: bool,
 
     /// Extra variables for the playbooks (as `cairn play -e`); they win over the `cairn_*`
     /// variables install sets.
@@ -226,6 +235,13 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(code) = check_versions(&file, &loaded, &settings, &opened, &bundle_name) {
         return Ok(code);
     }
+    let kube = kube_binaries::detect(
+        opened
+            .index
+            .under("files")
+            .map(|(p, l)| (p, l.sha256.as_str())),
+        &package_names(&opened),
+    );
     let site = match playbooks::resolve(
         args.playbooks.as_deref(),
         &opened.index,
@@ -297,6 +313,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         &state_dir,
         &repo_url,
         has_debs,
+        &kube,
         extra,
         served,
     )
@@ -305,6 +322,21 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     // 8. Stop serving (requests in flight finish first).
     server.stop().await;
     Ok(code)
+}
+
+/// The names of the bundle's packages (Debian and RPM).
+fn package_names(opened: &open::Opened) -> Vec<String> {
+    let text = String::from_utf8_lossy(&opened.deb.packages);
+    versions::from_deb_index(&text)
+        .into_iter()
+        .chain(
+            opened
+                .index
+                .under("rpms")
+                .filter_map(|(p, _)| versions::from_rpm_path(p)),
+        )
+        .map(|p| p.name)
+        .collect()
 }
 
 /// `versions:` against the bundle's packages; `Some(exit code)` when they do not match.
@@ -346,6 +378,7 @@ async fn install(
     state_dir: &Path,
     repo_url: &str,
     has_debs: bool,
+    kube: &kube_binaries::Source,
     extra: Vars,
     served: Arc<Served>,
 ) -> u8 {
@@ -477,6 +510,9 @@ async fn install(
             return EXIT_USAGE;
         }
     }
+    if let Some(code) = kube_pki(args, settings, inventory, &pki_dir, validity).await {
+        return code;
+    }
 
     // The CI server's passwords: generated once, kept 0600, never printed.
     let secrets_dir = secrets::cluster_dir(state_dir, &settings.name);
@@ -538,6 +574,7 @@ async fn install(
                 .collect::<Vec<_>>()
         ),
     );
+    extra_vars.extend(kube.vars());
     extra_vars.extend(extra);
     let pusher = if push_targets.is_empty() {
         None
@@ -585,7 +622,7 @@ async fn install(
         },
         target: &target,
         check: false,
-        diff: false,
+        diff: args.diff,
         extra_vars,
         tags: TagFilter::new(&[], &[]),
         start_at_task: None,
@@ -594,7 +631,7 @@ async fn install(
     };
     let recorded = Recorded::begin_as(&args.reach, resume::KIND, &settings.name);
     let run_id = recorded.as_ref().map_or(0, |r| r.journal.run_id());
-    let terminal = Terminal::new();
+    let terminal = Terminal::new().with_diff(args.diff);
     let json = JsonLines::new(run_id);
     let shown: &dyn EventSink = if args.json { &json } else { &terminal };
     let mut sinks = vec![shown];
@@ -676,6 +713,11 @@ async fn install(
     } else {
         eprintln!("{verdict}");
     }
+    if !inventory.group_hosts("kube_master").is_empty()
+        || !inventory.group_hosts("kube_node").is_empty()
+    {
+        say(args.json, &kube.summary());
+    }
     code
 }
 
@@ -697,6 +739,73 @@ fn registry_port(inventory: &Inventory, host: &str) -> u16 {
             .unwrap_or(5000),
         Some(Value::String(s)) => s.parse().unwrap_or(5000),
         _ => 5000,
+    }
+}
+
+/// The Kubernetes part of the PKI (`pki::kube`), when the cluster has kube hosts; `Some(exit
+/// code)` when it cannot be made.
+async fn kube_pki(
+    args: &Args,
+    settings: &InstallSettings,
+    inventory: &Inventory,
+    pki_dir: &Path,
+    validity: pki::Validity,
+) -> Option<u8> {
+    let member = |h: String| pki::Member {
+        address: address_of(inventory, &h),
+        name: h,
+    };
+    let masters: Vec<pki::Member> = inventory
+        .group_hosts("kube_master")
+        .into_iter()
+        .map(member)
+        .collect();
+    let mut nodes = masters.clone();
+    for h in inventory.group_hosts("kube_node") {
+        if !nodes.iter().any(|n| n.name == h) {
+            nodes.push(member(h));
+        }
+    }
+    if masters.is_empty() && nodes.is_empty() {
+        return None;
+    }
+    let topology = pki::kube::profile::Topology {
+        masters,
+        nodes,
+        service_cidr: settings.network.service_cidr,
+        cluster_domain: settings.network.cluster_domain.clone(),
+        api_endpoint: settings.network.api_endpoint.clone(),
+    };
+    let dir = pki_dir.to_path_buf();
+    let name = settings.name.clone();
+    let made =
+        tokio::task::spawn_blocking(move || pki::kube::ensure(&dir, &name, &topology, validity))
+            .await
+            .unwrap_or_else(|e| {
+                Err(pki::PkiError::Io {
+                    path: pki_dir.to_path_buf(),
+                    source: std::io::Error::other(e.to_string()),
+                })
+            });
+    match made {
+        Ok(outcomes) => {
+            for o in outcomes.iter().filter(|o| o.action != pki::Action::Kept) {
+                say(args.json, &format!("pki: {o}"));
+            }
+            let kept = outcomes
+                .iter()
+                .filter(|o| o.action == pki::Action::Kept)
+                .count();
+            say(
+                args.json,
+                &format!("pki: {}/kube ({kept} files kept)", pki_dir.display()),
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Some(EXIT_USAGE)
+        }
     }
 }
 

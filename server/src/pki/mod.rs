@@ -25,6 +25,7 @@
 pub mod ca;
 pub mod existing;
 pub mod files;
+pub mod kube;
 pub mod profile;
 
 use std::path::{Path, PathBuf};
@@ -41,11 +42,12 @@ pub enum PkiError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the cluster CA in {dir}: {problem}; {remedy}")]
+    #[error("{what} in {dir}: {problem}; {remedy}")]
     Ca {
+        what: &'static str,
         dir: PathBuf,
         problem: String,
-        remedy: &'static str,
+        remedy: String,
     },
     #[error("cannot issue {what}: {source}")]
     Issue { what: String, source: rcgen::Error },
@@ -177,7 +179,7 @@ pub fn ensure_registry(
 }
 
 /// Keep `<dir>/<stem>.crt` if it still fits `wanted`, else issue a new key and certificate.
-fn issue_if_needed(
+pub(crate) fn issue_if_needed(
     ca: &Ca,
     dir: &Path,
     stem: &str,
