@@ -81,6 +81,10 @@ impl Drop for Cleanup {
                 h,
                 &format!(
                     "systemctl disable --now prometheus-node-exporter etcd chrony 2>&1; \
+                     systemctl disable --now docker-registry >/dev/null 2>&1; \
+                     rm -rf /var/lib/docker-registry/docker /etc/docker/registry/pki /etc/containers/certs.d; \
+                     rm -f /usr/local/share/ca-certificates/cairn-*.crt; \
+                     update-ca-certificates --fresh >/dev/null 2>&1; \
                      rm -rf /var/lib/etcd/member /etc/etcd/pki {VERIFY_DIR} \
                        /etc/kubernetes /var/lib/kubelet /var/lib/kube-proxy /var/log/kubernetes; \
                      dpkg -s containerd >/dev/null 2>&1 || rm -rf /etc/containerd; \
@@ -149,6 +153,9 @@ fn install(lab: &Lab, dir: &Path, config: &Path, name: &str, extra: &[&str]) -> 
         .arg(dir.join("state"))
         .arg("--known-hosts")
         .arg(&lab.known_hosts)
+        // The bundle is built from a copy of the spec, without the repository's playbooks.
+        .arg("--playbooks")
+        .arg(repo_root().join("playbooks"))
         .args(extra)
         .output()
         .expect("run cairn install");
@@ -251,11 +258,21 @@ fn yaml(text: &str) -> serde_yaml::Value {
 fn kube_steps_are_checked_not_applied_and_what_they_would_lay_down_verifies() {
     let lab = Lab::from_env();
     let dir = scratch("install-kube");
+    // The lab bundle's images are built offline (scripts/lab-images) beside a copy of the spec
+    // (its `oci:lab-images` sources are relative to the spec).
+    let images = Command::new(repo_root().join("scripts/lab-images"))
+        .arg(dir.join("lab-images"))
+        .output()
+        .unwrap();
+    assert!(
+        images.status.success(),
+        "{}",
+        String::from_utf8_lossy(&images.stderr)
+    );
+    std::fs::copy(repo_root().join("bundle/lab.yaml"), dir.join("lab.yaml")).unwrap();
     let built = Command::new(cairn_bin())
-        .args(["bundle", "build"])
-        .arg(repo_root().join("bundle/lab.yaml"))
-        .arg("--out")
-        .arg(&dir)
+        .args(["bundle", "build", "lab.yaml", "--out", "."])
+        .current_dir(&dir)
         .output()
         .unwrap();
     assert!(
@@ -630,7 +647,10 @@ fn kube_steps_are_checked_not_applied_and_what_they_would_lay_down_verifies() {
         &dir,
         &config,
         "second",
-        &["--ignore-preflight", "port:2379,port:2380,port:9100"],
+        &[
+            "--ignore-preflight",
+            "port:2379,port:2380,port:5000,port:9100",
+        ],
     );
     assert_eq!(second.code, Some(0), "{}", second.stderr);
     assert!(second.stderr.contains(CHECKED), "{}", second.stderr);
