@@ -195,7 +195,9 @@ fn issues_the_layout_with_names_usages_chains_and_modes() {
         s.sort();
         s
     };
-    let cases: &[(&str, &Path, &str, bool, bool, Vec<San>)] = &[
+    // (file, CA, subject, server auth, client auth, SANs)
+    type Case<'a> = (&'a str, &'a Path, &'a str, bool, bool, Vec<San>);
+    let cases: &[Case] = &[
         (
             "apiserver.crt",
             &ca,
