@@ -97,7 +97,10 @@ fn real_world_roles_run_unmodified_idempotently_and_check_mode_changes_nothing()
     // First run: the roles configure, the handlers run once per host.
     let out = play("site.yml", &inv, &kh, &[]);
     for h in HOSTS {
-        assert!(recap_changed(&out, h) >= 8, "{h} changed too little:\n{out}");
+        assert!(
+            recap_changed(&out, h) >= 8,
+            "{h} changed too little:\n{out}"
+        );
     }
     for want in [
         "RUNNING HANDLER [ntp : restart ntp]",
@@ -144,7 +147,11 @@ fn real_world_roles_run_unmodified_idempotently_and_check_mode_changes_nothing()
     ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
-    let seen = exec(&inv, &kh, &format!("grep -c '^pool [0-9].pool' {base}/ntp/etc/ntp.conf"));
+    let seen = exec(
+        &inv,
+        &kh,
+        &format!("grep -c '^pool [0-9].pool' {base}/ntp/etc/ntp.conf"),
+    );
     assert_eq!(seen.matches("3\n").count(), HOSTS.len(), "{seen}");
 
     play("cleanup.yml", &inv, &kh, &[]);

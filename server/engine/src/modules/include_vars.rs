@@ -36,9 +36,9 @@ pub fn run(call: &Call<'_>) -> ModuleResult {
         }
     }
     let arg = |k: &str| arg_str(call.args, k).or_else(|| arg_str(&words, k));
-    let Some(file) = arg("file").or_else(|| {
-        arg_str(call.args, "_raw_params").filter(|_| words.is_empty())
-    }) else {
+    let Some(file) =
+        arg("file").or_else(|| arg_str(call.args, "_raw_params").filter(|_| words.is_empty()))
+    else {
         return ModuleResult::failed("include_vars: a file name is required (file: NAME.yml)");
     };
     let Some(path) = call.find_src(&file, "vars") else {

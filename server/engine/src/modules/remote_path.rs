@@ -1199,14 +1199,34 @@ mod tests {
         std::fs::write(&plain, "yy").unwrap();
         let (o, p) = (odd.to_str().unwrap(), plain.to_str().unwrap());
         let probes = [
-            Probe { path: p, follow: true, sum: Sum::None },
-            Probe { path: o, follow: true, sum: Sum::Sha1 },
-            Probe { path: "/nonexistent/y", follow: true, sum: Sum::None },
-            Probe { path: WHOAMI, follow: true, sum: Sum::None },
+            Probe {
+                path: p,
+                follow: true,
+                sum: Sum::None,
+            },
+            Probe {
+                path: o,
+                follow: true,
+                sum: Sum::Sha1,
+            },
+            Probe {
+                path: "/nonexistent/y",
+                follow: true,
+                sum: Sum::None,
+            },
+            Probe {
+                path: WHOAMI,
+                follow: true,
+                sum: Sum::None,
+            },
         ];
         let script = probe_script(&probes);
         assert_eq!(script.matches("stat ").count(), 1, "{script}");
-        let out = std::process::Command::new("/bin/sh").arg("-c").arg(&script).output().unwrap();
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
         let s = parse_probe_output(&String::from_utf8_lossy(&out.stdout), &probes);
         assert_eq!((s[0].size, s[1].size), (2, 1));
         assert_eq!(s[1].checksum.as_deref(), Some(sha1_hex(b"x").as_str()));
@@ -1214,10 +1234,25 @@ mod tests {
         use std::os::unix::fs::MetadataExt;
         let mine = std::fs::metadata(&plain).unwrap();
         assert_eq!((s[3].uid, s[3].gid), (mine.uid(), mine.gid()));
-        let me = creator(&s[3], &PathState { exists: true, kind: Some(Kind::Dir), mode: 0o755, ..Default::default() });
+        let me = creator(
+            &s[3],
+            &PathState {
+                exists: true,
+                kind: Some(Kind::Dir),
+                mode: 0o755,
+                ..Default::default()
+            },
+        );
         assert_eq!(me.map(|c| c.uid), Some(mine.uid()));
         // A setgid directory gives its group.
-        let sgid = PathState { exists: true, kind: Some(Kind::Dir), mode: 0o2775, gid: 4242, group: "shared".into(), ..Default::default() };
+        let sgid = PathState {
+            exists: true,
+            kind: Some(Kind::Dir),
+            mode: 0o2775,
+            gid: 4242,
+            group: "shared".into(),
+            ..Default::default()
+        };
         let c = creator(&s[3], &sgid).unwrap();
         assert_eq!((c.gid, c.group.as_str()), (4242, "shared"));
         assert_eq!(creator(&PathState::default(), &sgid), None);
@@ -1231,44 +1266,88 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
         let md = std::fs::metadata(dir.path()).unwrap();
-        let me = Owner { uid: md.uid(), gid: md.gid(), owner: "me".into(), group: "us".into() };
+        let me = Owner {
+            uid: md.uid(),
+            gid: md.gid(),
+            owner: "me".into(),
+            group: "us".into(),
+        };
         let run = |put: &Put<'_>, data: &[u8]| {
             let sha = hex::encode(Sha256::digest(data));
             let script = put_script(put, &Source::Stdin(&sha));
             let mut child = std::process::Command::new("/bin/sh")
-                .arg("-c").arg(&script)
+                .arg("-c")
+                .arg(&script)
                 .stdin(std::process::Stdio::piped())
                 .stdout(std::process::Stdio::piped())
-                .spawn().unwrap();
+                .spawn()
+                .unwrap();
             use std::io::Write;
             child.stdin.take().unwrap().write_all(data).unwrap();
             let out = child.wait_with_output().unwrap();
             assert!(out.status.success(), "{script}");
-            let eo = ExecOutput { exit_status: Some(0), exit_signal: None, stdout: out.stdout, stderr: out.stderr, duration: std::time::Duration::ZERO };
+            let eo = ExecOutput {
+                exit_status: Some(0),
+                exit_signal: None,
+                stdout: out.stdout,
+                stderr: out.stderr,
+                duration: std::time::Duration::ZERO,
+            };
             (script, finish(put, &eo))
         };
         let dest = dir.path().join("f.conf");
         let d = dest.to_str().unwrap();
         let absent = PathState::default();
-        let attrs = Attrs { mode: Some(ModeSpec::Octal(0o640)), owner: None, group: None };
-        let put = Put { dest: d, current: &absent, attrs: &attrs, preserve_mode: None,
-            backup: false, validate: None, creator: Some(me.clone()) };
+        let attrs = Attrs {
+            mode: Some(ModeSpec::Octal(0o640)),
+            owner: None,
+            group: None,
+        };
+        let put = Put {
+            dest: d,
+            current: &absent,
+            attrs: &attrs,
+            preserve_mode: None,
+            backup: false,
+            validate: None,
+            creator: Some(me.clone()),
+        };
         let (script, w) = run(&put, b"one\n");
         for absent_cmd in ["chown", "chgrp", "chmod", "stat -c"] {
             assert!(!script.contains(absent_cmd), "{absent_cmd} in {script}");
         }
         assert_eq!(std::fs::read(&dest).unwrap(), b"one\n");
-        assert_eq!(std::fs::metadata(&dest).unwrap().permissions().mode() & 0o7777, 0o640);
+        assert_eq!(
+            std::fs::metadata(&dest).unwrap().permissions().mode() & 0o7777,
+            0o640
+        );
         let w = w.unwrap();
         assert_eq!((w.uid, w.owner.as_str(), w.mode), (me.uid, "me", 0o640));
         // An executable mode needs chmod; an unknown creator needs the stat read-back.
-        let attrs = Attrs { mode: Some(ModeSpec::Octal(0o755)), owner: None, group: None };
-        let put = Put { dest: d, current: &absent, attrs: &attrs, preserve_mode: None,
-            backup: false, validate: None, creator: None };
+        let attrs = Attrs {
+            mode: Some(ModeSpec::Octal(0o755)),
+            owner: None,
+            group: None,
+        };
+        let put = Put {
+            dest: d,
+            current: &absent,
+            attrs: &attrs,
+            preserve_mode: None,
+            backup: false,
+            validate: None,
+            creator: None,
+        };
         let (script, w) = run(&put, b"two\n");
-        assert!(script.contains("chmod 755") && script.contains("stat -c"), "{script}");
+        assert!(
+            script.contains("chmod 755") && script.contains("stat -c"),
+            "{script}"
+        );
         assert_eq!(std::fs::read(&dest).unwrap(), b"two\n");
-        assert_eq!(std::fs::metadata(&dest).unwrap().permissions().mode() & 0o7777, 0o755);
+        assert_eq!(
+            std::fs::metadata(&dest).unwrap().permissions().mode() & 0o7777,
+            0o755
+        );
         assert_eq!(w.unwrap().uid, me.uid);
     }
 }

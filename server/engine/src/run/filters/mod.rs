@@ -121,7 +121,12 @@ mod tests {
     #[test]
     fn comment_styles_are_ansibles() {
         let t = Templar::new();
-        let c = Context::new(json!({"m": "Ansible managed"}).as_object().cloned().unwrap());
+        let c = Context::new(
+            json!({"m": "Ansible managed"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        );
         let cases = [
             ("{{ 'a\\nb' | comment }}", "#\n# a\n# b\n#"),
             ("{{ m | comment }}", "#\n# Ansible managed\n#"),
@@ -134,7 +139,9 @@ mod tests {
         for (src, want) in cases {
             assert_eq!(t.template(&json!(src), &c).unwrap(), json!(want), "{src}");
         }
-        let e = t.template(&json!("{{ 'x' | comment('nope') }}"), &c).unwrap_err();
+        let e = t
+            .template(&json!("{{ 'x' | comment('nope') }}"), &c)
+            .unwrap_err();
         assert!(e.to_string().contains("Invalid style 'nope'"), "{e}");
     }
 

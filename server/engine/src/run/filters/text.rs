@@ -446,9 +446,8 @@ fn comment(v: Value, style: Option<String>, kwargs: Kwargs) -> Result<String, Er
     let decoration = kw("decoration", decoration)?;
     let postfix = kw("postfix", prepostfix.trim_end())?;
     let end = kw("end", end)?;
-    let count = |k: &str| -> Result<usize, Error> {
-        Ok(kwargs.get::<Option<usize>>(k)?.unwrap_or(1))
-    };
+    let count =
+        |k: &str| -> Result<usize, Error> { Ok(kwargs.get::<Option<usize>>(k)?.unwrap_or(1)) };
     let (prefix_count, postfix_count) = (count("prefix_count")?, count("postfix_count")?);
     kwargs.assert_all_used()?;
     let mut out = String::new();
