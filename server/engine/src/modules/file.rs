@@ -274,7 +274,7 @@ async fn run_inner(call: &Call<'_>) -> Result<Result<ModuleResult, String>, SshE
     finish_diff(call, &mut r, &path, changed, before, after);
     // Nothing to change and the first probe looked at the path the way the report does: its
     // state is the final one, without another exec.
-    if !changed && st.exists && probes[0].follow == !no_deref {
+    if !changed && st.exists && probes[0].follow != no_deref {
         report_state(&mut r, st);
         return apply(call, r, &script, changed, None).await;
     }
