@@ -479,36 +479,14 @@ async fn install(
     let dir = pki_dir.clone();
     let name = settings.name.clone();
     let reg = registries.clone();
-    let made = tokio::task::spawn_blocking(move || {
+    let job = move || {
         let mut out = pki::ensure(&dir, &name, &members, validity)?;
         out.extend(pki::ensure_registry(&dir, &name, &reg, validity)?);
-        Ok::<_, pki::PkiError>(out)
-    })
-    .await
-    .unwrap_or_else(|e| {
-        Err(pki::PkiError::Io {
-            path: pki_dir.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })
-    });
-    match made {
-        Ok(outcomes) => {
-            for o in outcomes.iter().filter(|o| o.action != pki::Action::Kept) {
-                say(args.json, &format!("pki: {o}"));
-            }
-            let kept = outcomes
-                .iter()
-                .filter(|o| o.action == pki::Action::Kept)
-                .count();
-            say(
-                args.json,
-                &format!("pki: {} ({kept} certificates kept)", pki_dir.display()),
-            );
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
+        Ok(out)
+    };
+    let shown = pki_dir.display().to_string();
+    if let Some(code) = pki_step(args, &pki_dir, shown, job).await {
+        return code;
     }
     if let Some(code) = kube_pki(args, settings, inventory, &pki_dir, validity).await {
         return code;
@@ -778,15 +756,24 @@ async fn kube_pki(
     };
     let dir = pki_dir.to_path_buf();
     let name = settings.name.clone();
-    let made =
-        tokio::task::spawn_blocking(move || pki::kube::ensure(&dir, &name, &topology, validity))
-            .await
-            .unwrap_or_else(|e| {
-                Err(pki::PkiError::Io {
-                    path: pki_dir.to_path_buf(),
-                    source: std::io::Error::other(e.to_string()),
-                })
-            });
+    let job = move || pki::kube::ensure(&dir, &name, &topology, validity);
+    pki_step(args, pki_dir, format!("{}/kube", pki_dir.display()), job).await
+}
+
+/// Runs one PKI step (file I/O and key generation) off the async runtime and says what it
+/// made; `Some(exit code)` when it failed. `shown` names the step in the closing line.
+async fn pki_step(
+    args: &Args,
+    pki_dir: &Path,
+    shown: String,
+    job: impl FnOnce() -> Result<Vec<pki::Outcome>, pki::PkiError> + Send + 'static,
+) -> Option<u8> {
+    let made = tokio::task::spawn_blocking(job).await.unwrap_or_else(|e| {
+        Err(pki::PkiError::Io {
+            path: pki_dir.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })
+    });
     match made {
         Ok(outcomes) => {
             for o in outcomes.iter().filter(|o| o.action != pki::Action::Kept) {
@@ -796,10 +783,7 @@ async fn kube_pki(
                 .iter()
                 .filter(|o| o.action == pki::Action::Kept)
                 .count();
-            say(
-                args.json,
-                &format!("pki: {}/kube ({kept} files kept)", pki_dir.display()),
-            );
+            say(args.json, &format!("pki: {shown}: {kept} files kept"));
             None
         }
         Err(e) => {
