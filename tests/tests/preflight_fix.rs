@@ -82,6 +82,44 @@ fn status_value<'a>(v: &'a Value, host: &str, id: &str) -> (&'a str, &'a str) {
 
 const FSTAB_LINE: &str = "/cairn-pf-swapfile none swap sw 0 0";
 
+/// What `--fix` could touch on a host, one `KEY VALUE` line each: every file under /etc (its
+/// sha256), every readable setting under /proc/sys/net, and the active swap areas.
+const SNAPSHOT: &str = "find /etc -xdev -type f -print0 | sort -z | xargs -0 sha256sum | awk '{print $2 \" \" $1}'; \
+     grep -r . /proc/sys/net 2>/dev/null | sed 's/:/ /'; sed 's/^/swap /' /proc/swaps";
+
+fn snapshot(lab: &Lab, host: &str) -> std::collections::BTreeMap<String, String> {
+    let text = ssh(lab, host, SNAPSHOT);
+    let map: std::collections::BTreeMap<String, String> = text
+        .lines()
+        .map(|l| {
+            let (k, v) = l.split_once(' ').unwrap_or((l, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    assert!(map.len() > 100, "snapshot of {host} too small: {text}");
+    map
+}
+
+/// The keys whose values differ between two snapshots (added, removed or changed).
+fn changed(
+    a: &std::collections::BTreeMap<String, String>,
+    b: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect()
+}
+
+/// Setting net.ipv4.ip_forward makes the kernel itself turn forwarding on for every interface
+/// and accept_redirects off for `all` (Documentation/networking/ip-sysctl.rst): consequences of
+/// the one remedy, not other changes.
+fn kernels_consequence_of_ip_forward(key: &str) -> bool {
+    key == "/proc/sys/net/ipv4/conf/all/accept_redirects"
+        || (key.starts_with("/proc/sys/net/ipv4/conf/") && key.ends_with("/forwarding"))
+}
+
 /// Put lab19/lab20 back as they were: ip_forward 0 (the containers' default), no Cairn
 /// files, /etc/fstab without the test's line.
 struct RestoreFix<'a>(&'a Lab);
@@ -105,7 +143,9 @@ fn fix_repairs_what_is_safe_says_what_it_cannot_and_is_idempotent() {
     let lab = Lab::from_env();
     let dir = scratch("preflight-fix");
     let _restore = RestoreFix(&lab);
-    let cfg = config(&dir, &lab, &["lab19", "lab20"], "kube_node", "");
+    // kube_master: kube hosts need the sysctls, modules and swap off (and cluster.yaml wants
+    // a control plane before any worker).
+    let cfg = config(&dir, &lab, &["lab19", "lab20"], "kube_master", "");
 
     // Break what --fix may repair: forwarding off (not persisted), a swap line in fstab (lab19).
     for h in ["lab19", "lab20"] {
@@ -139,6 +179,7 @@ fn fix_repairs_what_is_safe_says_what_it_cannot_and_is_idempotent() {
     );
 
     // --fix: what changed, what could not be applied here, then the state after it.
+    let before = [snapshot(&lab, "lab19"), snapshot(&lab, "lab20")];
     let (code, out, err) = preflight(&dir, &lab, &cfg, &["--fix"]);
     assert_eq!(code, Some(0), "{out}\n{err}");
     for want in [
@@ -164,6 +205,37 @@ fn fix_repairs_what_is_safe_says_what_it_cannot_and_is_idempotent() {
         out.contains("pre-flight: 2 hosts, "),
         "the re-check's summary: {out}"
     );
+
+    // Nothing changed but what was failing: per host, exactly the remedies' files and
+    // settings (and the kernel's own consequences of ip_forward).
+    let after = [snapshot(&lab, "lab19"), snapshot(&lab, "lab20")];
+    for (i, (h, want)) in [
+        (
+            "lab19",
+            vec![
+                "/etc/fstab",
+                "/etc/fstab.cairn-bak",
+                "/etc/sysctl.d/90-cairn.conf",
+                "/proc/sys/net/ipv4/ip_forward",
+            ],
+        ),
+        (
+            "lab20",
+            vec![
+                "/etc/sysctl.d/90-cairn.conf",
+                "/proc/sys/net/ipv4/ip_forward",
+            ],
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let got: Vec<String> = changed(&before[i], &after[i])
+            .into_iter()
+            .filter(|k| !kernels_consequence_of_ip_forward(k))
+            .collect();
+        assert_eq!(got, want, "what --fix changed on {h}");
+    }
 
     // On the hosts: applied now and persisted; the fstab line commented, not deleted.
     assert_eq!(
@@ -193,6 +265,7 @@ fn fix_repairs_what_is_safe_says_what_it_cannot_and_is_idempotent() {
     );
 
     // The re-check passes; a second --fix changes nothing.
+    let settled = [snapshot(&lab, "lab19"), snapshot(&lab, "lab20")];
     let (code, out, err) = preflight(&dir, &lab, &cfg, &["--fix", "--json"]);
     let v = json(&out, &err);
     assert_eq!(code, Some(0), "{err}");
@@ -216,6 +289,13 @@ fn fix_repairs_what_is_safe_says_what_it_cannot_and_is_idempotent() {
         outcomes.iter().all(|o| *o == "not applied"),
         "{outcomes:?}\n{v:#}"
     );
+    for (i, h) in ["lab19", "lab20"].into_iter().enumerate() {
+        assert_eq!(
+            changed(&settled[i], &snapshot(&lab, h)),
+            Vec::<String>::new(),
+            "a second --fix changed {h}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -312,7 +392,8 @@ fn installer_checks_ports_held_by_our_own_service_and_the_fsync_probe() {
     );
     assert_eq!(
         status_value(&v, "installer", "installer:repo"),
-        ("pass", "no package repository served")
+        // Cairn's server answers apt's index even for a bundle without packages (empty).
+        ("pass", "served: apt (/repo/deb/)")
     );
     let (s, val) = status_value(&v, "installer", "installer:ntp");
     assert_eq!(s, "pass");

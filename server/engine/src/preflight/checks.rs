@@ -292,9 +292,29 @@ pub fn host(policy: &Policy, h: &HostInput<'_>) -> Vec<Check> {
             .iter()
             .find(|x| x.0 == *s)
             .and_then(|x| x.1.clone());
-        out.push(match have {
-            Some(v) if v == *want => Check::new(name, id, Status::Pass, v),
-            Some(v) => Check::new(
+        // In a container only net.* is its own (its network namespace); kernel.*, vm.*, ...
+        // are the machine's, and net.bridge.* appears only when the machine loads br_netfilter.
+        let machines = container
+            .as_deref()
+            .filter(|_| !s.starts_with("net.") || have.is_none());
+        out.push(match (have, machines) {
+            (Some(v), _) if v == *want => Check::new(name, id, Status::Pass, v),
+            (v, Some(c)) => Check::new(
+                name,
+                id,
+                Status::Skipped(format!(
+                    "container ({c}): {s} is the host machine's kernel setting"
+                )),
+                match v {
+                    Some(v) => format!("{v} (the install needs {want})"),
+                    None => "not present here (its module is not loaded on the machine)".into(),
+                },
+            )
+            .threshold(format!("= {want}"))
+            .remedy(format!(
+                "on the machine running the containers: sysctl -w {s}={want} (and modprobe br_netfilter for net.bridge.*)"
+            )),
+            (Some(v), None) => Check::new(
                 name,
                 id,
                 Status::Warn,
@@ -304,7 +324,7 @@ pub fn host(policy: &Policy, h: &HostInput<'_>) -> Vec<Check> {
             .remedy(format!(
                 "sysctl -w {s}={want} and persist it in /etc/sysctl.d/ (the install does this)"
             )),
-            None => Check::new(
+            (None, None) => Check::new(
                 name,
                 id,
                 Status::Warn,

@@ -125,7 +125,11 @@ pub fn plan(
                 None if bad(&c) => modules.push((c.id.clone(), Action::Module(m.to_string()))),
                 _ => {}
             }
-        } else if let Some(s) = c.id.strip_prefix("sysctl:").filter(|_| bad(&c)) {
+        } else if let Some(s) = c
+            .id
+            .strip_prefix("sysctl:")
+            .filter(|_| bad(&c) || (skipped(&c) && container.is_some()))
+        {
             let Some((_, want)) = needs.sysctls.iter().find(|x| x.0 == s) else {
                 continue;
             };

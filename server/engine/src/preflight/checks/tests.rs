@@ -342,6 +342,79 @@ fn a_container_says_so_instead_of_failing() {
     );
 }
 
+/// In a container only `net.*` sysctls are its own: a wrong one warns (and `--fix` sets it);
+/// `kernel.*` and an absent `net.bridge.*` are the machine's and say so.
+#[test]
+fn container_sysctls_own_and_the_machines() {
+    let mut p = healthy();
+    p.facts
+        .insert("virtualization_type".into(), json!("systemd-nspawn"));
+    p.facts.insert("virtualization_role".into(), json!("guest"));
+    p.sysctls = vec![
+        ("net.ipv4.ip_forward".into(), Some("0".into())),
+        ("net.bridge.bridge-nf-call-iptables".into(), None),
+        ("kernel.panic".into(), Some("0".into())),
+    ];
+    let mut policy = Policy::default();
+    policy.base.sysctls.push(("kernel.panic", "10"));
+    let roles = vec!["kube_node".to_string()];
+    let checks = host(
+        &policy,
+        &HostInput {
+            host: "node1",
+            roles: &roles,
+            probe: &p,
+            offset: ok_offset(),
+            repo_wanted: true,
+            ntp: None,
+            arches: &[],
+        },
+    );
+    let got = |id: &str| {
+        let c = find(&checks, id);
+        (c.status.clone(), c.value.clone())
+    };
+    assert_eq!(
+        got("sysctl:net.ipv4.ip_forward"),
+        (Status::Warn, "0 (the install sets 1)".into())
+    );
+    assert_eq!(
+        got("sysctl:net.bridge.bridge-nf-call-iptables"),
+        (
+            Status::Skipped(
+                "container (systemd-nspawn): net.bridge.bridge-nf-call-iptables is the host machine's kernel setting"
+                    .into()
+            ),
+            "not present here (its module is not loaded on the machine)".into()
+        )
+    );
+    assert_eq!(
+        got("sysctl:kernel.panic"),
+        (
+            Status::Skipped(
+                "container (systemd-nspawn): kernel.panic is the host machine's kernel setting"
+                    .into()
+            ),
+            "0 (the install needs 10)".into()
+        )
+    );
+    // Right already: a pass, container or not.
+    p.sysctls[2].1 = Some("10".into());
+    let checks = host(
+        &policy,
+        &HostInput {
+            host: "node1",
+            roles: &roles,
+            probe: &p,
+            offset: ok_offset(),
+            repo_wanted: true,
+            ntp: None,
+            arches: &[],
+        },
+    );
+    assert_eq!(find(&checks, "sysctl:kernel.panic").status, Status::Pass);
+}
+
 #[test]
 fn clock_offset_thresholds_account_for_the_error_bound() {
     let cases = [
