@@ -184,7 +184,9 @@ pub async fn served(installer: &Installer, contents: Option<&Contents>) -> Found
             Status::Fail,
             format!("{base}/healthz answered HTTP {s}: not a Cairn bundle server"),
         )
-        .remedy(format!("free the port for Cairn, or choose installer.port; then {start}")),
+        .remedy(format!(
+            "free the port for Cairn, or choose installer.port; then {start}"
+        )),
         Err(e) => Check::new(
             HOST,
             "installer:http",
@@ -212,8 +214,16 @@ pub async fn served(installer: &Installer, contents: Option<&Contents>) -> Found
             }
         }
         let missing: Vec<&str> = [
-            (contents.is_none_or(|c| c.debs), deb.is_ok_and(|s| s == 200), "apt (/repo/deb/Release)"),
-            (contents.is_none_or(|c| c.rpms), rpm.is_ok_and(|s| s == 200), "yum/dnf (/repo/rpm/repodata/repomd.xml)"),
+            (
+                contents.is_none_or(|c| c.debs),
+                deb.is_ok_and(|s| s == 200),
+                "apt (/repo/deb/Release)",
+            ),
+            (
+                contents.is_none_or(|c| c.rpms),
+                rpm.is_ok_and(|s| s == 200),
+                "yum/dnf (/repo/rpm/repodata/repomd.xml)",
+            ),
         ]
         .iter()
         .filter(|(wanted, ok, _)| *wanted && !ok && contents.is_some())
@@ -224,7 +234,10 @@ pub async fn served(installer: &Installer, contents: Option<&Contents>) -> Found
                 HOST,
                 "installer:repo",
                 Status::Fail,
-                format!("the bundle has packages but {} is not served", missing.join(" and ")),
+                format!(
+                    "the bundle has packages but {} is not served",
+                    missing.join(" and ")
+                ),
             )
             .remedy(format!("serve this cluster's bundle: {start}"))
         } else if served.is_empty() {
@@ -233,8 +246,13 @@ pub async fn served(installer: &Installer, contents: Option<&Contents>) -> Found
             } else {
                 Status::Warn
             };
-            Check::new(HOST, "installer:repo", status, "no package repository served")
-                .remedy("the served bundle has no packages: is it this cluster's bundle?")
+            Check::new(
+                HOST,
+                "installer:repo",
+                status,
+                "no package repository served",
+            )
+            .remedy("the served bundle has no packages: is it this cluster's bundle?")
         } else {
             Check::new(
                 HOST,
@@ -357,12 +375,17 @@ async fn sntp_query(server: SocketAddr) -> Result<(u8, f64), String> {
                     continue;
                 }
                 if p.stratum == 0 || p.leap == 3 {
-                    last = format!("the server is not synchronised (stratum {}, leap {})", p.stratum, p.leap);
+                    last = format!(
+                        "the server is not synchronised (stratum {}, leap {})",
+                        p.stratum, p.leap
+                    );
                     break;
                 }
-                let secs = |t: Timestamp| (t.0 >> 32) as f64 + (t.0 & 0xffff_ffff) as f64 / 4294967296.0;
+                let secs =
+                    |t: Timestamp| (t.0 >> 32) as f64 + (t.0 & 0xffff_ffff) as f64 / 4294967296.0;
                 // RFC 4330: ((T2 - T1) + (T3 - T4)) / 2.
-                let offset = ((secs(p.receive) - secs(sent)) + (secs(p.transmit) - secs(received))) / 2.0;
+                let offset =
+                    ((secs(p.receive) - secs(sent)) + (secs(p.transmit) - secs(received))) / 2.0;
                 return Ok((p.stratum, offset));
             }
             Ok(Err(e)) => last = connect_error(&e),
@@ -400,7 +423,11 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let ntp_port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let ntp_port = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let installer = Installer {
             address: "127.0.0.1".parse().unwrap(),
             port,
@@ -415,11 +442,17 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                ("installer:address", "pass", "127.0.0.1 is an address of this machine"),
+                (
+                    "installer:address",
+                    "pass",
+                    "127.0.0.1 is an address of this machine"
+                ),
                 (
                     "installer:http",
                     "fail",
-                    &*format!("nothing serves the bundle on http://127.0.0.1:{port} (Connection refused)")
+                    &*format!(
+                        "nothing serves the bundle on http://127.0.0.1:{port} (Connection refused)"
+                    )
                 ),
                 (
                     "installer:ntp",

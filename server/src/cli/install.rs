@@ -424,10 +424,7 @@ async fn install(
         target: &target,
         become_user: &become_user,
         roles: &roles,
-        ntp: Some((
-            at.installer.address.to_string(),
-            at.installer.ntp_port,
-        )),
+        ntp: Some((at.installer.address.to_string(), at.installer.ntp_port)),
         arches: at.contents.arches.clone(),
         fix: false,
     };

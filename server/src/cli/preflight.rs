@@ -151,8 +151,10 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         if args.fix {
             v["fixed"] = fixed
                 .iter()
-                .map(|f| serde_json::json!({"host": f.host, "id": f.id,
-                    "outcome": f.outcome.word(), "text": f.outcome.text()}))
+                .map(|f| {
+                    serde_json::json!({"host": f.host, "id": f.id,
+                    "outcome": f.outcome.word(), "text": f.outcome.text()})
+                })
                 .collect();
         }
         outln!("{}", serde_json::to_string_pretty(&v)?);

@@ -20,8 +20,13 @@ pub(crate) const INSTALLER_KEYS: &[&str] = &["address", "port", "ntp_port"];
 pub(crate) const NETWORK_KEYS: &[&str] =
     &["pod_cidr", "service_cidr", "api_endpoint", "cluster_domain"];
 pub(crate) const PKI_KEYS: &[&str] = &["validity_days", "ca_validity_days"];
-pub(crate) const PREFLIGHT_KEYS: &[&str] =
-    &["ignore", "offset_warn_seconds", "offset_fail_seconds", "fsync_probe", "fsync_warn_ms"];
+pub(crate) const PREFLIGHT_KEYS: &[&str] = &[
+    "ignore",
+    "offset_warn_seconds",
+    "offset_fail_seconds",
+    "fsync_probe",
+    "fsync_warn_ms",
+];
 /// Components whose version cluster.yaml may pin, and the package names that carry each in a
 /// bundle (Debian names first, then EL names).
 pub const COMPONENTS: &[(&str, &[&str])] = &[
@@ -452,7 +457,11 @@ impl Reader<'_> {
                     _ => None,
                 }
                 .ok_or_else(|| {
-                    self.wrong_type(v, &path.key("fsync_warn_ms"), "a positive number of milliseconds")
+                    self.wrong_type(
+                        v,
+                        &path.key("fsync_warn_ms"),
+                        "a positive number of milliseconds",
+                    )
                 })?,
             );
         }

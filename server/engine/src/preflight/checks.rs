@@ -182,7 +182,7 @@ pub fn host(policy: &Policy, h: &HostInput<'_>) -> Vec<Check> {
                     l.process
                         .as_deref()
                         .and_then(|pr| pr.split(" (pid").next())
-                        .is_some_and(|pr| o.process.iter().any(|x| *x == pr))
+                        .is_some_and(|pr| o.process.contains(&pr))
                 })
         });
         out.push(if busy.is_empty() {
@@ -264,6 +264,24 @@ pub fn host(policy: &Policy, h: &HostInput<'_>) -> Vec<Check> {
             (Some(ModuleState::Loadable), _) => {
                 Check::new(name, id, Status::Pass, "loadable (the install loads it)")
             }
+            (Some(ModuleState::InEffect), c) => Check::new(
+                name,
+                id,
+                Status::Pass,
+                format!(
+                    "in effect ({}){}",
+                    if *m == "overlay" {
+                        "overlay is in /proc/filesystems"
+                    } else {
+                        "its sysctls exist"
+                    },
+                    if c.is_some() {
+                        ": the host machine has it"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
             (_, Some(c)) => Check::new(
                 name,
                 id,
@@ -518,12 +536,7 @@ fn kernel(name: &str, p: &Probe, needs: &Needs, container: Option<&str>) -> Chec
     }
 }
 
-fn time_sync(
-    name: &str,
-    p: &Probe,
-    container: Option<&str>,
-    ntp: Option<&(String, u16)>,
-) -> Check {
+fn time_sync(name: &str, p: &Probe, container: Option<&str>, ntp: Option<&(String, u16)>) -> Check {
     let services = p.time_services.join(", ");
     let synced = p.ntp_synced == Some(true) || p.chrony_leap.as_deref() == Some("Normal");
     // Which of chrony's sources it uses, and whether the installer is one of them.
@@ -591,7 +604,12 @@ fn arch(name: &str, p: &Probe, bundle: &[String]) -> Check {
     let machine = p.fact_str("architecture").unwrap_or("?");
     let a = oci_arch(machine);
     if bundle.is_empty() {
-        return Check::new(name, "arch", Status::Pass, format!("{machine} (no bundle to compare with)"));
+        return Check::new(
+            name,
+            "arch",
+            Status::Pass,
+            format!("{machine} (no bundle to compare with)"),
+        );
     }
     let c = if bundle.iter().any(|b| b == a) {
         Check::new(name, "arch", Status::Pass, format!("{machine} ({a})"))

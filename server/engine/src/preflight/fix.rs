@@ -100,12 +100,7 @@ impl Plan {
 }
 
 /// Plan the remedies for the checks of one host that warned or failed.
-pub fn plan(
-    needs: &Needs,
-    probe: &Probe,
-    checks: &[Check],
-    ntp: Option<&(String, u16)>,
-) -> Plan {
+pub fn plan(needs: &Needs, probe: &Probe, checks: &[Check], ntp: Option<&(String, u16)>) -> Plan {
     let container = probe.container();
     let mut plan = Plan::default();
     let bad = |c: &&Check| matches!(c.status, Status::Warn | Status::Fail);
@@ -125,10 +120,9 @@ pub fn plan(
                 None if bad(&c) => modules.push((c.id.clone(), Action::Module(m.to_string()))),
                 _ => {}
             }
-        } else if let Some(s) = c
-            .id
-            .strip_prefix("sysctl:")
-            .filter(|_| bad(&c) || (skipped(&c) && container.is_some()))
+        } else if let Some(s) =
+            c.id.strip_prefix("sysctl:")
+                .filter(|_| bad(&c) || (skipped(&c) && container.is_some()))
         {
             let Some((_, want)) = needs.sysctls.iter().find(|x| x.0 == s) else {
                 continue;
@@ -198,7 +192,12 @@ pub fn plan(
     }
     // Modules first: loading br_netfilter is what brings net.bridge.* sysctls.
     let chrony = std::mem::take(&mut plan.actions);
-    plan.actions = modules.into_iter().chain(sysctls).chain(swap).chain(chrony).collect();
+    plan.actions = modules
+        .into_iter()
+        .chain(sysctls)
+        .chain(swap)
+        .chain(chrony)
+        .collect();
     plan
 }
 

@@ -111,10 +111,26 @@ pub struct Owner {
 /// install and stays a conflict. (Kubernetes components join when their roles mark their
 /// files.)
 pub const OWNERS: &[Owner] = &[
-    Owner { port: 2379, process: &["etcd"], component: "etcd" },
-    Owner { port: 2380, process: &["etcd"], component: "etcd" },
-    Owner { port: 9100, process: &["prometheus-node", "node_exporter"], component: "node_exporter" },
-    Owner { port: 9090, process: &["prometheus"], component: "prometheus" },
+    Owner {
+        port: 2379,
+        process: &["etcd"],
+        component: "etcd",
+    },
+    Owner {
+        port: 2380,
+        process: &["etcd"],
+        component: "etcd",
+    },
+    Owner {
+        port: 9100,
+        process: &["prometheus-node", "node_exporter"],
+        component: "node_exporter",
+    },
+    Owner {
+        port: 9090,
+        process: &["prometheus"],
+        component: "prometheus",
+    },
 ];
 
 /// Where each component's role leaves `Managed by Cairn` (the probe looks for that text).

@@ -51,6 +51,10 @@ pub enum ModuleState {
     Loaded,
     Builtin,
     Loadable,
+    /// Not listed as loaded or built in, but what the module provides is there (`overlay` in
+    /// `/proc/filesystems`, br_netfilter's `/proc/sys/net/bridge/bridge-nf-call-iptables`):
+    /// what a container sees of a module the machine has.
+    InEffect,
     Missing,
 }
 
@@ -175,6 +179,7 @@ pub fn parse(output: &str) -> Probe {
                         "loaded" => ModuleState::Loaded,
                         "builtin" => ModuleState::Builtin,
                         "loadable" => ModuleState::Loadable,
+                        "in-effect" => ModuleState::InEffect,
                         _ => ModuleState::Missing,
                     };
                     p.modules.push((m.to_string(), state));
@@ -205,7 +210,8 @@ pub fn parse(output: &str) -> Probe {
             "default_route" => p.default_routes.push(v.to_string()),
             "chrony_source" => {
                 if let Some((state, addr)) = v.split_once(' ') {
-                    p.chrony_sources.push((state.to_string(), addr.trim().to_string()));
+                    p.chrony_sources
+                        .push((state.to_string(), addr.trim().to_string()));
                 }
             }
             "chrony_installed" => p.chrony_installed = true,
@@ -296,7 +302,7 @@ mod tests {
              disk=/var/lib/etcd /var/lib 264212084 54666600 40619288 /\n\
              listen=LISTEN 0      128    0.0.0.0:22 0.0.0.0:* users:((\"sshd\",pid=34,fd=3))\n\
              listen=LISTEN 0      128       [::]:2379    [::]:*\n\
-             module=br_netfilter missing\nmodule=overlay builtin\n\
+             module=br_netfilter missing\nmodule=overlay builtin\nmodule=dm_mod in-effect\n\
              sysctl=net.ipv4.ip_forward 0\nsysctl=net.bridge.bridge-nf-call-iptables -\n\
              cgroup_fs=cgroup2fs\ncgroup_controllers=cpu memory pids\n\
              timesvc=chrony\nntp_synced=no\nrepo=perl 200\nnonsense line\n=\n\
@@ -329,7 +335,8 @@ mod tests {
             p.modules,
             vec![
                 ("br_netfilter".into(), ModuleState::Missing),
-                ("overlay".into(), ModuleState::Builtin)
+                ("overlay".into(), ModuleState::Builtin),
+                ("dm_mod".into(), ModuleState::InEffect)
             ]
         );
         assert_eq!(

@@ -44,6 +44,9 @@ for m in $modules; do
   elif grep -q "/$m\.ko" "/lib/modules/$(uname -r)/modules.builtin" 2>/dev/null; then state=builtin
   elif [ -d "/sys/module/$m" ]; then state=builtin
   elif has modprobe && modprobe -n "$m" >/dev/null 2>&1; then state=loadable
+  # What the module provides, visible even in a container whose kernel is the machine's.
+  elif [ "$m" = overlay ] && grep -qw overlay /proc/filesystems 2>/dev/null; then state=in-effect
+  elif [ "$m" = br_netfilter ] && [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then state=in-effect
   fi
   kv module "$m $state"
 done

@@ -342,6 +342,43 @@ fn a_container_says_so_instead_of_failing() {
     );
 }
 
+/// What a module provides is visible even in a container: that passes, saying whose it is.
+#[test]
+fn modules_in_effect_pass_in_a_container_and_on_a_machine() {
+    let mut p = healthy();
+    p.modules = vec![
+        ("overlay".into(), ModuleState::InEffect),
+        ("br_netfilter".into(), ModuleState::InEffect),
+    ];
+    let checks = run(&p, &["kube_node"], ok_offset());
+    let got = |checks: &[Check], id: &str| {
+        let c = find(checks, id);
+        (c.status.clone(), c.value.clone())
+    };
+    assert_eq!(
+        got(&checks, "module:br_netfilter"),
+        (Status::Pass, "in effect (its sysctls exist)".into())
+    );
+    p.facts
+        .insert("virtualization_type".into(), json!("systemd-nspawn"));
+    p.facts.insert("virtualization_role".into(), json!("guest"));
+    let checks = run(&p, &["kube_node"], ok_offset());
+    assert_eq!(
+        got(&checks, "module:overlay"),
+        (
+            Status::Pass,
+            "in effect (overlay is in /proc/filesystems): the host machine has it".into()
+        )
+    );
+    assert_eq!(
+        got(&checks, "module:br_netfilter"),
+        (
+            Status::Pass,
+            "in effect (its sysctls exist): the host machine has it".into()
+        )
+    );
+}
+
 /// In a container only `net.*` sysctls are its own: a wrong one warns (and `--fix` sets it);
 /// `kernel.*` and an absent `net.bridge.*` are the machine's and say so.
 #[test]

@@ -82,7 +82,10 @@ fn the_plan_applies_only_safe_remedies_and_says_what_it_cannot() {
         // Nothing wrong: nothing to do.
         (
             false,
-            vec![check("sysctl:net.ipv4.ip_forward", Status::Pass), check("swap", Status::Pass)],
+            vec![
+                check("sysctl:net.ipv4.ip_forward", Status::Pass),
+                check("swap", Status::Pass),
+            ],
             true,
             vec![],
             vec![],
