@@ -108,8 +108,9 @@ pub struct Owner {
 
 /// The ports of services Cairn's roles install. Only components whose roles leave a mark
 /// are here: a port held by a same-named process without Cairn's mark is someone else's
-/// install and stays a conflict. (Kubernetes components join when their roles mark their
-/// files.)
+/// install and stays a conflict. Process names are the binaries' names cut to the kernel's
+/// 15 characters (`kube-controller-manager` shows as `kube-controller`). Not here: the CI
+/// (buildbot runs as `python3`, a name that proves nothing).
 pub const OWNERS: &[Owner] = &[
     Owner {
         port: 2379,
@@ -131,6 +132,41 @@ pub const OWNERS: &[Owner] = &[
         process: &["prometheus"],
         component: "prometheus",
     },
+    Owner {
+        port: 9093,
+        process: &["prometheus-aler", "alertmanager"],
+        component: "alertmanager",
+    },
+    Owner {
+        port: 5000,
+        process: &["docker-registry", "registry"],
+        component: "registry",
+    },
+    Owner {
+        port: 6443,
+        process: &["kube-apiserver"],
+        component: "kube-apiserver",
+    },
+    Owner {
+        port: 10257,
+        process: &["kube-controller"],
+        component: "kube-controller-manager",
+    },
+    Owner {
+        port: 10259,
+        process: &["kube-scheduler"],
+        component: "kube-scheduler",
+    },
+    Owner {
+        port: 10250,
+        process: &["kubelet"],
+        component: "kubelet",
+    },
+    Owner {
+        port: 10256,
+        process: &["kube-proxy"],
+        component: "kube-proxy",
+    },
 ];
 
 /// Where each component's role leaves `Managed by Cairn` (the probe looks for that text).
@@ -139,6 +175,22 @@ pub const MARKS: &[(&str, &str)] = &[
     ("node_exporter", "/etc/default/prometheus-node-exporter"),
     ("prometheus", "/etc/prometheus/prometheus.yml"),
     ("chrony", "/etc/chrony/chrony.conf"),
+    ("alertmanager", "/etc/prometheus/alertmanager.yml"),
+    ("registry", "/etc/docker/registry/config.yml"),
+    (
+        "kube-apiserver",
+        "/etc/systemd/system/kube-apiserver.service",
+    ),
+    (
+        "kube-controller-manager",
+        "/etc/systemd/system/kube-controller-manager.service",
+    ),
+    (
+        "kube-scheduler",
+        "/etc/systemd/system/kube-scheduler.service",
+    ),
+    ("kubelet", "/etc/systemd/system/kubelet.service"),
+    ("kube-proxy", "/etc/systemd/system/kube-proxy.service"),
 ];
 
 /// The service Cairn installs on `port`, if any.
@@ -318,6 +370,25 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A port can only be "ours" if its component has a mark to look for, and the process
+    /// names fit in the kernel's 15-character `comm` that `ss` shows.
+    #[test]
+    fn every_owner_has_a_mark_and_names_ss_can_show() {
+        for o in OWNERS {
+            assert!(
+                MARKS.iter().any(|(c, _)| *c == o.component),
+                "{} has no mark",
+                o.component
+            );
+            assert!(o.process.iter().all(|p| p.len() <= 15), "{:?}", o.process);
+            assert!(
+                owner(o.port).is_some_and(|x| x == o),
+                "port {} twice",
+                o.port
+            );
+        }
+    }
 
     #[test]
     fn roles_on_one_host_combine_strictest_first() {

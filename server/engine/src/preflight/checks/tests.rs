@@ -574,6 +574,22 @@ fn a_port_held_by_our_own_service_passes() {
     );
     assert_eq!(held("etcd", &[]).0, "fail");
     assert_eq!(held("etcd", &["prometheus"]).0, "fail");
+    // The kube roles' units carry the mark too: kube-apiserver on 6443 of a control plane.
+    let mut p = healthy();
+    p.listeners.push(Listener {
+        port: 6443,
+        address: "*".into(),
+        process: Some("kube-apiserver (pid 900)".into()),
+    });
+    p.marks = vec!["kube-apiserver".into()];
+    let checks = run(&p, &["kube_master"], ok_offset());
+    assert_eq!(
+        find(&checks, "port:6443").value,
+        "held by kube-apiserver (pid 900) on * (ours: Cairn installed kube-apiserver here; a re-install keeps it)"
+    );
+    p.marks.clear();
+    let checks = run(&p, &["kube_master"], ok_offset());
+    assert_eq!(find(&checks, "port:6443").status, Status::Fail);
     assert_eq!(
         held("perl", &["etcd"]),
         (
