@@ -8,7 +8,8 @@
 //!
 //! Host use: lab19, lab20 (`--fix`: ip_forward, /etc/fstab, /etc/sysctl.d/90-cairn.conf,
 //! /etc/modules-load.d/cairn.conf; all restored by a guard), lab21 (installer checks, a
-//! transient listener named etcd on 2379, /etc/default/etcd, the fsync probe; restored).
+//! transient listener named etcd on 2379, /etc/default/etcd, a transient unit named ntp, the
+//! fsync probe; restored).
 
 use cairn_tests::{BRIDGE, Lab, Served, cairn_bin, free_tcp_port, free_udp_port, scratch};
 use serde_json::Value;
@@ -317,7 +318,7 @@ impl Drop for RestoreOurs<'_> {
         ssh(
             self.0,
             "lab21",
-            "systemctl stop cairn-pffix-etcd 2>/dev/null; systemctl reset-failed cairn-pffix-etcd 2>/dev/null; \
+            "systemctl stop cairn-pffix-etcd ntp 2>/dev/null; systemctl reset-failed cairn-pffix-etcd ntp 2>/dev/null; \
              rm -rf /tmp/cairn-pffix; rm -f /etc/default/etcd; true",
         );
     }
@@ -463,6 +464,29 @@ fn installer_checks_ports_held_by_our_own_service_and_the_fsync_probe() {
     let f = get(&v, "lab21", "fsync");
     assert_eq!(f["status"], "warn");
     assert_eq!(f["threshold"], "warn if p99 > 0.000001 ms");
+
+    // A time service the probe knows by its unit name (a stand-in named ntp): found with the
+    // other services in one systemctl, and its synchronisation asked of systemd (timedatectl),
+    // since it is not chrony.
+    assert_eq!(status_value(&v, "lab21", "time_sync").0, "skipped");
+    ssh(
+        &lab,
+        "lab21",
+        "systemd-run --unit ntp sleep 600 >/dev/null 2>&1 && sleep 0.3",
+    );
+    let (_, out, err) = preflight(&dir, &lab, &cfg, &["--json"]);
+    let v = json(&out, &err);
+    let (s, val) = status_value(&v, "lab21", "time_sync");
+    assert!(
+        (s == "pass" && val == "ntp, synchronised")
+            || (s == "warn" && val == "ntp, not synchronised"),
+        "{s} {val}"
+    );
+    ssh(
+        &lab,
+        "lab21",
+        "systemctl stop ntp; systemctl reset-failed ntp 2>/dev/null; true",
+    );
 
     // Cairn's etcd role marks its environment file: now the holder is ours (a re-install).
     ssh(

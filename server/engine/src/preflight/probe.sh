@@ -61,10 +61,22 @@ kv cgroup_fs "$(stat -f -c %T /sys/fs/cgroup 2>/dev/null)"
 [ -r /sys/fs/cgroup/cgroup.controllers ] && kv cgroup_controllers "$(cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null)"
 
 # Time synchronisation: which service runs, and whether the clock says it is synchronised.
-for svc in chrony chronyd ntp ntpd ntpsec systemd-timesyncd ptp4l phc2sys; do
-  if has systemctl && systemctl is-active --quiet "$svc" 2>/dev/null; then kv timesvc "$svc"; fi
-done
-has timedatectl && kv ntp_synced "$(limit 5 timedatectl show -p NTPSynchronized --value 2>/dev/null)"
+# One systemctl for all of them (a line per unit, in order).
+svcs='chrony chronyd ntp ntpd ntpsec systemd-timesyncd ptp4l phc2sys' other=''
+if has systemctl; then
+  # shellcheck disable=SC2086 # one word per state
+  set -- $(systemctl is-active $svcs 2>/dev/null)
+  for svc in $svcs; do
+    if [ "${1:-}" = active ]; then
+      kv timesvc "$svc"
+      case $svc in chrony|chronyd) ;; *) other=yes ;; esac
+    fi
+    [ $# -gt 0 ] && shift
+  done
+fi
+# chrony says whether it is synchronised itself (below); another service: ask systemd (which
+# starts systemd-timedated over D-Bus for it: not done when it would not be used).
+[ -n "$other" ] && has timedatectl && kv ntp_synced "$(limit 5 timedatectl show -p NTPSynchronized --value 2>/dev/null)"
 has chronyc && kv chrony_leap "$(limit 5 chronyc -n tracking 2>/dev/null | sed -n 's/^Leap status *: *//p')"
 # chrony's sources (`^* 10.0.0.1 ...`: mode/state, then the address), and whether it is there.
 if has chronyc; then
