@@ -3,6 +3,7 @@
 
 mod cli;
 mod install;
+mod net;
 mod pki;
 mod pull;
 mod serve;
