@@ -134,7 +134,9 @@ impl TryFrom<RawFileSpec> for FileSpec {
         match (&r.path, &r.url) {
             (Some(_), Some(_)) => return Err("give either path: or url:, not both".into()),
             (None, None) => {
-                return Err("give path: (a file on this machine) or url: (downloaded at build time)".into());
+                return Err(
+                    "give path: (a file on this machine) or url: (downloaded at build time)".into(),
+                );
             }
             (None, Some(u)) if r.name.is_none() && FileName::check(u.file_name()).is_err() => {
                 return Err(format!(
@@ -421,7 +423,9 @@ fn check_url(s: &str) -> Result<(), String> {
         return Err(format!("{s:?} has no host"));
     }
     if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("{s:?} contains whitespace: percent-encode it (%20)"));
+        return Err(format!(
+            "{s:?} contains whitespace: percent-encode it (%20)"
+        ));
     }
     Ok(())
 }

@@ -167,7 +167,10 @@ impl reader::Visitor for Verifier<'_> {
         }
         self.hashers.send(worker, Job::End(seq));
         // Fail fast: a mismatch already found stops the pass here.
-        if let Some(e) = self.hashers.first_mismatch(false, &self.order, manifest_entries(&self.head)) {
+        if let Some(e) =
+            self.hashers
+                .first_mismatch(false, &self.order, manifest_entries(&self.head))
+        {
             return Err(e);
         }
         Ok(())

@@ -253,7 +253,14 @@ pub fn build_with(
             std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
             let into = dir.join(u.url.file_name());
             let url = u.url.as_str();
-            download(fetch, "rpms.urls", url, &u.sha256.normalized(), &into, progress)?;
+            download(
+                fetch,
+                "rpms.urls",
+                url,
+                &u.sha256.normalized(),
+                &into,
+                progress,
+            )?;
             files.push(into);
         }
         rpms(files, opts.created, &mut sources, progress)?;
@@ -874,7 +881,12 @@ mod tests {
         let mut events = Vec::new();
         let out = dir.path().join("o");
         let b = build_with(&s, &opts(&out), &mut net, &mut |e| events.push(e)).unwrap();
-        let e = b.manifest.entries.iter().find(|e| e.path == "files/etcd.tgz").unwrap();
+        let e = b
+            .manifest
+            .entries
+            .iter()
+            .find(|e| e.path == "files/etcd.tgz")
+            .unwrap();
         assert_eq!((e.size, e.sha256.clone()), (5, sha(b"etcd!")));
         assert!(events.contains(&BuildEvent::Download {
             what: url.into(),

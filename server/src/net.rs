@@ -55,13 +55,19 @@ pub fn client(ca_certs: &[PathBuf]) -> Result<reqwest::Client, ClientError> {
         }
         builder = builder.tls_certs_merge(certs);
     }
-    builder.build().map_err(|e| ClientError::Build(describe(&e)))
+    builder
+        .build()
+        .map_err(|e| ClientError::Build(describe(&e)))
 }
 
 /// A reqwest error with its causes (`error sending request: … invalid peer certificate:
 /// UnknownIssuer`), and what to do when the cause is an untrusted certificate.
 pub fn describe(e: &reqwest::Error) -> String {
-    let mut out = e.without_url_ref().to_string();
+    // The URL is named by the caller's message already.
+    let mut out = e.to_string();
+    if let Some(url) = e.url() {
+        out = out.replace(&format!(" for url ({url})"), "");
+    }
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         let text = s.to_string();
@@ -109,7 +115,8 @@ pub async fn download(
             .map_err(|e| format!("{}: {e}", into.display()))?;
         progress(Transfer::Bytes(chunk.len() as u64));
     }
-    out.flush().map_err(|e| format!("{}: {e}", into.display()))?;
+    out.flush()
+        .map_err(|e| format!("{}: {e}", into.display()))?;
     if let Some(total) = total
         && size != total
     {

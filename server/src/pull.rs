@@ -15,7 +15,9 @@
 use crate::net::describe;
 use cairn_bundle::fetch::Transfer;
 use cairn_bundle::images::reference::{self, RegistryRef};
-use cairn_bundle::images::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, REF_NAME, is_index};
+use cairn_bundle::images::{
+    DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, REF_NAME, is_index,
+};
 use oci_spec::image::{ImageIndex, ImageManifest};
 use reqwest::{StatusCode, header};
 use sha2::{Digest as _, Sha256};
@@ -155,7 +157,8 @@ impl Session<'_> {
             query.push(("scope".into(), format!("repository:{}:pull", self.repo)));
         }
         let realm = realm.ok_or("the bearer challenge has no realm")?;
-        let mut url = reqwest::Url::parse(&realm).map_err(|e| format!("token realm {realm}: {e}"))?;
+        let mut url =
+            reqwest::Url::parse(&realm).map_err(|e| format!("token realm {realm}: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!("token realm {realm}: not an http(s) url"));
         }
@@ -418,10 +421,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let client = crate::net::client(&[]).unwrap();
         let mut events = Vec::new();
-        let tag = pull(&client, &image(&addr), true, &[], dir.path(), &mut |t| events.push(t))
-            .await
-            .unwrap();
-        assert!(events.contains(&Transfer::Bytes(layer.len() as u64)), "{events:?}");
+        let tag = pull(&client, &image(&addr), true, &[], dir.path(), &mut |t| {
+            events.push(t)
+        })
+        .await
+        .unwrap();
+        assert!(
+            events.contains(&Transfer::Bytes(layer.len() as u64)),
+            "{events:?}"
+        );
         assert_eq!(tag, "pulled");
         let blobs = dir.path().join("blobs/sha256");
         assert_eq!(std::fs::read(blobs.join(sha(&manifest))).unwrap(), manifest);
@@ -457,7 +465,10 @@ mod tests {
                 r#"realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#
             ),
             [
-                ("realm".to_string(), "https://auth.example/token".to_string()),
+                (
+                    "realm".to_string(),
+                    "https://auth.example/token".to_string()
+                ),
                 ("service".into(), "registry.example".into()),
                 ("scope".into(), "repository:a/b:pull,push".into()),
             ]

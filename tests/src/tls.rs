@@ -42,7 +42,9 @@ impl TestCa {
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let params = CertificateParams::new(names).expect("leaf params");
         let key = KeyPair::generate().expect("leaf key");
-        let cert = params.signed_by(&key, &self.issuer).expect("leaf certificate");
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .expect("leaf certificate");
         let der_key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
@@ -117,10 +119,7 @@ pub fn tls_front(config: Arc<rustls::ServerConfig>, backend: SocketAddr) -> Back
 
 /// An HTTP proxy that answers `CONNECT anything` with 200 and tunnels to `backend`; it
 /// records each CONNECT target it was asked for in `seen`.
-pub fn connect_proxy(
-    backend: SocketAddr,
-    seen: Arc<std::sync::Mutex<Vec<String>>>,
-) -> Background {
+pub fn connect_proxy(backend: SocketAddr, seen: Arc<std::sync::Mutex<Vec<String>>>) -> Background {
     background(move |listener| async move {
         while let Ok((mut client, _)) = listener.accept().await {
             let seen = seen.clone();

@@ -44,7 +44,11 @@ fn make_deb(dir: &Path) -> PathBuf {
 
 fn get(addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
     let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
@@ -91,7 +95,13 @@ async fn apt_verifies_the_signed_repository_without_trusted_yes() {
         .parse()
         .unwrap();
     let o = Command::new(cairn_bin())
-        .args(["serve", "--no-ntp", "--listen", &addr.to_string(), "--apt-key"])
+        .args([
+            "serve",
+            "--no-ntp",
+            "--listen",
+            &addr.to_string(),
+            "--apt-key",
+        ])
         .arg(dir.join("bad.asc"))
         .arg("--bundle")
         .arg(&bundle)
@@ -111,7 +121,11 @@ async fn apt_verifies_the_signed_repository_without_trusted_yes() {
     let other = Served::start(
         &bundle,
         addr,
-        &["--no-ntp", "--apt-key", dir.join("other.asc").to_str().unwrap()],
+        &[
+            "--no-ntp",
+            "--apt-key",
+            dir.join("other.asc").to_str().unwrap(),
+        ],
     );
     let (status, other_keyring) = get(addr, "/repo/deb/cairn.gpg");
     assert_eq!(status, 200);
@@ -177,7 +191,10 @@ async fn apt_verifies_the_signed_repository_without_trusted_yes() {
     );
     let right_out = right.stdout_str().to_string();
     assert!(right.success(), "{right_out}\n{}", right.stderr_str());
-    assert!(right_out.contains("Status: install ok installed"), "{right_out}");
+    assert!(
+        right_out.contains("Status: install ok installed"),
+        "{right_out}"
+    );
     assert!(
         !right_out.contains("NO_PUBKEY") && !right_out.contains("W: GPG error"),
         "{right_out}"

@@ -97,7 +97,8 @@ fn entry_sha(m: &serde_json::Value, path: &str) -> Option<String> {
 fn oci_image(dir: &Path, layer: &[u8]) -> String {
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
-    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
     for b in [&config[..], layer] {
         std::fs::write(blobs.join(sha(b)), b).unwrap();
     }
@@ -203,7 +204,10 @@ fn files_rpms_and_images_come_over_http_and_https() {
         .unwrap();
     assert!(v.status.success(), "{v:?}");
     // Only the bundle is left in the output directory: no scratch, no partial file.
-    let left: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(left, ["fetched-1.cairn"]);
 
     // Without --ca-cert the test CA is not trusted: refused, and the message says what to do.

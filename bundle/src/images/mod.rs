@@ -16,8 +16,8 @@ pub mod docker_archive;
 pub mod layout;
 pub mod reference;
 
-pub use crate::fetch::{Fetch, NoFetch};
 use crate::fetch::Transfer;
+pub use crate::fetch::{Fetch, NoFetch};
 use crate::spec::{ImageSpec, LoadedSpec};
 use reference::Source;
 use serde_json::json;
@@ -114,7 +114,8 @@ pub fn collect(
             message,
         };
         let work = scratch.join(format!("image-{i}"));
-        let (dir, tag) = source_layout(spec, image, &platforms, &work, fetch, progress).map_err(fail)?;
+        let (dir, tag) =
+            source_layout(spec, image, &platforms, &work, fetch, progress).map_err(fail)?;
         let layout = layout::Layout::open(&dir).map_err(fail)?;
         let top = layout.select(tag.as_deref()).map_err(fail)?;
         let mut walk = layout::Walk {

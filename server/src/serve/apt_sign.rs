@@ -107,14 +107,15 @@ impl AptKey {
         let text = std::str::from_utf8(release)
             .map_err(|_| SignError::Sign("Release is not UTF-8".into()))?;
         let pw = Password::empty();
-        let cleartext = CleartextSignedMessage::sign(rand::thread_rng(), text, &self.secret, &pw)
-            .map_err(fail)?;
+        let cleartext =
+            CleartextSignedMessage::sign(rand::thread_rng(), text, &self.secret.primary_key, &pw)
+                .map_err(fail)?;
         let in_release = cleartext
             .to_armored_bytes(ArmorOptions::default())
             .map_err(fail)?;
         let detached = DetachedSignature::sign_binary_data(
             rand::thread_rng(),
-            &self.secret,
+            &self.secret.primary_key,
             &pw,
             HashAlgorithm::Sha256,
             release,
@@ -189,11 +190,9 @@ mod tests {
         let public = SignedPublicKey::from_bytes(&s.keyring[..]).unwrap();
         let (msg, _) = CleartextSignedMessage::from_string(&text).unwrap();
         msg.verify(&public).unwrap();
-        let detached = DetachedSignature::from_string(
-            std::str::from_utf8(&s.release_gpg).unwrap(),
-        )
-        .unwrap()
-        .0;
+        let detached = DetachedSignature::from_string(std::str::from_utf8(&s.release_gpg).unwrap())
+            .unwrap()
+            .0;
         detached.verify(&public, &release[..]).unwrap();
         assert!(detached.verify(&public, &b"Origin: evil\n"[..]).is_err());
     }

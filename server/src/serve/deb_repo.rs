@@ -33,7 +33,10 @@ pub struct SignedRelease {
 
 impl DebRepo {
     /// Adds `InRelease`, `Release.gpg` and `cairn.gpg`, signed with `key`.
-    pub fn sign(&mut self, key: &super::apt_sign::AptKey) -> Result<(), super::apt_sign::SignError> {
+    pub fn sign(
+        &mut self,
+        key: &super::apt_sign::AptKey,
+    ) -> Result<(), super::apt_sign::SignError> {
         let s = key.sign(&self.release)?;
         self.signed = Some(SignedRelease {
             in_release: Bytes::from(s.in_release),
