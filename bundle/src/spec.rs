@@ -645,15 +645,15 @@ mod tests {
         let cases = [
             (
                 format!("  - url: https://example.com/etcd\n    path: x\n    sha256: '{sha}'\n"),
-                "6:5: files[0]: give either path: or url:, not both",
+                "6:3: files: give either path: or url:, not both",
             ),
             (
                 format!("  - sha256: '{sha}'\n"),
-                "6:5: files[0]: give path: (a file on this machine) or url: (downloaded at build time)",
+                "6:3: files: give path: (a file on this machine) or url: (downloaded at build time)",
             ),
             (
                 format!("  - url: https://example.com/\n    sha256: '{sha}'\n"),
-                "6:5: files[0]: the url https://example.com/ does not end in a file name: give name: for it in the bundle",
+                "6:3: files: the url https://example.com/ does not end in a file name: give name: for it in the bundle",
             ),
             (
                 format!("  - url: ftp://example.com/x\n    sha256: '{sha}'\n"),
@@ -697,7 +697,7 @@ mod tests {
                 "{MINIMAL}rpms:\n  urls:\n    - url: https://h/repo/\n      sha256: '{}'\n",
                 "b".repeat(64)
             )),
-            "7:14: rpms.urls[0].url: https://h/repo/ does not end in an .rpm file name"
+            "7:12: rpms.urls[0].url: https://h/repo/ does not end in an .rpm file name"
         );
         let s = parse(&format!(
             "{MINIMAL}rpms:\n  urls:\n    - url: https://h/p/a-1-1.noarch.rpm\n      sha256: '{}'\n",

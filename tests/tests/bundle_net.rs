@@ -237,7 +237,7 @@ fn files_rpms_and_images_come_over_http_and_https() {
     assert_eq!(
         e,
         format!(
-            "images: mirror/img:1: {https}/lib/img:1: GET https://{https}/v2/lib/img/manifests/1: \
+            "images: mirror/img:1: docker://{https}/lib/img:1: GET https://{https}/v2/lib/img/manifests/1: \
              error sending request: client error (Connect): invalid peer certificate: \
              UnknownIssuer (if the server's certificate is issued by a private CA, pass that \
              CA's certificate with --ca-cert FILE)"
