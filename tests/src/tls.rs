@@ -36,26 +36,47 @@ impl TestCa {
         std::fs::write(path, &self.cert_pem).expect("write CA PEM");
     }
 
-    /// A rustls server configuration with a certificate for `names` (DNS names or IP
-    /// addresses) issued by this CA.
-    pub fn server_config(&self, names: &[&str]) -> Arc<rustls::ServerConfig> {
+    /// A leaf certificate for `names` (DNS names or IP addresses) issued by this CA, with a
+    /// fresh ECDSA P-256 key.
+    pub fn leaf(&self, names: &[&str]) -> Leaf {
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let params = CertificateParams::new(names).expect("leaf params");
         let key = KeyPair::generate().expect("leaf key");
         let cert = params
             .signed_by(&key, &self.issuer)
             .expect("leaf certificate");
-        let der_key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+        Leaf {
+            cert_pem: cert.pem(),
+            cert_der: cert.der().to_vec(),
+            key_pem: key.serialize_pem(),
+            key_pkcs8: key.serialize_der(),
+        }
+    }
+
+    /// A rustls server configuration with a certificate for `names` (DNS names or IP
+    /// addresses) issued by this CA.
+    pub fn server_config(&self, names: &[&str]) -> Arc<rustls::ServerConfig> {
+        let leaf = self.leaf(names);
+        let der_key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf.key_pkcs8.into());
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
         .expect("TLS versions")
         .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone()], der_key)
+        .with_single_cert(vec![leaf.cert_der.into()], der_key)
         .expect("server config");
         Arc::new(config)
     }
+}
+
+/// A certificate issued by a [`TestCa`] and its ECDSA P-256 key.
+pub struct Leaf {
+    pub cert_pem: String,
+    pub cert_der: Vec<u8>,
+    pub key_pem: String,
+    /// PKCS#8 DER.
+    pub key_pkcs8: Vec<u8>,
 }
 
 /// A runtime serving one listener until dropped.

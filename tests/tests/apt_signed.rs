@@ -3,11 +3,15 @@
 //! key from `/repo/deb/cairn.gpg` (fetched here, copied over SSH: hosts have no curl) and uses
 //! the repository with `signed-by=` and WITHOUT `trusted=yes`: `apt-get update` verifies
 //! `InRelease` with gpgv and the package installs. With another key's keyring apt refuses the
-//! repository (NO_PUBKEY), so the check is real. A `--apt-key` that is not a key is refused.
+//! repository (NO_PUBKEY), so the check is real. A mirror in the test that serves the same
+//! files with one byte of the signed text changed (`InRelease`; or, with no `InRelease`,
+//! `Release` beside the untouched `Release.gpg`) is refused by apt (BADSIG) and the package is
+//! then not installable. A `--apt-key` that is not a key is refused.
 //!
 //! Host use: lab18 only (an apt source, a keyring and the test package; all removed again).
 
 use cairn_tests::{BRIDGE, Lab, Served, cairn_bin, free_tcp_port, scratch};
+use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -69,6 +73,41 @@ fn b64(b: &[u8]) -> String {
         })
         .unwrap();
     String::from_utf8(o.stdout).unwrap()
+}
+
+/// Flips one hex digit in the first line after `SHA256:` (the `Packages` digest an attacker
+/// would replace) of a `Release` text, signed or not.
+fn tamper(release: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8(release.to_vec()).unwrap();
+    let at = text.find("SHA256:\n").expect("a SHA256 section") + "SHA256:\n ".len();
+    let mut bytes = text.into_bytes();
+    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+    assert_ne!(bytes, release);
+    bytes
+}
+
+/// A static HTTP server on the lab bridge answering each path of `files` (with `/./` as `/`)
+/// and 404 otherwise: the repository as a mirror an attacker controls would serve it. Runs
+/// on the test's runtime, while the test awaits.
+async fn mirror(files: HashMap<String, Vec<u8>>) -> SocketAddr {
+    use axum::http::{StatusCode, Uri};
+    use axum::response::IntoResponse;
+    let listener = tokio::net::TcpListener::bind((BRIDGE, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let files = std::sync::Arc::new(files);
+    let app = axum::Router::new().fallback(move |uri: Uri| {
+        let files = files.clone();
+        async move {
+            match files.get(&uri.path().replace("/./", "/")) {
+                Some(b) => b.clone().into_response(),
+                None => StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
 }
 
 #[tokio::test]
@@ -150,6 +189,37 @@ async fn apt_verifies_the_signed_repository_without_trusted_yes() {
     assert!(in_release.contains("SHA256:\n"), "{in_release}");
     assert_eq!(get(addr, "/repo/deb/Release.gpg").0, 200);
 
+    // The repository as it is served, for the tampering mirrors.
+    let deb_path = format!("/repo/deb/debs/{PKG}_1.0-1_all.deb");
+    let mut served = HashMap::new();
+    for p in [
+        "/repo/deb/InRelease",
+        "/repo/deb/Release",
+        "/repo/deb/Release.gpg",
+        "/repo/deb/Packages",
+        "/repo/deb/Packages.gz",
+        deb_path.as_str(),
+    ] {
+        let (status, body) = get(addr, p);
+        assert_eq!(status, 200, "{p}");
+        served.insert(p.to_string(), body);
+    }
+    // InRelease with one byte of its signed text changed.
+    let mut bad_inrelease = served.clone();
+    bad_inrelease.insert(
+        "/repo/deb/InRelease".into(),
+        tamper(&served["/repo/deb/InRelease"]),
+    );
+    // No InRelease (apt falls back to Release + Release.gpg), Release changed.
+    let mut bad_release = served.clone();
+    bad_release.remove("/repo/deb/InRelease");
+    bad_release.insert(
+        "/repo/deb/Release".into(),
+        tamper(&served["/repo/deb/Release"]),
+    );
+    let bad_inrelease = mirror(bad_inrelease).await;
+    let bad_release = mirror(bad_release).await;
+
     let c = lab.connect(&dir, HOST, "root").await;
     let list = "/etc/apt/sources.list.d/cairn-signed-test.list";
     let ring = "/etc/apt/keyrings/cairn-signed-test.gpg";
@@ -163,6 +233,24 @@ async fn apt_verifies_the_signed_repository_without_trusted_yes() {
         ))
         .await
         .unwrap();
+    // With the right keyring but a tampered InRelease, then a tampered Release: apt refuses
+    // the repository, and the package is not installable from it.
+    let mut tampered = Vec::new();
+    for m in [bad_inrelease, bad_release] {
+        let r = c
+            .run(&format!(
+                "echo {} | base64 -d > {ring}; \
+                 echo 'deb [signed-by={ring}] http://{m}/repo/deb ./' > {list}; \
+                 apt-get update 2>&1; echo update-exit=$?; \
+                 DEBIAN_FRONTEND=noninteractive apt-get install -y {PKG} 2>&1; \
+                 echo install-exit=$?",
+                b64(&keyring)
+            ))
+            .await
+            .unwrap();
+        tampered.push((m, r.stdout_str().to_string()));
+    }
+    c.run(&format!("echo '{source}' > {list}")).await.unwrap();
     // With the right one: update verifies InRelease, the package installs.
     let right = c
         .run(&format!(
@@ -189,6 +277,17 @@ async fn apt_verifies_the_signed_repository_without_trusted_yes() {
         wrong_out.contains("is not signed") || wrong_out.contains("NO_PUBKEY"),
         "{wrong_out}"
     );
+    for (m, out) in &tampered {
+        assert!(
+            out.contains("BADSIG") && out.contains("update-exit=100"),
+            "apt accepted a tampered repository at {m}:\n{out}"
+        );
+        assert!(
+            out.contains(&format!("E: Unable to locate package {PKG}"))
+                && out.contains("install-exit=100"),
+            "{out}"
+        );
+    }
     let right_out = right.stdout_str().to_string();
     assert!(right.success(), "{right_out}\n{}", right.stderr_str());
     assert!(

@@ -13,16 +13,15 @@ use axum::extract::{Path as UrlPath, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use cairn_tests::oci::{OCI_MANIFEST, image_layout as oci_image};
 use cairn_tests::tls::{TestCa, background, connect_proxy, tls_front};
 use cairn_tests::{Served, cairn_bin, free_tcp_port, repo_root, scratch};
-use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex, OnceLock};
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const PROXY_VARS: [&str; 8] = [
     "http_proxy",
     "HTTP_PROXY",
@@ -91,32 +90,6 @@ fn entry_sha(m: &serde_json::Value, path: &str) -> Option<String> {
         .iter()
         .find(|e| e["path"] == path)
         .map(|e| e["sha256"].as_str().unwrap().to_string())
-}
-
-/// A one-layer OCI image layout in `dir`, tagged `1`; returns the manifest's digest.
-fn oci_image(dir: &Path, layer: &[u8]) -> String {
-    let blobs = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    let config =
-        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
-    for b in [&config[..], layer] {
-        std::fs::write(blobs.join(sha(b)), b).unwrap();
-    }
-    let manifest = json!({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": format!("sha256:{}", sha(config)), "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": format!("sha256:{}", sha(layer)), "size": layer.len()}],
-    })
-    .to_string();
-    std::fs::write(blobs.join(sha(manifest.as_bytes())), &manifest).unwrap();
-    let index = json!({"schemaVersion": 2, "manifests": [{
-        "mediaType": OCI_MANIFEST, "digest": format!("sha256:{}", sha(manifest.as_bytes())),
-        "size": manifest.len(), "annotations": {"org.opencontainers.image.ref.name": "1"}}]});
-    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
-    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    format!("sha256:{}", sha(manifest.as_bytes()))
 }
 
 const RPM: &str = "cairn-min-1-1.noarch.rpm";
@@ -305,12 +278,22 @@ fn files_rpms_and_images_come_over_http_and_https() {
     assert_eq!(*seen.lock().unwrap(), ["tls.example:443"]);
 
     // A --ca-cert that holds no certificate.
-    std::fs::write(dir.join("not.pem"), "hello\n").unwrap();
-    let o = build(&dir, &spec, &out, &["--ca-cert", "not.pem"], &[]);
+    let not_pem = dir.join("not.pem");
+    std::fs::write(&not_pem, "hello\n").unwrap();
+    let o = build(
+        &dir,
+        &spec,
+        &out,
+        &["--ca-cert", not_pem.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&o.stderr).trim(),
-        "error: --ca-cert not.pem: holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+        format!(
+            "error: --ca-cert {}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            not_pem.display()
+        )
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -220,7 +220,8 @@ async fn apt_on_a_lab_host_installs_from_the_served_bundle() {
     assert_eq!(code, Some(0), "{log}");
     // The repository is signed by default: apt takes InRelease (trusted=yes skips its check).
     assert!(
-        log.contains("GET /repo/deb/./InRelease 200") || log.contains("GET /repo/deb/./Release 200"),
+        log.contains("GET /repo/deb/./InRelease 200")
+            || log.contains("GET /repo/deb/./Release 200"),
         "{log}"
     );
     assert!(
