@@ -158,9 +158,8 @@ impl reader::Visitor for Verifier<'_> {
                 self.hashers.free_tx.send(buf).ok();
                 break;
             }
-            buf.truncate(n);
             self.bytes += n as u64;
-            self.hashers.send(worker, Job::Data(buf));
+            self.hashers.send(worker, Job::Data(buf, n));
             if n < BUF {
                 break;
             }
@@ -221,11 +220,11 @@ fn manifest_entries(head: &Option<Head>) -> &[crate::manifest::Entry] {
     head.as_ref().map_or(&[], |h| &h.manifest.entries[..])
 }
 
-/// Reads until `buf` (of length [`BUF`]) is full or the entry ends; the count read.
-fn read_full(data: &mut dyn Read, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-    buf.resize(BUF, 0);
+/// Reads until `buf` is full or the entry ends; the count read. Pool buffers keep their full
+/// length (zeroed once, at start): resizing them per read would zero 1 MiB each time.
+fn read_full(data: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
-    while n < BUF {
+    while n < buf.len() {
         match data.read(&mut buf[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
@@ -244,7 +243,8 @@ fn hasher_count() -> usize {
 }
 
 enum Job {
-    Data(Vec<u8>),
+    /// A pool buffer and how many of its bytes are the entry's.
+    Data(Vec<u8>, usize),
     /// The entry with this archive sequence number is complete.
     End(usize),
 }
@@ -265,7 +265,7 @@ impl Hashers {
     fn start(n: usize) -> Hashers {
         let (free_tx, free_rx) = channel();
         for _ in 0..n * BUFS_PER_HASHER {
-            free_tx.send(Vec::with_capacity(BUF)).ok();
+            free_tx.send(vec![0u8; BUF]).ok();
         }
         let (done_tx, done) = channel();
         let mut jobs = Vec::new();
@@ -278,8 +278,8 @@ impl Hashers {
                 let mut h = Sha256::new();
                 for job in rx {
                     match job {
-                        Job::Data(buf) => {
-                            h.update(&buf);
+                        Job::Data(buf, n) => {
+                            h.update(&buf[..n]);
                             // The pool may be gone when the reader has stopped.
                             let _ = free.send(buf);
                         }
