@@ -20,7 +20,7 @@ use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Read;
-use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 /// Buffer size for hashing: large reads keep the per-call overhead out of the MB/s.
 const BUF: usize = 1 << 20;
@@ -328,15 +328,10 @@ impl Hashers {
                 let _ = t.join();
             }
         }
-        loop {
-            match self.done.try_recv() {
-                Ok((seq, d)) => {
-                    let earlier = self.first_bad.as_ref().is_none_or(|(s, _)| seq < *s);
-                    if entries[order[seq]].sha256 != d && earlier {
-                        self.first_bad = Some((seq, d));
-                    }
-                }
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+        while let Ok((seq, d)) = self.done.try_recv() {
+            let earlier = self.first_bad.as_ref().is_none_or(|(s, _)| seq < *s);
+            if entries[order[seq]].sha256 != d && earlier {
+                self.first_bad = Some((seq, d));
             }
         }
         let (seq, actual) = self.first_bad.as_ref()?;
