@@ -7,13 +7,15 @@
 //! [`writer`] (building), [`reader`] (tar-level streaming rules), [`verify`] (checking every
 //! byte), [`sign`] (Ed25519 keys and the manifest signature), [`repodata`] (yum/dnf repository
 //! metadata for the bundle's RPMs), [`images`] (container images: OCI layouts, docker-archive
-//! conversion, the content-addressed blob store).
+//! conversion, the content-addressed blob store), [`fetch`] (what a build asks of the network,
+//! answered by the caller's HTTP client).
 //!
 //! Must not: know about HTTP or how a bundle is served, SSH, inventories or playbooks' meaning (they are files here), and must
 //! not depend on `cairn-engine`.
 
 pub mod apt;
 pub mod debs;
+pub mod fetch;
 pub mod images;
 pub mod manifest;
 pub mod reader;

@@ -83,22 +83,90 @@ pub struct Rpms {
     /// Directories of ready `.rpm` files, taken as they are (not recursive).
     #[serde(default)]
     pub dirs: Vec<PathBuf>,
-    /// Single `.rpm` files. URLs are refused (see [`RpmFile`]).
+    /// Single local `.rpm` files. URLs go under `urls` (they need a sha256).
     #[serde(default)]
     pub files: Vec<RpmFile>,
+    /// `.rpm` files downloaded at build time (http or https), each checked against its sha256.
+    #[serde(default)]
+    pub urls: Vec<RpmUrl>,
 }
 
+/// One RPM to download: the URL's last path segment is its file name (`*.rpm`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
+pub struct RpmUrl {
+    pub url: RpmUrlString,
+    pub sha256: Sha256Hex,
+}
+
+/// A file for `files/`: from a local `path` or a `url` (exactly one), with its sha256.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, try_from = "RawFileSpec")]
 pub struct FileSpec {
-    pub path: PathBuf,
-    /// Always refused for now (see [`Url`]); in the schema so the error can say so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// Downloaded at build time (http or https).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<Url>,
     pub sha256: Sha256Hex,
-    /// Name inside the bundle (`files/NAME`); default: the file's base name.
+    /// Name inside the bundle (`files/NAME`); default: the base name of the path or the URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<FileName>,
+}
+
+/// [`FileSpec`] before the check that needs two fields (path xor url; a name for a URL that
+/// does not end in one). serde_yaml reports such an error at the entry.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFileSpec {
+    #[serde(default)]
+    path: Option<PathBuf>,
+    #[serde(default)]
+    url: Option<Url>,
+    sha256: Sha256Hex,
+    #[serde(default)]
+    name: Option<FileName>,
+}
+
+impl TryFrom<RawFileSpec> for FileSpec {
+    type Error = String;
+    fn try_from(r: RawFileSpec) -> Result<FileSpec, String> {
+        match (&r.path, &r.url) {
+            (Some(_), Some(_)) => return Err("give either path: or url:, not both".into()),
+            (None, None) => {
+                return Err(
+                    "give path: (a file on this machine) or url: (downloaded at build time)".into(),
+                );
+            }
+            (None, Some(u)) if r.name.is_none() && FileName::check(u.file_name()).is_err() => {
+                return Err(format!(
+                    "the url {u} does not end in a file name: give name: for it in the bundle"
+                ));
+            }
+            _ => {}
+        }
+        Ok(FileSpec {
+            path: r.path,
+            url: r.url,
+            sha256: r.sha256,
+            name: r.name,
+        })
+    }
+}
+
+impl FileSpec {
+    /// The name inside `files/`: `name:`, else the base name of the URL or path (`None` when
+    /// the path has no UTF-8 base name).
+    pub fn bundle_name(&self) -> Option<String> {
+        if let Some(n) = &self.name {
+            return Some(n.to_string());
+        }
+        match (&self.url, &self.path) {
+            (Some(u), _) => Some(u.file_name().to_string()),
+            (None, Some(p)) => p.file_name().and_then(|n| n.to_str()).map(str::to_string),
+            (None, None) => None,
+        }
+    }
 }
 
 /// One container image: where it comes from and the `repository:tag` it is served as.
@@ -109,7 +177,7 @@ pub struct ImageSpec {
     pub from: ImageSource,
     /// `repository:tag` in the bundle's registry, e.g. `cairn/busybox:1.36`.
     pub name: ImageName,
-    /// `docker://` only: talk plain HTTP to the registry (HTTPS is not supported yet).
+    /// `docker://` only: talk plain HTTP to the registry instead of HTTPS.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure: bool,
 }
@@ -265,21 +333,33 @@ validated_string!(
 );
 
 validated_string!(
-    /// Fetching by URL is not supported yet: every value is refused, with a way forward.
+    /// An `http://` or `https://` URL with a host.
     Url,
-    |s| Err(format!(
-        "files from a url ({s}) are not supported yet: download the file, then give its path: and sha256:"
-    ))
+    check_url
 );
 
 validated_string!(
-    /// A local `.rpm` file. Cairn has no HTTP client: a URL is refused with the way to fetch
-    /// the packages (and their dependencies) first.
+    /// An `http(s)://` URL whose last path segment is an `.rpm` file name.
+    RpmUrlString,
+    |s| {
+        check_url(s)?;
+        let name = url_file_name(s);
+        if name.ends_with(".rpm") && name.len() > 4 && FileName::check(name).is_ok() {
+            Ok(())
+        } else {
+            Err(format!("{s} does not end in an .rpm file name"))
+        }
+    }
+);
+
+validated_string!(
+    /// A local `.rpm` file. A URL is refused: it needs a sha256 (`rpms.urls`).
     RpmFile,
     |s| {
         if s.contains("://") {
             Err(format!(
-                "RPMs from a url ({s}) are not supported: on a connected machine run \
+                "{s} is a url: list it under rpms.urls with its sha256 (`- url: {s}` and \
+                 `sha256: …`), or download the packages and their dependencies with \
                  `dnf download --resolve --alldeps --destdir DIR PACKAGES` and list DIR under rpms.dirs"
             ))
         } else if !s.ends_with(".rpm") || s.ends_with("/.rpm") {
@@ -316,6 +396,47 @@ impl ImageName {
             (r, Some(t)) => (r, t),
             _ => unreachable!("validated while deserializing"),
         }
+    }
+}
+
+impl Url {
+    /// The last path segment (no query or fragment); may be empty.
+    pub fn file_name(&self) -> &str {
+        url_file_name(&self.0)
+    }
+}
+
+impl RpmUrlString {
+    /// The `.rpm` file name the URL ends in.
+    pub fn file_name(&self) -> &str {
+        url_file_name(&self.0)
+    }
+}
+
+fn check_url(s: &str) -> Result<(), String> {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .ok_or_else(|| format!("{s:?} is not an http:// or https:// url"))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() || host.starts_with(':') {
+        return Err(format!("{s:?} has no host"));
+    }
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{s:?} contains whitespace: percent-encode it (%20)"
+        ));
+    }
+    Ok(())
+}
+
+/// The last segment of a URL's path: `https://h/a/b.rpm?x#y` → `b.rpm`; `https://h` → ``.
+fn url_file_name(s: &str) -> &str {
+    let rest = s.split_once("://").map_or(s, |(_, r)| r);
+    let no_query = rest.split(['?', '#']).next().unwrap_or_default();
+    match no_query.split_once('/') {
+        Some((_, path)) => path.rsplit('/').next().unwrap_or_default(),
+        None => "",
     }
 }
 
@@ -512,15 +633,44 @@ mod tests {
     }
 
     #[test]
-    fn url_is_refused_as_not_supported() {
-        assert_eq!(
-            err(&format!(
-                "{MINIMAL}files:\n  - url: https://example.com/etcd\n    path: x\n    sha256: '{}'\n",
-                "a".repeat(64)
-            )),
-            "6:10: files[0].url: files from a url (https://example.com/etcd) are not supported yet: download \
-             the file, then give its path: and sha256:"
-        );
+    fn file_urls_parse_and_bad_ones_are_pinned() {
+        let sha = "a".repeat(64);
+        let s = parse(&format!(
+            "{MINIMAL}files:\n  - url: https://example.com/v1/etcd.tar.gz?x=1\n    sha256: '{sha}'\n\
+             \x20 - url: http://127.0.0.1:8080/dl/\n    sha256: '{sha}'\n    name: helm\n"
+        ))
+        .expect("valid");
+        assert_eq!(s.files[0].bundle_name().unwrap(), "etcd.tar.gz");
+        assert_eq!(s.files[1].bundle_name().unwrap(), "helm");
+        let cases = [
+            (
+                format!("  - url: https://example.com/etcd\n    path: x\n    sha256: '{sha}'\n"),
+                "6:3: files: give either path: or url:, not both",
+            ),
+            (
+                format!("  - sha256: '{sha}'\n"),
+                "6:3: files: give path: (a file on this machine) or url: (downloaded at build time)",
+            ),
+            (
+                format!("  - url: https://example.com/\n    sha256: '{sha}'\n"),
+                "6:3: files: the url https://example.com/ does not end in a file name: give name: for it in the bundle",
+            ),
+            (
+                format!("  - url: ftp://example.com/x\n    sha256: '{sha}'\n"),
+                "6:10: files[0].url: \"ftp://example.com/x\" is not an http:// or https:// url",
+            ),
+            (
+                format!("  - url: https:///x\n    sha256: '{sha}'\n"),
+                "6:10: files[0].url: \"https:///x\" has no host",
+            ),
+            (
+                format!("  - url: 'https://h/a b'\n    sha256: '{sha}'\n"),
+                "6:10: files[0].url: \"https://h/a b\" contains whitespace: percent-encode it (%20)",
+            ),
+        ];
+        for (files, want) in cases {
+            assert_eq!(err(&format!("{MINIMAL}files:\n{files}")), want, "{files}");
+        }
     }
 
     #[test]
@@ -529,18 +679,32 @@ mod tests {
             err(&format!(
                 "{MINIMAL}rpms:\n  files: [https://example.com/x.rpm]\n"
             )),
-            "6:11: rpms.files[0]: RPMs from a url (https://example.com/x.rpm) are not supported: \
-             on a connected machine run `dnf download --resolve --alldeps --destdir DIR PACKAGES` \
-             and list DIR under rpms.dirs"
+            "6:11: rpms.files[0]: https://example.com/x.rpm is a url: list it under rpms.urls with \
+             its sha256 (`- url: https://example.com/x.rpm` and `sha256: …`), or download the \
+             packages and their dependencies with `dnf download --resolve --alldeps --destdir DIR \
+             PACKAGES` and list DIR under rpms.dirs"
         );
         assert_eq!(
             err(&format!("{MINIMAL}rpms:\n  files: [pkgs]\n")),
             "6:11: rpms.files[0]: \"pkgs\" is not an .rpm file (list directories under rpms.dirs)"
         );
         assert_eq!(
-            err(&format!("{MINIMAL}rpms:\n  urls: [x]\n")),
-            "6:3: rpms: unknown field `urls`, expected `dirs` or `files`"
+            err(&format!("{MINIMAL}rpms:\n  url: [x]\n")),
+            "6:3: rpms: unknown field `url`, expected one of `dirs`, `files`, `urls`"
         );
+        assert_eq!(
+            err(&format!(
+                "{MINIMAL}rpms:\n  urls:\n    - url: https://h/repo/\n      sha256: '{}'\n",
+                "b".repeat(64)
+            )),
+            "7:12: rpms.urls[0].url: https://h/repo/ does not end in an .rpm file name"
+        );
+        let s = parse(&format!(
+            "{MINIMAL}rpms:\n  urls:\n    - url: https://h/p/a-1-1.noarch.rpm\n      sha256: '{}'\n",
+            "b".repeat(64)
+        ))
+        .unwrap();
+        assert_eq!(s.rpms.unwrap().urls[0].url.file_name(), "a-1-1.noarch.rpm");
         let s = parse(&format!(
             "{MINIMAL}rpms:\n  dirs: [d]\n  files: [a/b-1-1.x86_64.rpm]\n"
         ))

@@ -15,7 +15,8 @@
 //! Must not: know about SSH, hosts or what playbooks mean (they are files here).
 
 use crate::debs::{self, DebError};
-use crate::images::{self, Fetch, ImageError, NoFetch};
+use crate::fetch::{Downloaded, Fetch, NoFetch, Transfer};
+use crate::images::{self, ImageError};
 use crate::manifest::{self, Entry, FORMAT, MANIFEST_PATH, Manifest, SIGNATURE_PATH};
 use crate::repodata;
 use crate::sign;
@@ -47,8 +48,11 @@ pub enum BuildEvent {
     /// A phase over `total` bytes starts: `"indexing"` (RPM headers and digests, when the
     /// spec has RPMs), `"hashing"`, then `"writing"`.
     Phase { name: &'static str, total: u64 },
-    /// `n` more bytes of the current phase are done.
+    /// `n` more bytes of the current phase (or download) are done.
     Bytes(u64),
+    /// A download starts (a `files:`/`rpms.urls` URL, or an image's manifest or blob);
+    /// `total` when the server announced a length. `Bytes` follow.
+    Download { what: String, total: Option<u64> },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +70,22 @@ pub enum BuildError {
         file: PathBuf,
         expected: String,
         actual: String,
+    },
+    #[error(
+        "{list}: {url}: sha256 mismatch: expected {expected} (the spec), got {actual} ({size} bytes downloaded, not kept)"
+    )]
+    UrlMismatch {
+        list: &'static str,
+        url: String,
+        expected: String,
+        actual: String,
+        size: u64,
+    },
+    #[error("{list}: {url}: download failed: {message}")]
+    Download {
+        list: &'static str,
+        url: String,
+        message: String,
     },
     #[error("files: {file}: sha256 mismatch: the spec says {expected}, the file has {actual}")]
     Sha256Mismatch {
@@ -126,6 +146,8 @@ struct Source {
     data: Option<Vec<u8>>,
     /// Media type to record (image blobs); else derived from the path.
     media_type: Option<String>,
+    /// Where a downloaded file came from (its URL), shown instead of the scratch file.
+    origin: Option<String>,
 }
 
 impl Source {
@@ -136,6 +158,15 @@ impl Source {
             known: None,
             data: None,
             media_type: None,
+            origin: None,
+        }
+    }
+
+    /// What to call this input in an error: the URL it came from, else its file.
+    fn shown(&self) -> PathBuf {
+        match &self.origin {
+            Some(url) => PathBuf::from(url),
+            None => self.file.clone(),
         }
     }
 
@@ -197,6 +228,13 @@ pub fn build_with(
             }
         }
     }
+    // Downloads (`files:` and `rpms.urls` URLs) likewise, each checked as it arrives.
+    let downloads = Scratch(opts.out_dir.join(format!(".{file_name}.downloads.tmp")));
+    let has_urls = s.files.iter().any(|f| f.url.is_some())
+        || s.rpms.as_ref().is_some_and(|r| !r.urls.is_empty());
+    if has_urls {
+        downloads.reset()?;
+    }
     if let Some(r) = &s.rpms {
         let mut files = Vec::new();
         for dir in &r.dirs {
@@ -209,28 +247,56 @@ pub fn build_with(
             }
             files.push(file);
         }
+        for (i, u) in r.urls.iter().enumerate() {
+            // One directory per URL: two URLs ending in the same name meet in `insert`.
+            let dir = downloads.0.join(format!("rpm-{i}"));
+            std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+            let into = dir.join(u.url.file_name());
+            let url = u.url.as_str();
+            download(
+                fetch,
+                "rpms.urls",
+                url,
+                &u.sha256.normalized(),
+                &into,
+                progress,
+            )?;
+            files.push(into);
+        }
         rpms(files, opts.created, &mut sources, progress)?;
     }
-    for f in &s.files {
-        let path = spec.resolve(&f.path);
-        let name = match &f.name {
-            Some(n) => n.to_string(),
-            None => base_name(&path)?,
-        };
-        insert(
-            &mut sources,
-            format!("files/{name}"),
-            Source {
+    for (i, f) in s.files.iter().enumerate() {
+        let src = match (&f.url, &f.path) {
+            (Some(url), _) => {
+                let into = downloads.0.join(format!("file-{i}"));
+                let expected = f.sha256.normalized();
+                let got = download(fetch, "files", url.as_str(), &expected, &into, progress)?;
+                Source {
+                    expect_sha256: Some(expected),
+                    known: Some((got.size, got.sha256)),
+                    origin: Some(url.to_string()),
+                    ..Source::file(into)
+                }
+            }
+            (None, Some(path)) => Source {
                 expect_sha256: Some(f.sha256.normalized()),
-                ..Source::file(path)
+                ..Source::file(spec.resolve(path))
             },
-        )?;
+            (None, None) => unreachable!("the spec requires path or url"),
+        };
+        let name = match f.bundle_name() {
+            Some(n) => n,
+            None => base_name(&src.file)?,
+        };
+        insert(&mut sources, format!("files/{name}"), src)?;
     }
     // Images: converted and pulled ones live in a scratch dir until the bundle is written.
     let image_scratch = Scratch(opts.out_dir.join(format!(".{file_name}.images.tmp")));
     if !s.images.is_empty() {
         image_scratch.reset()?;
-        let collected = images::collect(spec, &image_scratch.0, fetch)?;
+        let collected = images::collect(spec, &image_scratch.0, fetch, &mut |t| {
+            progress(transfer_event(t))
+        })?;
         for blob in collected.blobs.values() {
             insert(
                 &mut sources,
@@ -339,6 +405,7 @@ pub fn build_with(
     let result = write_tar(&partial, &manifest, &sources, opts, progress);
     drop(scratch);
     drop(image_scratch);
+    drop(downloads);
     if let Err(e) = result {
         let _ = std::fs::remove_file(&partial);
         return Err(e);
@@ -420,6 +487,47 @@ fn append<W: Write>(
     h.set_mtime(mtime);
     // append_data writes the path (a GNU long-name entry when it needs one) and the checksum.
     tar.append_data(&mut h, path, data)
+}
+
+fn transfer_event(t: Transfer) -> BuildEvent {
+    match t {
+        Transfer::Started { what, total } => BuildEvent::Download { what, total },
+        Transfer::Bytes(n) => BuildEvent::Bytes(n),
+    }
+}
+
+/// Downloads `url` to `into` and checks it against `expected` (lowercase hex). On any
+/// failure the partial file is removed here (the scratch directory goes too, when dropped).
+fn download(
+    fetch: &mut dyn Fetch,
+    list: &'static str,
+    url: &str,
+    expected: &str,
+    into: &Path,
+    progress: &mut dyn FnMut(BuildEvent),
+) -> Result<Downloaded, BuildError> {
+    let result = fetch.download(url, into, &mut |t| progress(transfer_event(t)));
+    let fail = |e| {
+        let _ = std::fs::remove_file(into);
+        e
+    };
+    let got = result.map_err(|message| {
+        fail(BuildError::Download {
+            list,
+            url: url.to_string(),
+            message,
+        })
+    })?;
+    if got.sha256 != expected {
+        return Err(fail(BuildError::UrlMismatch {
+            list,
+            url: url.to_string(),
+            expected: expected.to_string(),
+            actual: got.sha256,
+            size: got.size,
+        }));
+    }
+    Ok(got)
 }
 
 /// Reader that hashes and counts what passes through, reporting progress.
@@ -563,8 +671,8 @@ fn insert(
     if let Some(first) = sources.get(&entry) {
         return Err(BuildError::Collision {
             entry,
-            first: first.file.clone(),
-            second: src.file,
+            first: first.shown(),
+            second: src.shown(),
         });
     }
     sources.insert(entry, src);
@@ -726,6 +834,116 @@ mod tests {
         assert!(!dir.path().join("o/t-1.cairn").exists());
     }
 
+    /// Serves URLs from a map, as a network would; counts what it was asked.
+    struct FakeNet(std::collections::HashMap<String, Vec<u8>>);
+
+    impl Fetch for FakeNet {
+        fn fetch(
+            &mut self,
+            _: &images::reference::RegistryRef,
+            _: bool,
+            _: &[String],
+            _: &Path,
+            _: &mut dyn FnMut(Transfer),
+        ) -> Result<String, String> {
+            Err("no registry here".into())
+        }
+        fn download(
+            &mut self,
+            url: &str,
+            into: &Path,
+            progress: &mut dyn FnMut(Transfer),
+        ) -> Result<Downloaded, String> {
+            let body = self.0.get(url).ok_or("404 Not Found")?;
+            progress(Transfer::Started {
+                what: url.into(),
+                total: Some(body.len() as u64),
+            });
+            std::fs::write(into, body).map_err(|e| e.to_string())?;
+            progress(Transfer::Bytes(body.len() as u64));
+            Ok(Downloaded {
+                size: body.len() as u64,
+                sha256: sha(body),
+            })
+        }
+    }
+
+    #[test]
+    fn files_from_urls_are_downloaded_checked_and_named() {
+        let url = "https://dl.example/v1/etcd.tgz?x=1";
+        let files = format!(
+            "{}  - url: {url}\n    sha256: {}\n",
+            file_entry(&sha(b"hello")),
+            sha(b"etcd!")
+        );
+        let (dir, s) = setup(&files, "");
+        let mut net = FakeNet([(url.to_string(), b"etcd!".to_vec())].into());
+        let mut events = Vec::new();
+        let out = dir.path().join("o");
+        let b = build_with(&s, &opts(&out), &mut net, &mut |e| events.push(e)).unwrap();
+        let e = b
+            .manifest
+            .entries
+            .iter()
+            .find(|e| e.path == "files/etcd.tgz")
+            .unwrap();
+        assert_eq!((e.size, e.sha256.clone()), (5, sha(b"etcd!")));
+        assert!(events.contains(&BuildEvent::Download {
+            what: url.into(),
+            total: Some(5)
+        }));
+        let left: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+        assert_eq!(left.len(), 1, "only the bundle is left: {left:?}");
+
+        // A download that hashes to something else: refused, naming the URL, both digests;
+        // no bundle, no partial file, no scratch left.
+        let mut evil = FakeNet([(url.to_string(), b"evil!".to_vec())].into());
+        let out = dir.path().join("o2");
+        let e = build_with(&s, &opts(&out), &mut evil, &mut |_| {}).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "files: {url}: sha256 mismatch: expected {} (the spec), got {} (5 bytes \
+                 downloaded, not kept)",
+                sha(b"etcd!"),
+                sha(b"evil!")
+            )
+        );
+        assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
+
+        // A failed download names the list and the URL.
+        let mut empty = FakeNet(Default::default());
+        let e = build_with(&s, &opts(&out), &mut empty, &mut |_| {}).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("files: {url}: download failed: 404 Not Found")
+        );
+        assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn rpm_urls_are_checked_before_they_are_read() {
+        let url = "http://mirror.example/el9/x-1-1.noarch.rpm";
+        let extra = format!(
+            "rpms:\n  urls:\n    - url: {url}\n      sha256: {}\n",
+            sha(b"the rpm")
+        );
+        let (dir, s) = setup(&file_entry(&sha(b"hello")), &extra);
+        let mut evil = FakeNet([(url.to_string(), b"not the rpm".to_vec())].into());
+        let out = dir.path().join("o");
+        let e = build_with(&s, &opts(&out), &mut evil, &mut |_| {}).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "rpms.urls: {url}: sha256 mismatch: expected {} (the spec), got {} (11 bytes \
+                 downloaded, not kept)",
+                sha(b"the rpm"),
+                sha(b"not the rpm")
+            )
+        );
+        assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
+    }
+
     #[test]
     fn registry_images_need_a_fetcher() {
         let (dir, s) = setup(
@@ -735,7 +953,7 @@ mod tests {
         let e = build(&s, &opts(&dir.path().join("o")), &mut |_| {}).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "images: pause:3.9: docker://registry.k8s.io/pause:3.9: this build has no registry \
+            "images: pause:3.9: docker://registry.k8s.io/pause:3.9: this build has no network \
              client; build with `cairn bundle build`"
         );
     }

@@ -4,6 +4,7 @@
 mod cli;
 mod install;
 mod installer_checks;
+mod net;
 mod pki;
 mod pull;
 mod push;

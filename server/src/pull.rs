@@ -2,79 +2,59 @@
 //! (a manifest, or an index and the manifests of the spec's platforms, with their configs and
 //! layers) into an OCI image layout directory, which `cairn-bundle` then takes as its input.
 //!
-//! Speaks the distribution spec's pull API over plain HTTP (`insecure: true`; HTTPS needs a
-//! TLS stack this build does not carry and is refused with that reason), with anonymous
-//! bearer-token auth (`WWW-Authenticate: Bearer realm=…,service=…,scope=…`) and redirects.
+//! Speaks the distribution spec's pull API over HTTPS (plain HTTP with `insecure: true`)
+//! through the build's one HTTP client (`net.rs`: trust, proxies, timeouts), with anonymous
+//! bearer-token auth (`WWW-Authenticate: Bearer realm=…,service=…,scope=…`, the token asked of
+//! the realm and sent back as `Authorization: Bearer`) and redirects (reqwest drops the
+//! `Authorization` header when a redirect leaves the registry's host, e.g. for a CDN).
 //! Every manifest and blob is checked against its digest before it is kept.
 //!
-//! Must not: know the bundle format (that is `cairn-bundle`), or keep anything unverified.
+//! Must not: know the bundle format (that is `cairn-bundle`), keep anything unverified, or
+//! print a token.
 
+use crate::net::describe;
+use cairn_bundle::fetch::Transfer;
 use cairn_bundle::images::reference::{self, RegistryRef};
 use cairn_bundle::images::{
-    DOCKER_LIST, DOCKER_MANIFEST, Fetch, OCI_INDEX, OCI_MANIFEST, REF_NAME, is_index,
+    DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, REF_NAME, is_index,
 };
-use http_body_util::{BodyExt as _, Empty};
-use hyper::body::Bytes;
-use hyper::{Request, StatusCode, Uri, header};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use oci_spec::image::{ImageIndex, ImageManifest};
+use reqwest::{StatusCode, header};
 use sha2::{Digest as _, Sha256};
 use std::io::Write as _;
 use std::path::Path;
-use std::time::Duration;
 
 /// The tag the pulled image gets in its layout.
 const TAG: &str = "pulled";
 const MAX_MANIFEST: usize = 4 << 20;
-/// No request may hang a build: each response head must come within this time.
-const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The [`Fetch`] `cairn bundle build` uses; must be called within a tokio runtime.
-pub struct Puller;
-
-impl Fetch for Puller {
-    fn fetch(
-        &mut self,
-        image: &RegistryRef,
-        insecure: bool,
-        platforms: &[String],
-        into: &Path,
-    ) -> Result<String, String> {
-        if !insecure {
-            return Err("pulling over HTTPS is not supported yet; for a plain-HTTP registry set \
-                        `insecure: true`, or copy the image first (`skopeo copy docker://… oci:DIR:TAG`) \
-                        and use `from: oci:DIR:TAG`"
-                .into());
-        }
-        // The build is synchronous code on the runtime's thread; the pull runs on the same
-        // runtime from a plain thread (no runtime context there, so block_on is allowed).
-        let handle = tokio::runtime::Handle::current();
-        std::thread::scope(|s| {
-            s.spawn(|| handle.block_on(pull(image, platforms, into)))
-                .join()
-                .unwrap_or_else(|_| Err("the pull thread panicked".into()))
-        })
-    }
-}
-
-struct Session {
-    client: Client<HttpConnector, Empty<Bytes>>,
+struct Session<'a> {
+    client: &'a reqwest::Client,
     base: String,
     repo: String,
     token: Option<String>,
+    progress: &'a mut (dyn FnMut(Transfer) + Send),
 }
 
 const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
      application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 
-async fn pull(image: &RegistryRef, platforms: &[String], into: &Path) -> Result<String, String> {
+/// Pulls `image` into the OCI layout directory `into`; returns the tag to select it by.
+pub async fn pull(
+    client: &reqwest::Client,
+    image: &RegistryRef,
+    insecure: bool,
+    platforms: &[String],
+    into: &Path,
+    progress: &mut (dyn FnMut(Transfer) + Send),
+) -> Result<String, String> {
+    let scheme = if insecure { "http" } else { "https" };
     let mut s = Session {
-        client: Client::builder(TokioExecutor::new()).build_http(),
-        base: format!("http://{}", image.host),
+        client,
+        base: format!("{scheme}://{}", image.host),
         repo: image.repository.clone(),
         token: None,
+        progress,
     };
     let blobs = into.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).map_err(|e| format!("{}: {e}", blobs.display()))?;
@@ -119,34 +99,22 @@ fn digest_hex(d: &str) -> Result<&str, String> {
     reference::sha256_hex(d).ok_or_else(|| format!("digest {d:?} is not sha256:<64 lowercase hex>"))
 }
 
-impl Session {
-    /// GET with auth and redirects; returns the final response.
-    async fn get(
-        &mut self,
-        path: &str,
-        accept: Option<&str>,
-    ) -> Result<hyper::Response<hyper::body::Incoming>, String> {
-        let mut url = format!("{}{path}", self.base);
-        for _ in 0..6 {
-            let uri: Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
-            if uri.scheme_str() != Some("http") {
-                return Err(format!("{url}: only http:// is supported"));
-            }
-            let mut req = Request::get(uri);
+impl Session<'_> {
+    /// GET with auth (one bearer-token round on a 401) and redirects; the successful response.
+    async fn get(&mut self, path: &str, accept: Option<&str>) -> Result<reqwest::Response, String> {
+        let url = format!("{}{path}", self.base);
+        loop {
+            let mut req = self.client.get(&url);
             if let Some(a) = accept {
                 req = req.header(header::ACCEPT, a);
             }
-            // The token is for this registry only: a redirect elsewhere (a CDN) does not get it.
-            if let Some(t) = &self.token
-                && url.starts_with(&format!("{}/", self.base))
-            {
-                req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+            if let Some(t) = &self.token {
+                req = req.bearer_auth(t);
             }
-            let req = req.body(Empty::new()).map_err(|e| e.to_string())?;
-            let resp = tokio::time::timeout(TIMEOUT, self.client.request(req))
+            let resp = req
+                .send()
                 .await
-                .map_err(|_| format!("{url}: no response within {TIMEOUT:?}"))?
-                .map_err(|e| format!("{url}: {e}"))?;
+                .map_err(|e| format!("GET {url}: {}", describe(&e)))?;
             match resp.status() {
                 StatusCode::UNAUTHORIZED if self.token.is_none() => {
                     let challenge = resp
@@ -156,18 +124,6 @@ impl Session {
                         .unwrap_or_default()
                         .to_string();
                     self.token = Some(self.login(&challenge).await?);
-                }
-                s if s.is_redirection() => {
-                    let loc = resp
-                        .headers()
-                        .get(header::LOCATION)
-                        .and_then(|v| v.to_str().ok())
-                        .ok_or_else(|| format!("{url}: redirect without Location"))?;
-                    url = if loc.starts_with('/') {
-                        format!("{}{loc}", self.base)
-                    } else {
-                        loc.to_string()
-                    };
                 }
                 s if s.is_success() => return Ok(resp),
                 s => {
@@ -179,9 +135,6 @@ impl Session {
                 }
             }
         }
-        Err(format!(
-            "GET {url}: too many redirects or authentication rounds"
-        ))
     }
 
     /// Anonymous bearer token from the challenge's realm (the token itself is never printed).
@@ -193,34 +146,29 @@ impl Session {
         };
         let mut realm = None;
         let mut query = Vec::new();
-        for part in params.split(',') {
-            let Some((k, v)) = part.trim().split_once('=') else {
-                continue;
-            };
-            let v = v.trim_matches('"');
-            match k {
-                "realm" => realm = Some(v.to_string()),
-                "service" | "scope" => query.push(format!("{k}={v}")),
+        for (k, v) in challenge_params(params) {
+            match k.as_str() {
+                "realm" => realm = Some(v),
+                "service" | "scope" => query.push((k, v)),
                 _ => {}
             }
         }
-        if !query.iter().any(|q| q.starts_with("scope=")) {
-            query.push(format!("scope=repository:{}:pull", self.repo));
+        if !query.iter().any(|(k, _)| k == "scope") {
+            query.push(("scope".into(), format!("repository:{}:pull", self.repo)));
         }
         let realm = realm.ok_or("the bearer challenge has no realm")?;
-        let uri: Uri = format!("{realm}?{}", query.join("&"))
-            .parse()
-            .map_err(|e| format!("token realm {realm}: {e}"))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(format!("token realm {realm}: only http:// is supported"));
+        let mut url =
+            reqwest::Url::parse(&realm).map_err(|e| format!("token realm {realm}: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("token realm {realm}: not an http(s) url"));
         }
-        let req = Request::get(uri)
-            .body(Empty::new())
-            .map_err(|e| e.to_string())?;
-        let resp = tokio::time::timeout(TIMEOUT, self.client.request(req))
+        url.query_pairs_mut().extend_pairs(&query);
+        let resp = self
+            .client
+            .get(url)
+            .send()
             .await
-            .map_err(|_| format!("token realm {realm}: no response"))?
-            .map_err(|e| format!("token realm {realm}: {e}"))?;
+            .map_err(|e| format!("token realm {realm}: {}", describe(&e)))?;
         if !resp.status().is_success() {
             return Err(format!("token realm {realm}: {}", resp.status()));
         }
@@ -294,9 +242,13 @@ impl Session {
             if dest.exists() {
                 continue;
             }
-            let resp = self
+            let mut resp = self
                 .get(&format!("/v2/{}/blobs/{digest}", self.repo), None)
                 .await?;
+            (self.progress)(Transfer::Started {
+                what: format!("{}@{}", self.repo, &digest[..19]),
+                total: Some(d.size()),
+            });
             let tmp = blobs.join(format!(".{hex}.partial"));
             let mut f = std::io::BufWriter::with_capacity(
                 1 << 20,
@@ -304,14 +256,19 @@ impl Session {
             );
             let mut h = Sha256::new();
             let mut size = 0u64;
-            let mut body = resp.into_body();
-            while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| format!("blob {digest}: {e}"))?;
-                if let Some(data) = frame.data_ref() {
-                    h.update(data);
-                    size += data.len() as u64;
-                    f.write_all(data).map_err(|e| e.to_string())?;
-                }
+            loop {
+                let chunk = match resp.chunk().await {
+                    Ok(Some(c)) => c,
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&tmp);
+                        return Err(format!("blob {digest}: {}", describe(&e)));
+                    }
+                };
+                h.update(&chunk);
+                size += chunk.len() as u64;
+                f.write_all(&chunk).map_err(|e| e.to_string())?;
+                (self.progress)(Transfer::Bytes(chunk.len() as u64));
             }
             f.flush().map_err(|e| e.to_string())?;
             drop(f);
@@ -329,20 +286,38 @@ impl Session {
     }
 }
 
-async fn read_limited(
-    resp: hyper::Response<hyper::body::Incoming>,
-    max: usize,
-) -> Result<Vec<u8>, String> {
+/// `realm="https://a/token",service="reg",scope="repository:x:pull"` as (key, value) pairs;
+/// commas inside quoted values (several scopes) are kept.
+fn challenge_params(s: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let mut body = resp.into_body();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| e.to_string())?;
-        if let Some(d) = frame.data_ref() {
-            if out.len() + d.len() > max {
-                return Err(format!("response larger than {max} bytes"));
+    let mut rest = s.trim();
+    while let Some((k, after)) = rest.split_once('=') {
+        let k = k.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let after = after.trim_start();
+        let (v, next) = if let Some(q) = after.strip_prefix('"') {
+            match q.find('"') {
+                Some(end) => (&q[..end], &q[end + 1..]),
+                None => (q, ""),
             }
-            out.extend_from_slice(d);
+        } else {
+            match after.find(',') {
+                Some(end) => (&after[..end], &after[end..]),
+                None => (after, ""),
+            }
+        };
+        out.push((k, v.to_string()));
+        rest = next.trim_start().trim_start_matches(',');
+    }
+    out
+}
+
+async fn read_limited(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| describe(&e))? {
+        if out.len() + chunk.len() > max {
+            return Err(format!("response larger than {max} bytes"));
         }
+        out.extend_from_slice(&chunk);
     }
     Ok(out)
 }
@@ -369,8 +344,13 @@ mod tests {
         addr: String,
     }
 
-    async fn token() -> impl IntoResponse {
-        r#"{"token":"t0ken"}"#
+    /// The token endpoint: only for the service and scope the challenge named.
+    async fn token(axum::extract::RawQuery(q): axum::extract::RawQuery) -> Response {
+        if q.as_deref() == Some("service=fake&scope=repository%3Alib%2Fimg%3Apull") {
+            r#"{"token":"t0ken"}"#.into_response()
+        } else {
+            (Status::BAD_REQUEST, format!("bad query {q:?}")).into_response()
+        }
     }
 
     fn authorized(h: &HeaderMap, f: &Fake) -> Option<Response> {
@@ -439,18 +419,17 @@ mod tests {
         let layer = b"layer bytes".to_vec();
         let (addr, manifest) = serve(layer.clone(), &layer).await;
         let dir = tempfile::tempdir().unwrap();
-        let img = image(&addr);
-        let tag = tokio::task::spawn_blocking({
-            let into = dir.path().to_path_buf();
-            let handle = tokio::runtime::Handle::current();
-            move || {
-                let _g = handle.enter();
-                Puller.fetch(&img, true, &[], &into)
-            }
+        let client = crate::net::client(&[]).unwrap();
+        let mut events = Vec::new();
+        let tag = pull(&client, &image(&addr), true, &[], dir.path(), &mut |t| {
+            events.push(t)
         })
         .await
-        .unwrap()
         .unwrap();
+        assert!(
+            events.contains(&Transfer::Bytes(layer.len() as u64)),
+            "{events:?}"
+        );
         assert_eq!(tag, "pulled");
         let blobs = dir.path().join("blobs/sha256");
         assert_eq!(std::fs::read(blobs.join(sha(&manifest))).unwrap(), manifest);
@@ -465,16 +444,9 @@ mod tests {
         // A registry sending other bytes than the digest names: refused, nothing kept.
         let (addr, _) = serve(b"evil bytes!".to_vec(), &layer).await;
         let dir = tempfile::tempdir().unwrap();
-        let img = image(&addr);
-        let into = dir.path().to_path_buf();
-        let handle = tokio::runtime::Handle::current();
-        let e = tokio::task::spawn_blocking(move || {
-            let _g = handle.enter();
-            Puller.fetch(&img, true, &[], &into)
-        })
-        .await
-        .unwrap()
-        .unwrap_err();
+        let e = pull(&client, &image(&addr), true, &[], dir.path(), &mut |_| {})
+            .await
+            .unwrap_err();
         assert_eq!(
             e,
             format!(
@@ -487,19 +459,26 @@ mod tests {
     }
 
     #[test]
-    fn https_is_refused_with_a_way_forward() {
-        let e = Puller
-            .fetch(
-                &image("r.example.com"),
-                false,
-                &[],
-                std::path::Path::new("/nonexistent"),
-            )
-            .unwrap_err();
+    fn challenge_params_keep_quoted_commas() {
         assert_eq!(
-            e,
-            "pulling over HTTPS is not supported yet; for a plain-HTTP registry set `insecure: true`, \
-             or copy the image first (`skopeo copy docker://… oci:DIR:TAG`) and use `from: oci:DIR:TAG`"
+            challenge_params(
+                r#"realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#
+            ),
+            [
+                (
+                    "realm".to_string(),
+                    "https://auth.example/token".to_string()
+                ),
+                ("service".into(), "registry.example".into()),
+                ("scope".into(), "repository:a/b:pull,push".into()),
+            ]
+        );
+        assert_eq!(
+            challenge_params("realm=http://x/t, Service=s"),
+            [
+                ("realm".to_string(), "http://x/t".to_string()),
+                ("service".into(), "s".into())
+            ]
         );
     }
 }

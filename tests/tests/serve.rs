@@ -218,7 +218,12 @@ async fn apt_on_a_lab_host_installs_from_the_served_bundle() {
 
     let (code, log) = server.stop();
     assert_eq!(code, Some(0), "{log}");
-    assert!(log.contains("GET /repo/deb/./Release 200"), "{log}");
+    // The repository is signed by default: apt takes InRelease (trusted=yes skips its check).
+    assert!(
+        log.contains("GET /repo/deb/./InRelease 200")
+            || log.contains("GET /repo/deb/./Release 200"),
+        "{log}"
+    );
     assert!(
         log.contains(&format!("GET /repo/deb/{filename} 200")),
         "{log}"

@@ -16,8 +16,10 @@ pub mod docker_archive;
 pub mod layout;
 pub mod reference;
 
+use crate::fetch::Transfer;
+pub use crate::fetch::{Fetch, NoFetch};
 use crate::spec::{ImageSpec, LoadedSpec};
-use reference::{RegistryRef, Source};
+use reference::Source;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,34 +49,6 @@ pub fn is_index(media_type: &str) -> bool {
 /// Whether `media_type` is a manifest this code understands (index or image manifest).
 pub fn is_manifest(media_type: &str) -> bool {
     is_index(media_type) || media_type == OCI_MANIFEST || media_type == DOCKER_MANIFEST
-}
-
-/// Pulls a `docker://` image into an OCI layout directory (the CLI provides it).
-pub trait Fetch {
-    /// Writes an OCI layout to `into` holding `image` (an index filtered to `platforms`, or a
-    /// single manifest) and returns the `org.opencontainers.image.ref.name` to select it by.
-    fn fetch(
-        &mut self,
-        image: &RegistryRef,
-        insecure: bool,
-        platforms: &[String],
-        into: &Path,
-    ) -> Result<String, String>;
-}
-
-/// The [`Fetch`] of a build without a registry client: `docker://` sources are refused.
-pub struct NoFetch;
-
-impl Fetch for NoFetch {
-    fn fetch(
-        &mut self,
-        _: &RegistryRef,
-        _: bool,
-        _: &[String],
-        _: &Path,
-    ) -> Result<String, String> {
-        Err("this build has no registry client; build with `cairn bundle build`".into())
-    }
 }
 
 /// A content-addressed blob to store at `images/blobs/sha256/<hex>`.
@@ -117,6 +91,7 @@ pub fn collect(
     spec: &LoadedSpec,
     scratch: &Path,
     fetch: &mut dyn Fetch,
+    progress: &mut dyn FnMut(Transfer),
 ) -> Result<Collected, ImageError> {
     let mut out = Collected::default();
     if spec.spec.images.is_empty() {
@@ -139,7 +114,8 @@ pub fn collect(
             message,
         };
         let work = scratch.join(format!("image-{i}"));
-        let (dir, tag) = source_layout(spec, image, &platforms, &work, fetch).map_err(fail)?;
+        let (dir, tag) =
+            source_layout(spec, image, &platforms, &work, fetch, progress).map_err(fail)?;
         let layout = layout::Layout::open(&dir).map_err(fail)?;
         let top = layout.select(tag.as_deref()).map_err(fail)?;
         let mut walk = layout::Walk {
@@ -185,6 +161,7 @@ fn source_layout(
     platforms: &[String],
     work: &Path,
     fetch: &mut dyn Fetch,
+    progress: &mut dyn FnMut(Transfer),
 ) -> Result<(PathBuf, Option<String>), String> {
     match image.from.parsed() {
         Source::Oci { dir, tag } => Ok((spec.resolve(&dir), tag)),
@@ -197,7 +174,7 @@ fn source_layout(
             let dir = work.join("layout");
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             let tag = fetch
-                .fetch(&r, image.insecure, platforms, &dir)
+                .fetch(&r, image.insecure, platforms, &dir, progress)
                 .map_err(|e| format!("{r}: {e}"))?;
             Ok((dir, Some(tag)))
         }

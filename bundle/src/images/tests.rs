@@ -236,7 +236,7 @@ fn bundle_stores_blobs_once_filters_platforms_and_verifies() {
 
     // Both platforms: the index is kept byte for byte.
     let all = spec_in(d, images);
-    let c = collect(&all, &d.join("s1"), &mut NoFetch).unwrap();
+    let c = collect(&all, &d.join("s1"), &mut NoFetch, &mut |_| {}).unwrap();
     assert_eq!(c.refs["cairn/busybox:1.36"], index_digest);
     // index + 2 × (manifest, config, layer) + docker-archive (manifest, config; layer shared).
     assert_eq!(c.blobs.len(), 9, "{:?}", c.blobs.keys());
@@ -318,7 +318,7 @@ fn image_errors_are_pinned() {
         ),
     ] {
         let s = spec_in(d, body);
-        let e = collect(&s, &d.join("s"), &mut NoFetch).unwrap_err().to_string();
+        let e = collect(&s, &d.join("s"), &mut NoFetch, &mut |_| {}).unwrap_err().to_string();
         let idx = read_json(&d.join("oci/index.json"));
         let want = want.replace("sha256:IDX", idx["manifests"][0]["digest"].as_str().unwrap());
         assert_eq!(e, want);

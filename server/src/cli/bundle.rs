@@ -35,6 +35,10 @@ pub enum Sub {
         /// Sign the manifest with this secret key (from `cairn bundle keygen`).
         #[arg(long, value_name = "KEY")]
         sign: Option<PathBuf>,
+        /// Also trust the CA certificates in this PEM file for https:// downloads and
+        /// registries (a private mirror's CA); repeatable. The system's roots are always trusted.
+        #[arg(long, value_name = "FILE")]
+        ca_cert: Vec<PathBuf>,
     },
     /// Check every entry of a bundle against its manifest (and the signature, with --key).
     Verify {
@@ -68,7 +72,12 @@ pub enum Sub {
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     match args.command {
-        Sub::Build { spec, out, sign } => build(&spec, out, sign.as_deref()),
+        Sub::Build {
+            spec,
+            out,
+            sign,
+            ca_cert,
+        } => build(&spec, out, sign.as_deref(), &ca_cert),
         Sub::Verify { file, key } => verify(&file, key.as_deref()),
         Sub::Inspect { file, json } => inspect(&file, json),
         Sub::Keygen { out } => keygen(&out),
@@ -136,7 +145,12 @@ fn repodata(dir: &Path, workers: Option<usize>) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-fn build(spec_path: &Path, out: PathBuf, key: Option<&Path>) -> anyhow::Result<u8> {
+fn build(
+    spec_path: &Path,
+    out: PathBuf,
+    key: Option<&Path>,
+    ca_certs: &[PathBuf],
+) -> anyhow::Result<u8> {
     let t0 = Instant::now();
     let loaded = match spec::load(spec_path) {
         Ok(s) => s,
@@ -149,6 +163,16 @@ fn build(spec_path: &Path, out: PathBuf, key: Option<&Path>) -> anyhow::Result<u
         Ok(k) => k,
         Err(e) => {
             eprintln!("error: --sign: {e}");
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let mut net = match crate::net::client(ca_certs) {
+        Ok(client) => crate::net::Net {
+            client,
+            handle: tokio::runtime::Handle::current(),
+        },
+        Err(e) => {
+            eprintln!("error: {e}");
             return Ok(EXIT_USAGE);
         }
     };
@@ -179,6 +203,24 @@ fn build(spec_path: &Path, out: PathBuf, key: Option<&Path>) -> anyhow::Result<u
                     old.finish_and_clear();
                 }
             }
+            BuildEvent::Download { what, total } => {
+                let pb = match total {
+                    Some(t) => byte_bar(t, "download"),
+                    None => {
+                        let pb = ProgressBar::new_spinner();
+                        pb.set_style(
+                            ProgressStyle::with_template("{spinner} {msg} {bytes} {bytes_per_sec}")
+                                .expect("valid template"),
+                        );
+                        pb.enable_steady_tick(std::time::Duration::from_millis(120));
+                        pb
+                    }
+                };
+                pb.set_message(what);
+                if let Some(old) = bar.replace(pb) {
+                    old.finish_and_clear();
+                }
+            }
             BuildEvent::Bytes(n) => {
                 if let Some(pb) = &bar {
                     pb.inc(n);
@@ -186,7 +228,7 @@ fn build(spec_path: &Path, out: PathBuf, key: Option<&Path>) -> anyhow::Result<u
             }
         }
     };
-    let result = writer::build_with(&loaded, &opts, &mut crate::pull::Puller, &mut progress);
+    let result = writer::build_with(&loaded, &opts, &mut net, &mut progress);
     if let Some(pb) = bar.take() {
         pb.finish_and_clear();
     }

@@ -6,6 +6,7 @@
 //! `crate::serve`) or bundle logic (`cairn-bundle`).
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use crate::serve::apt_sign::AptKey;
 use crate::serve::{self, ntp, open, routes::Served};
 use std::fs::File;
 use std::net::SocketAddr;
@@ -36,6 +37,13 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 10,
           value_parser = clap::value_parser!(u8).range(1..=15))]
     pub ntp_stratum: u8,
+    /// The OpenPGP key signing the apt repository (InRelease, Release.gpg; public key at
+    /// /repo/deb/cairn.gpg), created there if missing [default: STATE_DIR/serve/apt-signing-key.asc].
+    #[arg(long, value_name = "FILE", conflicts_with = "no_apt_signing")]
+    pub apt_key: Option<PathBuf>,
+    /// Serve the apt repository unsigned (hosts then need `[trusted=yes]`).
+    #[arg(long)]
+    pub no_apt_signing: bool,
 }
 
 /// The NTP address used when `--ntp` is not given.
@@ -56,7 +64,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let opened = tokio::task::spawn_blocking(move || open::open(file, key.as_deref())).await?;
     let open::Opened {
         index,
-        deb,
+        mut deb,
         yum,
         registry,
         verified_in,
@@ -74,6 +82,41 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         Err(open::OpenError::Io(e)) => {
             eprintln!("error: {shown}: {e}");
             return Ok(EXIT_USAGE);
+        }
+    };
+    let signing = if args.no_apt_signing {
+        String::new()
+    } else {
+        let explicit = args.apt_key.is_some();
+        let path = args
+            .apt_key
+            .clone()
+            .unwrap_or_else(|| crate::state_dir::resolve(None).join("serve/apt-signing-key.asc"));
+        let (signed_deb, result, path) = tokio::task::spawn_blocking(move || {
+            let r = AptKey::load_or_create(&path)
+                .and_then(|(key, created)| deb.sign(&key).map(|()| created));
+            (deb, r, path)
+        })
+        .await?;
+        deb = signed_deb;
+        match result {
+            Ok(created) => format!(
+                ", apt repository signed by {} ({} {}; public key at /repo/deb/cairn.gpg)",
+                deb.signed.as_ref().map_or("", |s| s.fingerprint.as_str()),
+                if created { "new key" } else { "key" },
+                path.display()
+            ),
+            Err(e) if explicit => {
+                eprintln!("error: {e}");
+                return Ok(EXIT_USAGE);
+            }
+            Err(e) => {
+                eprintln!(
+                    "warning: serving the apt repository unsigned: {e} (give --apt-key FILE, or \
+                     --no-apt-signing)"
+                );
+                String::new()
+            }
         }
     };
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
@@ -124,7 +167,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     eprintln!(
         "serving {} {} ({shown}) on http://{}: {files} files under /files/, {} packages under \
          /repo/deb/, {} packages under /repo/rpm/, {} images ({} repositories) under \
-         /v2/{ntp_note} (verified in {:.2} s, indexes built in {} ms)",
+         /v2/{ntp_note}{signing} (verified in {:.2} s, indexes built in {} ms)",
         m.name,
         m.version,
         args.listen,

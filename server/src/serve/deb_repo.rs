@@ -18,6 +18,34 @@ pub struct DebRepo {
     pub release: Bytes,
     /// Number of packages listed.
     pub count: usize,
+    /// `InRelease`, `Release.gpg` and the public keyring, when serving with a signing key.
+    pub signed: Option<SignedRelease>,
+}
+
+/// The signed forms of `Release` (see `apt_sign`).
+#[derive(Clone, Debug)]
+pub struct SignedRelease {
+    pub in_release: Bytes,
+    pub release_gpg: Bytes,
+    pub keyring: Bytes,
+    pub fingerprint: String,
+}
+
+impl DebRepo {
+    /// Adds `InRelease`, `Release.gpg` and `cairn.gpg`, signed with `key`.
+    pub fn sign(
+        &mut self,
+        key: &super::apt_sign::AptKey,
+    ) -> Result<(), super::apt_sign::SignError> {
+        let s = key.sign(&self.release)?;
+        self.signed = Some(SignedRelease {
+            in_release: Bytes::from(s.in_release),
+            release_gpg: Bytes::from(s.release_gpg),
+            keyring: Bytes::from(s.keyring),
+            fingerprint: s.fingerprint,
+        });
+        Ok(())
+    }
 }
 
 /// A package of the bundle that could not be indexed.
@@ -80,6 +108,7 @@ pub fn build(index: &Index) -> Result<DebRepo, RepoError> {
         packages: Bytes::from(packages),
         packages_gz: Bytes::from(packages_gz),
         release: Bytes::from(release),
+        signed: None,
     })
 }
 

@@ -1,7 +1,8 @@
 //! `cairn serve`: the bundle over HTTP, straight from the bundle file (no unpacking).
 //!
 //! One concept per file: [`index`] (where each verified entry lies in the file), [`range`]
-//! (the `Range` header), [`deb_repo`] (the apt repository's generated metadata), [`yum_repo`]
+//! (the `Range` header), [`deb_repo`] (the apt repository's generated metadata), [`apt_sign`]
+//! (its OpenPGP signing key, `InRelease`/`Release.gpg`/`cairn.gpg`), [`yum_repo`]
 //! (the yum repository's entries, metadata generated at bundle build), [`registry`] (the OCI
 //! distribution pull API over the bundle's images), [`routes`] (URLs, status codes,
 //! streaming), [`metrics`] (`/metrics` and the layer that counts), [`ntp`] (the SNTP server on
@@ -9,6 +10,7 @@
 //! graceful shutdown. Must not: parse bundles or `.deb`s (that is `cairn-bundle`, which in turn
 //! knows nothing of HTTP), or print for a terminal (that is `cli/serve.rs`).
 
+pub mod apt_sign;
 pub mod deb_repo;
 pub mod index;
 pub mod metrics;

@@ -76,6 +76,15 @@ async fn deb(
         "Packages" => text(&s.deb.packages, "text/plain; charset=utf-8"),
         "Packages.gz" => text(&s.deb.packages_gz, "application/gzip"),
         "Release" => text(&s.deb.release, "text/plain; charset=utf-8"),
+        "InRelease" | "Release.gpg" | "cairn.gpg" => match &s.deb.signed {
+            Some(signed) => match path {
+                "InRelease" => text(&signed.in_release, "text/plain; charset=utf-8"),
+                "Release.gpg" => text(&signed.release_gpg, "application/pgp-signature"),
+                _ => text(&signed.keyring, "application/pgp-keys"),
+            },
+            // Unsigned: apt falls back to Release (and needs trusted=yes).
+            None => not_found(),
+        },
         _ => match path.strip_prefix("debs/").and_then(|f| {
             f.ends_with(".deb")
                 .then(|| s.index.lookup("debs", f))
