@@ -5,10 +5,12 @@
 //! (the yum repository's entries, metadata generated at bundle build), [`registry`] (the OCI
 //! distribution pull API over the bundle's images), [`routes`] (URLs, status codes,
 //! streaming), [`metrics`] (`/metrics` and the layer that counts), [`ntp`] (the SNTP server on
-//! UDP), [`open`] (verify and index a bundle before serving it). This file wires them to the listeners with an access log and
+//! UDP), [`open`] (verify and index a bundle before serving it), [`console`] (the web console's
+//! embedded files, `cairn serve` only). This file wires them to the listeners with an access log and
 //! graceful shutdown. Must not: parse bundles or `.deb`s (that is `cairn-bundle`, which in turn
 //! knows nothing of HTTP), or print for a terminal (that is `cli/serve.rs`).
 
+pub mod console;
 pub mod deb_repo;
 pub mod index;
 pub mod metrics;
@@ -43,7 +45,13 @@ pub async fn run(
     served: Arc<routes::Served>,
     ntp: Option<Ntp>,
 ) -> std::io::Result<()> {
-    run_until(listener, served, ntp, shutdown_signal()).await
+    run_app(
+        listener,
+        routes::router(served).merge(console::router()),
+        ntp,
+        shutdown_signal(),
+    )
+    .await
 }
 
 /// [`run`], stopping when `stop` completes instead of on a signal (`cairn install` serves the
@@ -54,9 +62,20 @@ pub async fn run_until(
     ntp: Option<Ntp>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    run_app(listener, routes::router(served), ntp, stop).await
+}
+
+/// Serves `app` (the bundle's routes, and for `cairn serve` the console's) with `/metrics`,
+/// the counting layer and the access log.
+async fn run_app(
+    listener: TcpListener,
+    app: axum::Router,
+    ntp: Option<Ntp>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let metrics = Arc::new(metrics::Metrics::default());
     let time = ntp.map(|n| tokio::spawn(ntp::run(n.socket, n.config, metrics.clone())));
-    let app = routes::router(served)
+    let app = app
         .merge(metrics::router(metrics.clone()))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
         .layer(middleware::from_fn(access_log));
