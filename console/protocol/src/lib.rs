@@ -7,6 +7,8 @@
 //! reach an event). Changing a field's name or meaning is a wire change: the store keeps old
 //! journals, so only add optional fields.
 
+pub mod api;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
