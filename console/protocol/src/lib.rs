@@ -7,6 +7,7 @@
 //! reach an event). Changing a field's name or meaning is a wire change: the store keeps old
 //! journals, so only add optional fields.
 
+pub mod api;
 pub mod pages;
 
 use std::collections::BTreeMap;
