@@ -18,11 +18,11 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 /// `console/dist/` as built when this binary was compiled (empty when it was not built;
-/// `server/build.rs` rebuilds the binary when it changes).
+/// `server/build.rs` rebuilds the binary when it changes). Only `index.html` and `assets/`
+/// are reachable (the build's `.stamp` is embedded but no route leads to it).
 #[derive(rust_embed::Embed)]
 #[folder = "../console/dist/"]
 #[allow_missing = true]
-#[exclude = ".stamp"]
 struct Dist;
 
 /// One embedded file.
@@ -94,7 +94,10 @@ async fn index(State(assets): State<Arc<dyn Assets>>, headers: HeaderMap) -> Res
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     resp
 }
@@ -191,8 +194,14 @@ mod tests {
         let mut m = HashMap::new();
         m.insert("index.html", (&b"<html>console</html>"[..], "text/html"));
         m.insert("index.html.gz", (&b"GZ-INDEX"[..], "application/gzip"));
-        m.insert("assets/console_bg-abc.wasm", (&b"\0asm"[..], "application/wasm"));
-        m.insert("assets/console_bg-abc.wasm.gz", (&b"GZ-WASM"[..], "application/gzip"));
+        m.insert(
+            "assets/console_bg-abc.wasm",
+            (&b"\0asm"[..], "application/wasm"),
+        );
+        m.insert(
+            "assets/console_bg-abc.wasm.gz",
+            (&b"GZ-WASM"[..], "application/gzip"),
+        );
         m.insert("assets/style-1.css", (&b"body{}"[..], "text/css"));
         router_with(Arc::new(Map(m)))
     }
@@ -210,19 +219,32 @@ mod tests {
 
     #[tokio::test]
     async fn every_page_is_the_index_with_its_security_headers() {
-        for page in ["/", "/login", "/hosts", "/install", "/runs", "/runs/42", "/import"] {
+        for page in [
+            "/", "/login", "/hosts", "/install", "/runs", "/runs/42", "/import",
+        ] {
             let (status, h, body) = get(built(), page, None).await;
             assert_eq!(status, StatusCode::OK, "{page}");
             assert_eq!(body, b"<html>console</html>", "{page}");
             assert_eq!(h[header::CONTENT_TYPE], "text/html");
             assert_eq!(h[header::CACHE_CONTROL], "no-cache");
-            assert!(h[header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains("default-src 'self'"));
+            assert!(
+                h[header::CONTENT_SECURITY_POLICY]
+                    .to_str()
+                    .unwrap()
+                    .contains("default-src 'self'")
+            );
         }
     }
 
     #[tokio::test]
     async fn other_paths_are_not_pages() {
-        for uri in ["/hosts/x", "/nope", "/api/whatever", "/assets/missing.js", "/assets/console_bg-abc.wasm.gz"] {
+        for uri in [
+            "/hosts/x",
+            "/nope",
+            "/api/whatever",
+            "/assets/missing.js",
+            "/assets/console_bg-abc.wasm.gz",
+        ] {
             let (status, _, _) = get(built(), uri, Some("gzip")).await;
             assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
         }
@@ -230,13 +252,23 @@ mod tests {
 
     #[tokio::test]
     async fn assets_are_gzipped_for_clients_that_accept_it_and_cached_forever() {
-        let (status, h, body) = get(built(), "/assets/console_bg-abc.wasm", Some("gzip, deflate, br")).await;
+        let (status, h, body) = get(
+            built(),
+            "/assets/console_bg-abc.wasm",
+            Some("gzip, deflate, br"),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body, b"GZ-WASM");
         assert_eq!(h[header::CONTENT_ENCODING], "gzip");
         assert_eq!(h[header::CONTENT_TYPE], "application/wasm");
         assert_eq!(h[header::VARY], "accept-encoding");
-        assert!(h[header::CACHE_CONTROL].to_str().unwrap().contains("immutable"));
+        assert!(
+            h[header::CACHE_CONTROL]
+                .to_str()
+                .unwrap()
+                .contains("immutable")
+        );
 
         for enc in [None, Some("br"), Some("gzip;q=0"), Some("identity")] {
             let (_, h, body) = get(built(), "/assets/console_bg-abc.wasm", enc).await;
@@ -245,7 +277,10 @@ mod tests {
         }
         // No .gz built for it: plain, whatever the client accepts.
         let (_, h, body) = get(built(), "/assets/style-1.css", Some("gzip")).await;
-        assert_eq!((body.as_slice(), h.get(header::CONTENT_ENCODING)), (&b"body{}"[..], None));
+        assert_eq!(
+            (body.as_slice(), h.get(header::CONTENT_ENCODING)),
+            (&b"body{}"[..], None)
+        );
     }
 
     #[tokio::test]
@@ -266,7 +301,10 @@ mod tests {
         let html = String::from_utf8(index.bytes.into_owned()).unwrap();
         for name in html.split("/assets/").skip(1) {
             let name = &name[..name.find('"').unwrap()];
-            assert!(Embedded.get(&format!("assets/{name}")).is_some(), "{name} not embedded");
+            assert!(
+                Embedded.get(&format!("assets/{name}")).is_some(),
+                "{name} not embedded"
+            );
         }
     }
 }
