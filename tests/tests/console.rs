@@ -8,6 +8,10 @@
 //! synthetic run of 500 hosts × 100 tasks (50 104 events) written into the server's store,
 //! opened in the page, every event applied, the page still answering clicks.
 //!
+//! A second test needs no lab host and no API: the console served gzip'd with its headers,
+//! loaded in Chromium, the login form driven from the keyboard, and the page's own cost of
+//! applying a 500 × 100 run measured in the browser (`tests/browser/smoke.mjs`).
+//!
 //! Screenshots of every step: `target/console-e2e/*.png` (CI artifacts), with `result.json`
 //! (step times, the load numbers). Needs the console built (`scripts/build-console`, which
 //! `scripts/test` runs before building `cairn`), node/npm and /usr/bin/chromium.
@@ -226,6 +230,75 @@ fn npm_ci(dir: &Path) {
         "npm ci: {}",
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+/// The console alone (no lab host): the binary serves it gzip'd with its security headers, it
+/// loads in Chromium, the login form works from the keyboard, and the page's own cost of
+/// applying 50 104 events of a 500 × 100 run is measured in the browser (`smoke.mjs`).
+#[test]
+fn the_console_loads_in_chromium_and_applies_a_500_by_100_run() {
+    let dir = scratch("console-smoke");
+    let bundle = bundle(&dir);
+    let port = cairn_tests::free_tcp_port("127.0.0.1");
+    let listen: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut cmd = Command::new(cairn_bin());
+    cmd.args(["serve", "--bundle"])
+        .arg(&bundle)
+        .args(["--listen", &listen.to_string(), "--no-ntp"])
+        .env("CAIRN_STATE_DIR", dir.join("state"))
+        .env("CAIRN_ADMIN_TOKEN", TOKEN);
+    let served = Served::spawn(cmd, listen);
+
+    let index = http_get(listen, "/hosts");
+    assert!(index.contains(" 200 OK"), "the console is not built in: {index}");
+    let head = index.to_ascii_lowercase();
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    assert!(head.contains("content-security-policy: default-src 'self'"), "{head}");
+    let wasm = index_asset(listen, ".wasm");
+    let wasm_head = http_get(listen, &wasm).to_ascii_lowercase();
+    assert!(wasm_head.contains("content-type: application/wasm"), "{wasm}");
+    assert!(wasm_head.contains("immutable"), "{wasm}");
+
+    let browser = repo_root().join("tests/browser");
+    npm_ci(&browser);
+    let shots = repo_root().join("target/console-e2e");
+    let o = Command::new("node")
+        .arg(browser.join("smoke.mjs"))
+        .current_dir(&browser)
+        .env("URL", format!("http://{listen}"))
+        .env("SHOTS", &shots)
+        .output()
+        .expect("node is needed for the browser test");
+    drop(served);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{}{stdout}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let line = stdout.lines().find_map(|l| l.strip_prefix("RESULT ")).expect("RESULT");
+    let r: serde_json::Value = serde_json::from_str(line).unwrap();
+    eprintln!("console smoke: {r}");
+    assert_eq!(r["apply"]["hosts"], 500);
+    assert_eq!(r["apply"]["tasks"], 100);
+}
+
+/// The path of the first `/assets/…` file with this extension that index.html names.
+fn index_asset(addr: SocketAddr, ext: &str) -> String {
+    let index = http_get_plain(addr, "/");
+    let start = index.find("/assets/").expect("index.html names its assets");
+    let rest = &index[start..];
+    let end = rest.find(ext).expect("an asset of that kind") + ext.len();
+    rest[..end].to_string()
+}
+
+/// A GET without gzip (to read the body as text).
+fn http_get_plain(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[test]
