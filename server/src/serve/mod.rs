@@ -42,8 +42,9 @@ pub async fn run(
     listener: TcpListener,
     served: Arc<routes::Served>,
     ntp: Option<Ntp>,
+    extra: axum::Router,
 ) -> std::io::Result<()> {
-    run_until(listener, served, ntp, shutdown_signal()).await
+    run_with(listener, served, ntp, extra, shutdown_signal()).await
 }
 
 /// [`run`], stopping when `stop` completes instead of on a signal (`cairn install` serves the
@@ -54,9 +55,21 @@ pub async fn run_until(
     ntp: Option<Ntp>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    run_with(listener, served, ntp, axum::Router::new(), stop).await
+}
+
+/// [`run_until`] with more routes on the same port (`cairn serve`'s `/api`).
+pub async fn run_with(
+    listener: TcpListener,
+    served: Arc<routes::Served>,
+    ntp: Option<Ntp>,
+    extra: axum::Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let metrics = Arc::new(metrics::Metrics::default());
     let time = ntp.map(|n| tokio::spawn(ntp::run(n.socket, n.config, metrics.clone())));
     let app = routes::router(served)
+        .merge(extra)
         .merge(metrics::router(metrics.clone()))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
         .layer(middleware::from_fn(access_log));
