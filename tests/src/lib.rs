@@ -4,6 +4,8 @@
 //! The lab tests are compiled only with `--features lab` (see `scripts/test`); they then
 //! *require* a running lab and fail loudly without one, rather than skipping silently.
 
+pub mod http;
+
 use cairn_engine::secret::{Secret, SecretSource};
 use cairn_engine::ssh::{Connection, Connector, Identity, SshOptions, Target};
 use std::path::{Path, PathBuf};

@@ -26,6 +26,7 @@ pub const SESSION_COOKIE: &str = "cairn_session";
 /// Any error: `401` not logged in / bad token, `403` CSRF header or Origin refused, `404` no
 /// such run/host, `409` conflict (an install already runs, host key changed), `422` invalid
 /// input (with `details`, e.g. a cluster.yaml diagnostic or role problems).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
     /// Stable machine-readable code: `unauthorized`, `csrf`, `not_found`, `conflict`,
@@ -39,12 +40,14 @@ pub struct ApiError {
 }
 
 /// `POST /api/login`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginRequest {
     pub token: String,
 }
 
 /// `POST /api/login` (200) and `GET /api/session`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     /// When the session ends unless renewed by logging in again.
@@ -52,6 +55,7 @@ pub struct Session {
 }
 
 /// A run as listed (`GET /api/runs`, newest first).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunSummary {
     pub id: i64,
@@ -71,6 +75,7 @@ pub struct RunSummary {
 }
 
 /// `GET /api/runs/{id}`: the full record of one run.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     pub run: RunSummary,
@@ -89,6 +94,7 @@ pub struct RunRecord {
 }
 
 /// One task of a run (a row of the host × task matrix).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskRow {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,6 +107,7 @@ pub struct TaskRow {
 }
 
 /// One task's end on one host (the full output is in the event with this `seq`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResultCell {
     pub seq: i64,
@@ -118,12 +125,14 @@ pub struct ResultCell {
 /// `POST` that starts a run (`/api/preflight`, `/api/install`, `/api/runs/{id}/resume`,
 /// `/api/runs/{id}/retry-failed`): 202 with the new run's id; follow it with
 /// `GET /api/runs/{run}/events`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunStarted {
     pub run: i64,
 }
 
 /// `GET /api/bundle`: the bundle `cairn serve` serves (verified before it listens).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BundleInfo {
     pub name: String,
@@ -138,6 +147,7 @@ pub struct BundleInfo {
     pub contents: BundleContents,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BundleContents {
     /// `.deb` packages (name, version).
@@ -152,6 +162,7 @@ pub struct BundleContents {
     pub playbooks: bool,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Package {
     pub name: String,
@@ -159,6 +170,7 @@ pub struct Package {
 }
 
 /// `GET /api/wizard`: everything the wizard has been told, so a reload loses nothing.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WizardState {
     pub cluster: ClusterSettings,
@@ -173,6 +185,7 @@ pub struct WizardState {
 
 /// `GET`/`PUT /api/cluster`: the cluster's name and how hosts reach this machine (cluster.yaml's
 /// `name` and `installer:`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterSettings {
     pub name: String,
@@ -185,6 +198,7 @@ pub struct ClusterSettings {
 }
 
 /// `POST /api/hosts`: add one host or a range (`10.0.0.[11:20]`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddHostsRequest {
     /// An address, a name, or a range `10.0.0.[11:20]` (Ansible's inventory range syntax).
@@ -213,6 +227,7 @@ fn default_port() -> u16 {
 /// kept in the server process's memory only, never written to the store or a file, never
 /// returned, never logged; a restart of `cairn serve` forgets them (the host then shows
 /// `secret_missing`). A key path is not a secret: it is stored and returned.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AuthInput {
@@ -246,6 +261,7 @@ impl std::fmt::Debug for AuthInput {
 }
 
 /// A host as the API shows it: no secret, only whether one is held.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostView {
     /// The inventory name (also the id in `/api/hosts/{id}`).
@@ -277,6 +293,7 @@ pub struct HostView {
 }
 
 /// `POST /api/hosts/{id}/scan`: connects (TCP + SSH key exchange only), trusts nothing.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScanResult {
     pub host: HostView,
@@ -284,6 +301,7 @@ pub struct ScanResult {
 
 /// `POST /api/hosts/{id}/accept`: the fingerprint the operator saw; accepted only if the host
 /// still presents exactly that key (else 409), then written to known_hosts.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AcceptRequest {
     pub fingerprint: String,
@@ -291,6 +309,7 @@ pub struct AcceptRequest {
 
 /// `PUT /api/roles`: role → host ids. Roles: `etcd`, `kube_master`, `kube_node`, `registry`,
 /// `ci`, `monitoring`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RolesRequest {
     pub roles: BTreeMap<String, Vec<String>>,
@@ -298,6 +317,7 @@ pub struct RolesRequest {
 
 /// `GET`/`PUT /api/roles`: the assignment and what is wrong with it (saved even when invalid,
 /// so the wizard can show problems live; pre-flight and install refuse an invalid one).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RolesView {
     pub roles: BTreeMap<String, Vec<String>>,
@@ -305,6 +325,7 @@ pub struct RolesView {
     pub valid: bool,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoleProblem {
     /// The role concerned (empty for the whole assignment).
@@ -317,12 +338,14 @@ pub struct RoleProblem {
 /// `POST /api/config`: import a cluster.yaml (replaces hosts, roles and cluster settings).
 /// Secrets in it are references (`password_env`, `key`, ...), resolved by the server as the CLI
 /// would.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigImport {
     pub yaml: String,
 }
 
 /// `POST /api/preflight` body (optional).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreflightRequest {
     /// Check ids to report as ignored (`memory`, `port:2379`), kept in the config's
@@ -332,6 +355,7 @@ pub struct PreflightRequest {
 }
 
 /// `POST /api/install` body (optional).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstallRequest {
     /// Go on although pre-flight fails (shown as ignored in the run).

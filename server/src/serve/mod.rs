@@ -44,11 +44,14 @@ pub async fn run(
     listener: TcpListener,
     served: Arc<routes::Served>,
     ntp: Option<Ntp>,
+    extra: axum::Router,
 ) -> std::io::Result<()> {
-    run_app(
+    // `cairn serve` only: the web console's pages and assets beside the API.
+    run_with(
         listener,
-        routes::router(served).merge(console::router()),
+        served,
         ntp,
+        extra.merge(console::router()),
         shutdown_signal(),
     )
     .await
@@ -62,20 +65,21 @@ pub async fn run_until(
     ntp: Option<Ntp>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    run_app(listener, routes::router(served), ntp, stop).await
+    run_with(listener, served, ntp, axum::Router::new(), stop).await
 }
 
-/// Serves `app` (the bundle's routes, and for `cairn serve` the console's) with `/metrics`,
-/// the counting layer and the access log.
-async fn run_app(
+/// [`run_until`] with more routes on the same port (`cairn serve`'s `/api`).
+pub async fn run_with(
     listener: TcpListener,
-    app: axum::Router,
+    served: Arc<routes::Served>,
     ntp: Option<Ntp>,
+    extra: axum::Router,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let metrics = Arc::new(metrics::Metrics::default());
     let time = ntp.map(|n| tokio::spawn(ntp::run(n.socket, n.config, metrics.clone())));
-    let app = app
+    let app = routes::router(served)
+        .merge(extra)
         .merge(metrics::router(metrics.clone()))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
         .layer(middleware::from_fn(access_log));
