@@ -6,6 +6,7 @@ mod cli;
 mod install;
 mod pki;
 mod pull;
+mod push;
 mod serve;
 mod state_dir;
 mod store;

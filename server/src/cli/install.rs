@@ -7,10 +7,15 @@
 //! 3. serve the bundle (HTTP) and time (SNTP) on `installer.address`, in this process;
 //! 4. connect to every host (host keys verified as everywhere) and run pre-flight; any failed
 //!    check not ignored stops the install (exit 2) before any task runs;
-//! 5. make sure the PKI is there (`crate::pki`);
+//! 5. make sure the PKI is there (`crate::pki`: etcd's and the registries' certificates, and
+//!    `pki::kube` when the cluster has kube hosts) and the CI passwords (`install::secrets`);
 //! 6. run `site.yml` through the engine with the `cairn_*` variables, recorded in the store as
-//!    an `install` run, shown like `cairn play` (or `--json`);
-//! 7. stop serving.
+//!    an `install` run, shown like `cairn play` (or `--json`); meanwhile push the bundle's
+//!    images into the `registry` hosts once they answer over TLS (`install::push`);
+//! 7. print the summary (URLs, where credentials, CA and kubeconfig are, next steps), and say
+//!    where the Kubernetes binaries came from or that the kube steps were only checked
+//!    (`install::kube_binaries`);
+//! 8. stop serving.
 //!
 //! Owns the flags, that order and the messages. Must not: hold check, engine, PKI or serving
 //! logic (each has its module).
@@ -21,7 +26,9 @@ use super::play::Recorded;
 use super::render::Terminal;
 use super::tee::Tee;
 use super::{EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE};
-use crate::install::{lock, playbooks, resume, versions};
+use crate::install::{
+    kube_binaries, lock, playbooks, push as image_push, resume, secrets, summary, versions,
+};
 use crate::pki;
 use crate::serve::{self, ntp, open, routes::Served};
 use cairn_engine::event::EventSink;
@@ -67,6 +74,11 @@ pub struct Args {
     /// PKI lines go to stderr.
     #[arg(long)]
     pub json: bool,
+
+    /// Show what changed in files (or, for steps only checked, what would), as `cairn play
+    /// --diff`. Files holding keys are never shown.
+    #[arg(long)]
+    pub diff: bool,
 
     /// Extra variables for the playbooks (as `cairn play -e`); they win over the `cairn_*`
     /// variables install sets.
@@ -223,6 +235,13 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(code) = check_versions(&file, &loaded, &settings, &opened, &bundle_name) {
         return Ok(code);
     }
+    let kube = kube_binaries::detect(
+        opened
+            .index
+            .under("files")
+            .map(|(p, l)| (p, l.sha256.as_str())),
+        &package_names(&opened),
+    );
     let site = match playbooks::resolve(
         args.playbooks.as_deref(),
         &opened.index,
@@ -256,8 +275,13 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
 
     // 3. Serve the bundle and time while the install runs.
     let has_debs = opened.deb.count > 0;
+    let served = Arc::new(Served {
+        index: opened.index,
+        deb: opened.deb,
+        registry: opened.registry,
+    });
     let server = match Server::start(
-        opened,
+        served.clone(),
         installer.address,
         installer.port,
         installer.ntp_port,
@@ -289,13 +313,30 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         &state_dir,
         &repo_url,
         has_debs,
+        &kube,
         extra,
+        served,
     )
     .await;
 
-    // 7. Stop serving (requests in flight finish first).
+    // 8. Stop serving (requests in flight finish first).
     server.stop().await;
     Ok(code)
+}
+
+/// The names of the bundle's packages (Debian and RPM).
+fn package_names(opened: &open::Opened) -> Vec<String> {
+    let text = String::from_utf8_lossy(&opened.deb.packages);
+    versions::from_deb_index(&text)
+        .into_iter()
+        .chain(
+            opened
+                .index
+                .under("rpms")
+                .filter_map(|(p, _)| versions::from_rpm_path(p)),
+        )
+        .map(|p| p.name)
+        .collect()
 }
 
 /// `versions:` against the bundle's packages; `Some(exit code)` when they do not match.
@@ -337,7 +378,9 @@ async fn install(
     state_dir: &Path,
     repo_url: &str,
     has_debs: bool,
+    kube: &kube_binaries::Source,
     extra: Vars,
+    served: Arc<Served>,
 ) -> u8 {
     // 4. Pre-flight: every check of every host that will run.
     let target = |h: &str| args.reach.target(inventory, h);
@@ -417,54 +460,136 @@ async fn install(
 
     // 5. The PKI.
     let pki_dir = pki::cluster_dir(state_dir, &settings.name);
-    let members: Vec<pki::Member> = inventory
-        .group_hosts("etcd")
-        .into_iter()
-        .map(|h| {
-            let address = match inventory.host_vars(&h).get("ansible_host") {
-                Some(Value::String(a)) => a.clone(),
-                _ => h.clone(),
-            };
-            pki::Member { name: h, address }
-        })
-        .collect();
+    let group_members = |group: &str| -> Vec<pki::Member> {
+        inventory
+            .group_hosts(group)
+            .into_iter()
+            .map(|h| pki::Member {
+                address: address_of(inventory, &h),
+                name: h,
+            })
+            .collect()
+    };
+    let members = group_members("etcd");
+    let registries = group_members("registry");
     let validity = pki::Validity {
         leaf_days: settings.pki.validity_days,
         ca_days: settings.pki.ca_validity_days,
     };
     let dir = pki_dir.clone();
     let name = settings.name.clone();
-    let made = tokio::task::spawn_blocking(move || pki::ensure(&dir, &name, &members, validity))
-        .await
-        .unwrap_or_else(|e| {
-            Err(pki::PkiError::Io {
-                path: pki_dir.clone(),
-                source: std::io::Error::other(e.to_string()),
-            })
-        });
-    match made {
-        Ok(outcomes) => {
-            for o in outcomes.iter().filter(|o| o.action != pki::Action::Kept) {
-                say(args.json, &format!("pki: {o}"));
+    let reg = registries.clone();
+    let job = move || {
+        let mut out = pki::ensure(&dir, &name, &members, validity)?;
+        out.extend(pki::ensure_registry(&dir, &name, &reg, validity)?);
+        Ok(out)
+    };
+    let shown = pki_dir.display().to_string();
+    if let Some(code) = pki_step(args, &pki_dir, shown, job).await {
+        return code;
+    }
+    if let Some(code) = kube_pki(args, settings, inventory, &pki_dir, validity).await {
+        return code;
+    }
+
+    // The CI server's passwords: generated once, kept 0600, never printed.
+    let secrets_dir = secrets::cluster_dir(state_dir, &settings.name);
+    if !inventory.group_hosts("ci").is_empty() {
+        for name in secrets::CI_PASSWORDS {
+            match secrets::ensure_password(&secrets_dir, name) {
+                Ok(true) => say(
+                    args.json,
+                    &format!("secrets: {}/{name}: created", secrets_dir.display()),
+                ),
+                Ok(false) => {}
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_USAGE;
+                }
             }
-            let kept = outcomes
-                .iter()
-                .filter(|o| o.action == pki::Action::Kept)
-                .count();
-            say(
-                args.json,
-                &format!("pki: {} ({kept} certificates kept)", pki_dir.display()),
-            );
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
         }
     }
 
-    // 6. The playbook.
+    // 6. The playbook, and the image push beside it.
+    let images: Vec<(String, String)> = served
+        .registry
+        .repos
+        .iter()
+        .flat_map(|(repo, r)| r.tags.keys().map(move |t| (repo.clone(), t.clone())))
+        .collect();
+    let push_targets: Vec<image_push::Target> = if images.is_empty() {
+        Vec::new()
+    } else {
+        registries
+            .iter()
+            .filter(|m| hosts.contains(&m.name))
+            .map(|m| image_push::Target {
+                host: m.name.clone(),
+                registry: format!("{}:{}", m.address, registry_port(inventory, &m.name)),
+            })
+            .collect()
+    };
     let mut extra_vars = install_vars(settings, repo_url, &pki_dir);
+    extra_vars.insert(
+        "cairn_ci_secrets_dir".into(),
+        json!(
+            std::path::absolute(&secrets_dir)
+                .unwrap_or_else(|_| secrets_dir.clone())
+                .display()
+                .to_string()
+        ),
+    );
+    extra_vars.insert(
+        "cairn_registry_push".into(),
+        json!(!push_targets.is_empty()),
+    );
+    extra_vars.insert(
+        "cairn_bundle_images".into(),
+        json!(
+            images
+                .iter()
+                .map(|(r, t)| json!({"repo": r, "tag": t}))
+                .collect::<Vec<_>>()
+        ),
+    );
+    extra_vars.extend(kube.vars());
     extra_vars.extend(extra);
+    let pusher = if push_targets.is_empty() {
+        None
+    } else {
+        let ca_path = pki_dir.join("ca.crt");
+        let tls = std::fs::read(&ca_path)
+            .map_err(|e| format!("{}: {e}", ca_path.display()))
+            .and_then(|pem| {
+                crate::push::tls_config(&pem, &ca_path.display().to_string())
+                    .map_err(|e| e.to_string())
+            });
+        match tls {
+            Ok(tls) => {
+                let json_mode = args.json;
+                Some(image_push::Pusher::start(
+                    served.clone(),
+                    push_targets,
+                    tls,
+                    move |t, report, took| {
+                        say(
+                            json_mode,
+                            &format!(
+                                "registry: pushed the bundle's images to {} ({}) in {:.1} s: {report}",
+                                t.registry,
+                                t.host,
+                                took.as_secs_f64()
+                            ),
+                        )
+                    },
+                ))
+            }
+            Err(e) => {
+                eprintln!("error: the cluster CA for the image push: {e}");
+                return EXIT_USAGE;
+            }
+        }
+    };
     let limit = args.resume.then(|| hosts.join(","));
     let options = run::Options {
         limit: limit.as_deref(),
@@ -475,7 +600,7 @@ async fn install(
         },
         target: &target,
         check: false,
-        diff: false,
+        diff: args.diff,
         extra_vars,
         tags: TagFilter::new(&[], &[]),
         start_at_task: None,
@@ -484,7 +609,7 @@ async fn install(
     };
     let recorded = Recorded::begin_as(&args.reach, resume::KIND, &settings.name);
     let run_id = recorded.as_ref().map_or(0, |r| r.journal.run_id());
-    let terminal = Terminal::new();
+    let terminal = Terminal::new().with_diff(args.diff);
     let json = JsonLines::new(run_id);
     let shown: &dyn EventSink = if args.json { &json } else { &terminal };
     let mut sinks = vec![shown];
@@ -504,6 +629,18 @@ async fn install(
     if let Some(r) = recorded {
         r.finish(code);
     }
+    if let Some(p) = pusher {
+        for image_push::NotPushed { target, last_error } in p.finish().await {
+            eprintln!(
+                "[WARNING]: the bundle's images were not pushed to {} ({}): {}",
+                target.registry,
+                target.host,
+                last_error
+                    .as_deref()
+                    .unwrap_or("the run ended before the registry was set up")
+            );
+        }
+    }
     let verdict = match code {
         EXIT_OK => format!(
             "install of cluster \"{}\" finished (run {run_id})",
@@ -517,10 +654,143 @@ async fn install(
     };
     if code == EXIT_OK {
         say(args.json, &verdict);
+        let hosts_of = |group: &str| -> Vec<summary::Host> {
+            inventory
+                .group_hosts(group)
+                .into_iter()
+                .map(|h| summary::Host {
+                    address: address_of(inventory, &h),
+                    name: h,
+                })
+                .collect()
+        };
+        let kubeconfig = pki_dir.join("kube/admin.conf");
+        let text = summary::render(&summary::Facts {
+            cluster: &settings.name,
+            config: &args.config,
+            pki_dir: &std::path::absolute(&pki_dir).unwrap_or_else(|_| pki_dir.clone()),
+            secrets_dir: &std::path::absolute(&secrets_dir).unwrap_or_else(|_| secrets_dir.clone()),
+            etcd: hosts_of("etcd"),
+            registry: hosts_of("registry")
+                .into_iter()
+                .map(|h| {
+                    let port = registry_port(inventory, &h.name);
+                    (h, port)
+                })
+                .collect(),
+            ci: hosts_of("ci"),
+            monitoring: hosts_of("monitoring"),
+            images: images.iter().map(|(r, t)| format!("{r}:{t}")).collect(),
+            kubeconfig: kubeconfig.exists().then_some(kubeconfig.as_path()),
+        });
+        if args.json {
+            eprint!("{text}");
+        } else {
+            super::out(&text);
+        }
     } else {
         eprintln!("{verdict}");
     }
+    if !inventory.group_hosts("kube_master").is_empty()
+        || !inventory.group_hosts("kube_node").is_empty()
+    {
+        say(args.json, &kube.summary());
+    }
     code
+}
+
+/// The address a host is reached at (cluster.yaml's `address`, i.e. `ansible_host`), else its
+/// name.
+fn address_of(inventory: &Inventory, host: &str) -> String {
+    match inventory.host_vars(host).get("ansible_host") {
+        Some(Value::String(a)) => a.clone(),
+        _ => host.to_string(),
+    }
+}
+
+/// The registry's HTTPS port on `host`: the `registry_port` variable, else the role's 5000.
+fn registry_port(inventory: &Inventory, host: &str) -> u16 {
+    match inventory.host_vars(host).get("registry_port") {
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or(5000),
+        Some(Value::String(s)) => s.parse().unwrap_or(5000),
+        _ => 5000,
+    }
+}
+
+/// The Kubernetes part of the PKI (`pki::kube`), when the cluster has kube hosts; `Some(exit
+/// code)` when it cannot be made.
+async fn kube_pki(
+    args: &Args,
+    settings: &InstallSettings,
+    inventory: &Inventory,
+    pki_dir: &Path,
+    validity: pki::Validity,
+) -> Option<u8> {
+    let member = |h: String| pki::Member {
+        address: address_of(inventory, &h),
+        name: h,
+    };
+    let masters: Vec<pki::Member> = inventory
+        .group_hosts("kube_master")
+        .into_iter()
+        .map(member)
+        .collect();
+    let mut nodes = masters.clone();
+    for h in inventory.group_hosts("kube_node") {
+        if !nodes.iter().any(|n| n.name == h) {
+            nodes.push(member(h));
+        }
+    }
+    if masters.is_empty() && nodes.is_empty() {
+        return None;
+    }
+    let topology = pki::kube::profile::Topology {
+        masters,
+        nodes,
+        service_cidr: settings.network.service_cidr,
+        cluster_domain: settings.network.cluster_domain.clone(),
+        api_endpoint: settings.network.api_endpoint.clone(),
+    };
+    let dir = pki_dir.to_path_buf();
+    let name = settings.name.clone();
+    let job = move || pki::kube::ensure(&dir, &name, &topology, validity);
+    pki_step(args, pki_dir, format!("{}/kube", pki_dir.display()), job).await
+}
+
+/// Runs one PKI step (file I/O and key generation) off the async runtime and says what it
+/// made; `Some(exit code)` when it failed. `shown` names the step in the closing line.
+async fn pki_step(
+    args: &Args,
+    pki_dir: &Path,
+    shown: String,
+    job: impl FnOnce() -> Result<Vec<pki::Outcome>, pki::PkiError> + Send + 'static,
+) -> Option<u8> {
+    let made = tokio::task::spawn_blocking(job).await.unwrap_or_else(|e| {
+        Err(pki::PkiError::Io {
+            path: pki_dir.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })
+    });
+    match made {
+        Ok(outcomes) => {
+            for o in outcomes.iter().filter(|o| o.action != pki::Action::Kept) {
+                say(args.json, &format!("pki: {o}"));
+            }
+            let kept = outcomes
+                .iter()
+                .filter(|o| o.action == pki::Action::Kept)
+                .count();
+            say(args.json, &format!("pki: {shown}: {kept} files kept"));
+            None
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Some(EXIT_USAGE)
+        }
+    }
 }
 
 /// The variables every install playbook gets (docs/install.md lists them).
@@ -555,7 +825,7 @@ struct Server {
 
 impl Server {
     async fn start(
-        opened: open::Opened,
+        served: Arc<Served>,
         address: std::net::IpAddr,
         port: u16,
         ntp_port: u16,
@@ -572,11 +842,6 @@ impl Server {
         })?;
         let http = listener.local_addr().unwrap_or(http);
         let ntp = socket.local_addr().unwrap_or(ntp_addr);
-        let served = Arc::new(Served {
-            index: opened.index,
-            deb: opened.deb,
-            registry: opened.registry,
-        });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let time = serve::Ntp {
             socket,

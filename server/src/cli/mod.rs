@@ -20,6 +20,7 @@ mod json_lines;
 mod ping;
 mod play;
 mod preflight;
+mod registry;
 mod render;
 mod runs;
 mod serve;
@@ -88,6 +89,9 @@ serve it (HTTP and NTP), run pre-flight, set up the PKI, then run the playbooks.
     Install(install::Args),
     /// Write a commented example cluster.yaml (stdout, or --out FILE).
     Init(init::Args),
+    /// Push a bundle's images into a registry (`cairn install` does it by itself).
+    #[command(hide = true)]
+    Registry(registry::Args),
 }
 
 /// Print to stdout, ignoring a closed pipe (`cairn runs | head`): the reader has gone, which
@@ -111,6 +115,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Runs(a) => runs::run(a)?,
         Command::Install(a) => install::run(a).await?,
         Command::Init(a) => init::run(a)?,
+        Command::Registry(a) => registry::run(a).await?,
     };
     Ok(ExitCode::from(code))
 }

@@ -25,38 +25,63 @@ pub struct Ca {
 }
 
 impl Ca {
+    /// The cluster CA (`ca.crt`, `ca.key`, `CN=<cluster> cluster CA, O=cairn`): etcd's and
+    /// the registry's.
     pub fn load_or_create(dir: &Path, cluster: &str, days: u32) -> Result<(Ca, Action), PkiError> {
-        let crt = dir.join("ca.crt");
-        let key = dir.join("ca.key");
-        let refuse = |problem: String, remedy: &'static str| PkiError::Ca {
+        Ca::load_or_create_named(
+            dir,
+            "ca",
+            &format!("{cluster} cluster CA"),
+            "the cluster CA",
+            days,
+        )
+    }
+
+    /// A CA kept as `<dir>/<stem>.crt` and `<stem>.key` with subject `CN=<cn>, O=cairn`
+    /// (`what` names it in errors: "the Kubernetes CA").
+    pub fn load_or_create_named(
+        dir: &Path,
+        stem: &str,
+        cn: &str,
+        what: &'static str,
+        days: u32,
+    ) -> Result<(Ca, Action), PkiError> {
+        let crt = dir.join(format!("{stem}.crt"));
+        let key = dir.join(format!("{stem}.key"));
+        let refuse = |problem: String, remedy: &str| PkiError::Ca {
+            what,
             dir: dir.to_path_buf(),
             problem,
-            remedy,
+            remedy: remedy.to_string(),
         };
         match (crt.exists(), key.exists()) {
             (false, false) => {}
             (true, false) => {
                 return Err(refuse(
-                    "ca.crt exists but ca.key is missing".into(),
-                    "restore ca.key from your backup (a new CA would not be trusted by the hosts already installed)",
+                    format!("{stem}.crt exists but {stem}.key is missing"),
+                    &format!(
+                        "restore {stem}.key from your backup (a new CA would not be trusted by the hosts already installed)"
+                    ),
                 ));
             }
             (false, true) => {
                 return Err(refuse(
-                    "ca.key exists but ca.crt is missing".into(),
-                    "restore ca.crt from your backup, or remove ca.key to create a new CA deliberately",
+                    format!("{stem}.key exists but {stem}.crt is missing"),
+                    &format!(
+                        "restore {stem}.crt from your backup, or remove {stem}.key to create a new CA deliberately"
+                    ),
                 ));
             }
-            (true, true) => return Ok((Ca::load(&crt, &key, &refuse)?, Action::Kept)),
+            (true, true) => return Ok((Ca::load(stem, &crt, &key, &refuse)?, Action::Kept)),
         }
         let key_pair =
             KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|source| PkiError::Issue {
-                what: "the cluster CA".into(),
+                what: what.into(),
                 source,
             })?;
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, format!("{cluster} cluster CA"));
+        dn.push(DnType::CommonName, cn);
         dn.push(DnType::OrganizationName, "cairn");
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -67,7 +92,7 @@ impl Ca {
         let cert = params
             .self_signed(&key_pair)
             .map_err(|source| PkiError::Issue {
-                what: "the cluster CA".into(),
+                what: what.into(),
                 source,
             })?;
         files::write_private(&key, key_pair.serialize_pem().as_bytes())?;
@@ -83,26 +108,27 @@ impl Ca {
     }
 
     fn load(
+        stem: &str,
         crt: &Path,
         key: &Path,
-        refuse: &dyn Fn(String, &'static str) -> PkiError,
+        refuse: &dyn Fn(String, &str) -> PkiError,
     ) -> Result<Ca, PkiError> {
         const FIX: &str = "restore the CA from your backup; to start a new PKI deliberately, move the directory away (every host must then be re-installed)";
         let crt_pem = std::fs::read_to_string(crt).map_err(PkiError::io(crt))?;
         let key_pem = std::fs::read_to_string(key).map_err(PkiError::io(key))?;
-        let der = parse_pem(&crt_pem).map_err(|e| refuse(format!("ca.crt: {e}"), FIX))?;
+        let der = parse_pem(&crt_pem).map_err(|e| refuse(format!("{stem}.crt: {e}"), FIX))?;
         let key_pair =
-            KeyPair::from_pem(&key_pem).map_err(|e| refuse(format!("ca.key: {e}"), FIX))?;
+            KeyPair::from_pem(&key_pem).map_err(|e| refuse(format!("{stem}.key: {e}"), FIX))?;
         {
             let (_, cert) = x509_parser::parse_x509_certificate(&der)
-                .map_err(|e| refuse(format!("ca.crt: {e}"), FIX))?;
+                .map_err(|e| refuse(format!("{stem}.crt: {e}"), FIX))?;
             if !cert.is_ca() {
-                return Err(refuse("ca.crt is not a CA certificate".into(), FIX));
+                return Err(refuse(format!("{stem}.crt is not a CA certificate"), FIX));
             }
             if !cert.validity().is_valid() {
                 return Err(refuse(
                     format!(
-                        "ca.crt is not valid now (valid {} to {})",
+                        "{stem}.crt is not valid now (valid {} to {})",
                         cert.validity().not_before,
                         cert.validity().not_after
                     ),
@@ -110,11 +136,14 @@ impl Ca {
                 ));
             }
             if !public_key_matches(&cert, &key_pair) {
-                return Err(refuse("ca.key does not belong to ca.crt".into(), FIX));
+                return Err(refuse(
+                    format!("{stem}.key does not belong to {stem}.crt"),
+                    FIX,
+                ));
             }
         }
         let issuer = Issuer::from_ca_cert_pem(&crt_pem, key_pair)
-            .map_err(|e| refuse(format!("ca.crt: {e}"), FIX))?;
+            .map_err(|e| refuse(format!("{stem}.crt: {e}"), FIX))?;
         Ok(Ca { issuer, der })
     }
 

@@ -114,6 +114,19 @@ pub fn judge(crt: &Path, key: &Path, ca: &Ca, wanted: &Wanted, renew_before: Dur
             wanted.common_name
         ));
     }
+    let org = cert
+        .subject()
+        .iter_organization()
+        .next()
+        .and_then(|o| o.as_str().ok())
+        .map(str::to_string);
+    if org != wanted.organization {
+        return Verdict::Replace(format!(
+            "its organization is {:?}, wanted {:?}",
+            org.unwrap_or_default(),
+            wanted.organization.clone().unwrap_or_default()
+        ));
+    }
     let sans = sans_of(&cert);
     if sans != wanted.sans {
         return Verdict::Replace(format!(

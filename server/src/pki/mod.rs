@@ -6,6 +6,7 @@
 //! ca.crt ca.key
 //! etcd/<inventory_hostname>/{server.crt,server.key,peer.crt,peer.key}
 //! etcd/client.crt etcd/client.key
+//! registry/<inventory_hostname>/{server.crt,server.key}   (see [`ensure_registry`])
 //! ```
 //!
 //! Keys are ECDSA P-256 (what etcd, Go's TLS stack and OpenSSL all accept; ed25519 works in
@@ -24,6 +25,7 @@
 pub mod ca;
 pub mod existing;
 pub mod files;
+pub mod kube;
 pub mod profile;
 
 use std::path::{Path, PathBuf};
@@ -40,11 +42,12 @@ pub enum PkiError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the cluster CA in {dir}: {problem}; {remedy}")]
+    #[error("{what} in {dir}: {problem}; {remedy}")]
     Ca {
+        what: &'static str,
         dir: PathBuf,
         problem: String,
-        remedy: &'static str,
+        remedy: String,
     },
     #[error("cannot issue {what}: {source}")]
     Issue { what: String, source: rcgen::Error },
@@ -147,8 +150,36 @@ pub fn ensure(
     Ok(out)
 }
 
+/// Make sure every host of the `registry` group has its HTTPS certificate,
+/// `registry/<host>/server.{crt,key}` in `dir`, issued by the cluster CA (which must exist or
+/// is created, as in [`ensure`]): names are the host's inventory name, its address,
+/// `localhost` and `127.0.0.1` (the role's own health check runs on the host).
+pub fn ensure_registry(
+    dir: &Path,
+    cluster: &str,
+    hosts: &[Member],
+    validity: Validity,
+) -> Result<Vec<Outcome>, PkiError> {
+    files::private_dir(dir)?;
+    let (ca, _) = Ca::load_or_create(dir, cluster, validity.ca_days)?;
+    let registry = dir.join("registry");
+    files::private_dir(&registry)?;
+    let mut out = Vec::new();
+    for m in hosts {
+        let host_dir = registry.join(&m.name);
+        files::private_dir(&host_dir)?;
+        let wanted = Profile::RegistryServer.params(Some(m));
+        let action = issue_if_needed(&ca, &host_dir, "server", &wanted, validity)?;
+        out.push(Outcome {
+            path: format!("registry/{}/server.crt", m.name),
+            action,
+        });
+    }
+    Ok(out)
+}
+
 /// Keep `<dir>/<stem>.crt` if it still fits `wanted`, else issue a new key and certificate.
-fn issue_if_needed(
+pub(crate) fn issue_if_needed(
     ca: &Ca,
     dir: &Path,
     stem: &str,

@@ -17,7 +17,7 @@ pub struct Member {
     pub address: String,
 }
 
-// Only etcd's profiles exist so far; kube's (apiserver, kubelet, ...) join them later.
+// etcd's and the registry's profiles; kube's (apiserver, kubelet, ...) join them later.
 #[allow(clippy::enum_variant_names)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
@@ -25,6 +25,8 @@ pub enum Profile {
     EtcdPeer,
     /// For the apiserver and etcdctl.
     EtcdClient,
+    /// The on-site registry's HTTPS (`registry/<host>/server.crt`): server-only.
+    RegistryServer,
 }
 
 /// One subject alternative name.
@@ -93,6 +95,16 @@ impl Profile {
             },
             (Profile::EtcdServer | Profile::EtcdPeer, None) => {
                 unreachable!("server and peer certificates name a member")
+            }
+            (Profile::RegistryServer, Some(m)) => Wanted {
+                common_name: m.name.clone(),
+                organization: None,
+                sans: member_sans(m),
+                server_auth: true,
+                client_auth: false,
+            },
+            (Profile::RegistryServer, None) => {
+                unreachable!("a registry certificate names its host")
             }
             (Profile::EtcdClient, _) => Wanted {
                 common_name: "cairn-etcd-client".into(),

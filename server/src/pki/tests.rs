@@ -233,3 +233,48 @@ fn the_ca_is_never_replaced_silently() {
         "{e}"
     );
 }
+
+#[test]
+fn registry_certificates_are_server_only_with_host_names_and_kept_on_a_second_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = cluster_dir(tmp.path(), "lab");
+    ensure(&dir, "lab", &members(), V).unwrap();
+    let reg = [Member {
+        name: "lab25".into(),
+        address: "10.213.0.35".into(),
+    }];
+    let out = ensure_registry(&dir, "lab", &reg, V).unwrap();
+    let shown: Vec<String> = out.iter().map(|o| o.to_string()).collect();
+    assert_eq!(shown, ["registry/lab25/server.crt: created"]);
+    assert_eq!(mode(&dir.join("registry/lab25")), 0o700);
+    assert_eq!(mode(&dir.join("registry/lab25/server.key")), 0o600);
+    let der = read_cert(&dir.join("registry/lab25/server.crt"));
+    let (_, c) = parse_x509_certificate(&der).unwrap();
+    assert_eq!(
+        existing::sans_of(&c),
+        [
+            profile::San::Dns("lab25".into()),
+            profile::San::Dns("localhost".into()),
+            profile::San::Ip("10.213.0.35".parse().unwrap()),
+            profile::San::Ip("127.0.0.1".parse().unwrap()),
+        ]
+    );
+    let eku = c.extended_key_usage().unwrap().unwrap().value;
+    assert!(eku.server_auth && !eku.client_auth);
+    let o = Command::new("openssl")
+        .args(["verify", "-purpose", "sslserver", "-CAfile"])
+        .arg(dir.join("ca.crt"))
+        .arg(dir.join("registry/lab25/server.crt"))
+        .output()
+        .expect("openssl on the controller");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The same CA as etcd's, and kept the second time.
+    let again = ensure_registry(&dir, "lab", &reg, V).unwrap();
+    assert_eq!(again[0].action, Action::Kept);
+    let moved = [Member {
+        name: "lab25".into(),
+        address: "10.213.0.99".into(),
+    }];
+    let out = ensure_registry(&dir, "lab", &moved, V).unwrap();
+    assert!(matches!(out[0].action, Action::Reissued(_)), "{:?}", out[0]);
+}

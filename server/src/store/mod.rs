@@ -21,9 +21,10 @@ const SCHEMA: &str = include_str!("schema.sql");
 /// Each later version's statements, applied in order to a database at the version before.
 const MIGRATIONS: [(i64, &str); 2] = [
     (2, include_str!("migrations/2.sql")),
-    (3, include_str!("migrations/3.sql")),
+    // 3 is `install`'s (resume checkpoints, phases), merged separately; 4 is the API's.
+    (4, include_str!("migrations/4.sql")),
 ];
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 

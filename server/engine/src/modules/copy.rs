@@ -211,10 +211,20 @@ pub async fn one(
             follow: true,
             sum: Sum::Sha1,
         },
+        Probe {
+            path: remote_path::WHOAMI,
+            follow: true,
+            sum: Sum::None,
+        },
     ];
     let states = remote_path::probe(call, &probes).await?;
-    let [dest_st, into_st, parent_st, rsrc_st]: [PathState; 4] =
-        states.try_into().expect("four probes");
+    let [dest_st, into_st, parent_st, rsrc_st, me]: [PathState; 5] =
+        states.try_into().expect("five probes");
+    // Who a file written at `dest` or into the directory `dest` would belong to.
+    let creators = (
+        remote_path::creator(&me, &parent_st),
+        remote_path::creator(&me, &dest_st),
+    );
     let (sha1, size, src_mode) = match &data {
         Data::Remote(p) => {
             if !rsrc_st.exists {
@@ -309,6 +319,15 @@ pub async fn one(
             r.diff.push(d);
         }
     }
+    let creator = if mkdir {
+        None
+    } else if final_dest == dest {
+        creators.0
+    } else if final_dest == into_dir {
+        creators.1
+    } else {
+        None // written where a link points: that directory was not probed
+    };
     let put = Put {
         dest: &final_dest,
         current: &st,
@@ -316,6 +335,7 @@ pub async fn one(
         preserve_mode: src_mode,
         backup: opts.backup,
         validate: opts.validate.as_deref(),
+        creator,
     };
     if call.check {
         let mode = remote_path::final_mode(&put);
@@ -571,6 +591,7 @@ async fn tree(
             preserve_mode: src_mode,
             backup: opts.backup,
             validate: opts.validate.as_deref(),
+            creator: None,
         };
         match remote_path::put_file(call, &put, &file, &sha256).await? {
             Ok(w) if w.invalid.is_some() => {

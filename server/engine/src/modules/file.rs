@@ -272,7 +272,24 @@ async fn run_inner(call: &Call<'_>) -> Result<Result<ModuleResult, String>, SshE
     }
     r.extra.insert("state".into(), state.into());
     finish_diff(call, &mut r, &path, changed, before, after);
+    // Nothing to change and the first probe looked at the path the way the report does: its
+    // state is the final one, without another exec.
+    if !changed && st.exists && probes[0].follow != no_deref {
+        report_state(&mut r, st);
+        return apply(call, r, &script, changed, None).await;
+    }
     apply(call, r, &script, changed, Some((&path, no_deref))).await
+}
+
+/// The final state's fields of the result.
+fn report_state(r: &mut ModuleResult, st: &PathState) {
+    r.extra
+        .insert("mode".into(), format!("{:04o}", st.mode).into());
+    r.extra.insert("owner".into(), st.owner.clone().into());
+    r.extra.insert("group".into(), st.group.clone().into());
+    r.extra.insert("uid".into(), st.uid.into());
+    r.extra.insert("gid".into(), st.gid.into());
+    r.extra.insert("size".into(), st.size.into());
 }
 
 fn finish_diff(call: &Call<'_>, r: &mut ModuleResult, path: &str, changed: bool, b: Vars, a: Vars) {
@@ -294,12 +311,13 @@ async fn apply(
         return Ok(Ok(r));
     }
     let mut full = script.to_string();
-    if let Some((path, no_deref)) = report {
-        full.push_str(&remote_path::probe_script(&[Probe {
-            path,
-            follow: !no_deref,
-            sum: Sum::None,
-        }]));
+    let report_probe = report.map(|(path, no_deref)| Probe {
+        path,
+        follow: !no_deref,
+        sum: Sum::None,
+    });
+    if let Some(p) = &report_probe {
+        full.push_str(&remote_path::probe_script(std::slice::from_ref(p)));
     }
     let out = remote_path::sh(call, &full).await?;
     if !out.success() {
@@ -309,16 +327,10 @@ async fn apply(
             out.stderr_str().trim()
         )));
     }
-    if report.is_some() {
-        let st = remote_path::parse_probes(&out.stdout_str(), 1).remove(0);
+    if let Some(p) = report_probe {
+        let st = remote_path::parse_probe_output(&out.stdout_str(), &[p]).remove(0);
         if st.exists {
-            r.extra
-                .insert("mode".into(), format!("{:04o}", st.mode).into());
-            r.extra.insert("owner".into(), st.owner.clone().into());
-            r.extra.insert("group".into(), st.group.clone().into());
-            r.extra.insert("uid".into(), st.uid.into());
-            r.extra.insert("gid".into(), st.gid.into());
-            r.extra.insert("size".into(), st.size.into());
+            report_state(&mut r, &st);
         }
     }
     Ok(Ok(r))

@@ -20,6 +20,7 @@ mod get_url;
 mod group;
 mod hostname;
 mod http;
+mod include_vars;
 mod lineinfile;
 mod modprobe;
 mod mount;
@@ -152,6 +153,7 @@ pub async fn run(module: &str, call: &Call<'_>) -> Result<ModuleResult, SshError
         "raw" => raw::run(call).await,
         "debug" => Ok(debug::run(call)),
         "set_fact" => Ok(set_fact::run(call)),
+        "include_vars" => Ok(include_vars::run(call)),
         "setup" => setup::run(call).await,
         "assert" => Ok(assert::run(call)),
         "blockinfile" => blockinfile::run(call).await,

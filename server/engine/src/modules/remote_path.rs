@@ -106,20 +106,19 @@ pub struct Probe<'a> {
     pub sum: Sum,
 }
 
-/// The shell function [`probe_script`] calls for each path. Output lines, all tagged with the
-/// probe's index: `P i <raw mode hex> uid gid size mtime inode dev nlink rwx owner group`
-/// (or `P i absent`), `L i <link target>`, `C i <checksum>`.
+/// What [`probe_script`] prints. All paths are stat'ed by at most two `stat` processes (one
+/// for the paths not followed, one with `-L` for the followed ones), each path's record being
+/// `<raw mode hex> uid gid size mtime inode dev nlink owner group` NUL name NUL, between the
+/// lines `CAIRN-STAT-N`/`CAIRN-STAT-F` and `CAIRN-STAT-END` (a missing path has no record).
+/// Then, tagged with the probe's index: `A i rwx` (access), `L i <link target>`, `R i <real
+/// path>` for links, `C i <checksum>` for files asked for.
 ///
-/// One `stat` prints the numbers and, after a `/` (which no user or group name contains), the
-/// names; the shell splits them. Every process started on the host costs it 1-3 ms of CPU
-/// (fork, exec, dynamic linking), the main part of what a file task costs there
-/// (docs/benchmarks.md, "Playbooks"), so the probe starts as few as it can.
-const PROBE_FN: &str = r#"cairn_probe() {
-if [ "$3" = 1 ]; then s=$(stat -L -c '%f %u %g %s %Y %i %d %h/%U %G' -- "$2" 2>/dev/null)
-else s=$(stat -c '%f %u %g %s %Y %i %d %h/%U %G' -- "$2" 2>/dev/null); fi
-if [ -z "$s" ]; then echo "P $1 absent"; return 0; fi
-p=; [ -r "$2" ] && p=${p}r; [ -w "$2" ] && p=${p}w; [ -x "$2" ] && p=${p}x
-echo "P $1 ${s%%/*} ${p:--} ${s#*/}"
+/// Every process started on the host costs it 1-3 ms of CPU (fork, exec, dynamic linking),
+/// the main part of what a file task costs there (docs/benchmarks.md, "Playbooks"), so the
+/// probe starts as few as it can: access, type and link tests are shell builtins, and only
+/// links start `readlink`, only files asked for start a checksum.
+const PROBE_FN: &str = r#"cairn_more() {
+p=; [ -r "$2" ] && p=${p}r; [ -w "$2" ] && p=${p}w; [ -x "$2" ] && p=${p}x; echo "A $1 ${p:--}"
 if [ -L "$2" ]; then printf 'L %s ' "$1"; readlink -- "$2"; printf 'R %s ' "$1"; readlink -f -- "$2"; fi
 if [ "$4" != none ] && [ -f "$2" ] && { [ "$3" = 1 ] || [ ! -L "$2" ]; }; then
 c=$($4 < "$2" 2>/dev/null) && echo "C $1 ${c%% *}"; fi
@@ -127,13 +126,33 @@ return 0
 }
 "#;
 
+/// The stat format of a record (see [`PROBE_FN`]).
+const STAT_FMT: &str = r"%f %u %g %s %Y %i %d %h %U %G\0%n\0";
+const STAT_END: &str = "\nCAIRN-STAT-END\n";
+
 /// A script printing the state of each probe (see [`parse_probes`]).
 pub fn probe_script(probes: &[Probe<'_>]) -> String {
     let mut s = String::from(PROBE_FN);
+    for follow in [false, true] {
+        let paths: Vec<String> = probes
+            .iter()
+            .filter(|p| p.follow == follow)
+            .map(|p| shell_quote(p.path))
+            .collect();
+        if paths.is_empty() {
+            continue;
+        }
+        let (tag, flag) = if follow { ("F", "-L ") } else { ("N", "") };
+        let _ = writeln!(
+            s,
+            "echo CAIRN-STAT-{tag}\nstat {flag}--printf '{STAT_FMT}' -- {} 2>/dev/null\nprintf '\\nCAIRN-STAT-END\\n'",
+            paths.join(" ")
+        );
+    }
     for (i, p) in probes.iter().enumerate() {
         let _ = writeln!(
             s,
-            "cairn_probe {i} {} {} {}",
+            "cairn_more {i} {} {} {}",
             shell_quote(p.path),
             u8::from(p.follow),
             p.sum.tool()
@@ -142,7 +161,97 @@ pub fn probe_script(probes: &[Probe<'_>]) -> String {
     s
 }
 
-/// Parse what [`probe_script`] printed; lines of other commands are ignored.
+/// The stat records of a probe's output: (followed, fields, name).
+fn stat_records(out: &str) -> Vec<(bool, &str, &str)> {
+    let mut recs = Vec::new();
+    let mut rest = out;
+    loop {
+        let (n, f) = (rest.find("CAIRN-STAT-N\n"), rest.find("CAIRN-STAT-F\n"));
+        let (at, follow) = match (n, f) {
+            (Some(a), Some(b)) if a < b => (a, false),
+            (Some(a), None) => (a, false),
+            (_, Some(b)) => (b, true),
+            (None, None) => break,
+        };
+        rest = &rest[at + "CAIRN-STAT-N\n".len()..];
+        loop {
+            if rest.is_empty() || rest.starts_with(STAT_END) || rest.starts_with('\n') {
+                break;
+            }
+            let Some(a) = rest.find('\0') else {
+                rest = "";
+                break;
+            };
+            let fields = &rest[..a];
+            let Some(b) = rest[a + 1..].find('\0') else {
+                rest = "";
+                break;
+            };
+            let name = &rest[a + 1..a + 1 + b];
+            recs.push((follow, fields, name));
+            rest = &rest[a + 1 + b + 1..];
+        }
+    }
+    recs
+}
+
+/// Fill a state from `<raw mode hex> uid gid size mtime inode dev nlink [rwx] owner group`.
+fn fill(st: &mut PathState, f: &[&str], with_access: bool) {
+    let raw = u32::from_str_radix(f[0], 16).unwrap_or(0);
+    st.exists = true;
+    st.kind = Some(match raw & 0o170000 {
+        0o100000 => Kind::File,
+        0o040000 => Kind::Dir,
+        0o120000 => Kind::Link,
+        _ => Kind::Other,
+    });
+    st.mode = raw & 0o7777;
+    st.uid = f[1].parse().unwrap_or(0);
+    st.gid = f[2].parse().unwrap_or(0);
+    st.size = f[3].parse().unwrap_or(0);
+    st.mtime = f[4].parse().unwrap_or(0);
+    st.inode = f[5].parse().unwrap_or(0);
+    st.dev = f[6].parse().unwrap_or(0);
+    st.nlink = f[7].parse().unwrap_or(0);
+    let names = if with_access {
+        set_access(st, f[8]);
+        9
+    } else {
+        8
+    };
+    st.owner = f.get(names).unwrap_or(&"").to_string();
+    st.group = f.get(names + 1).unwrap_or(&"").to_string();
+}
+
+fn set_access(st: &mut PathState, rwx: &str) {
+    st.readable = rwx.contains('r');
+    st.writeable = rwx.contains('w');
+    st.executable = rwx.contains('x');
+}
+
+/// Parse what [`probe_script`] printed for `probes`; lines of other commands are ignored.
+pub fn parse_probe_output(out: &str, probes: &[Probe<'_>]) -> Vec<PathState> {
+    let mut states = parse_probes(out, probes.len());
+    let recs = stat_records(out);
+    for (st, p) in states.iter_mut().zip(probes) {
+        if let Some((_, fields, _)) = recs
+            .iter()
+            .find(|(follow, _, name)| *follow == p.follow && *name == p.path)
+        {
+            let f: Vec<&str> = fields.split(' ').collect();
+            if f.len() >= 8 {
+                let access = (st.readable, st.writeable, st.executable);
+                fill(st, &f, false);
+                (st.readable, st.writeable, st.executable) = access;
+            }
+        }
+    }
+    states
+}
+
+/// Parse the index-tagged lines of a probe's output (`A`, `L`, `R`, `C`, and the one-line
+/// `P i <fields with rwx>` form tests build states with). The stat records need the probes
+/// themselves: see [`parse_probe_output`].
 pub fn parse_probes(out: &str, n: usize) -> Vec<PathState> {
     let mut states = vec![PathState::default(); n];
     for line in out.lines() {
@@ -165,28 +274,9 @@ pub fn parse_probes(out: &str, n: usize) -> Vec<PathState> {
                 if f.len() < 9 {
                     continue;
                 }
-                let raw = u32::from_str_radix(f[0], 16).unwrap_or(0);
-                st.exists = true;
-                st.kind = Some(match raw & 0o170000 {
-                    0o100000 => Kind::File,
-                    0o040000 => Kind::Dir,
-                    0o120000 => Kind::Link,
-                    _ => Kind::Other,
-                });
-                st.mode = raw & 0o7777;
-                st.uid = f[1].parse().unwrap_or(0);
-                st.gid = f[2].parse().unwrap_or(0);
-                st.size = f[3].parse().unwrap_or(0);
-                st.mtime = f[4].parse().unwrap_or(0);
-                st.inode = f[5].parse().unwrap_or(0);
-                st.dev = f[6].parse().unwrap_or(0);
-                st.nlink = f[7].parse().unwrap_or(0);
-                st.readable = f[8].contains('r');
-                st.writeable = f[8].contains('w');
-                st.executable = f[8].contains('x');
-                st.owner = f.get(9).unwrap_or(&"").to_string();
-                st.group = f.get(10).unwrap_or(&"").to_string();
+                fill(st, &f, true);
             }
+            "A" => set_access(st, rest),
             "L" => st.link_target = Some(rest.to_string()),
             "R" if !rest.is_empty() => st.real = Some(rest.to_string()),
             "C" if !rest.is_empty() => st.checksum = Some(rest.to_string()),
@@ -218,7 +308,7 @@ pub async fn sh_stdin(
 /// Probe paths in one exec.
 pub async fn probe(call: &Call<'_>, probes: &[Probe<'_>]) -> Result<Vec<PathState>, SshError> {
     let out = sh(call, &probe_script(probes)).await?;
-    Ok(parse_probes(&out.stdout_str(), probes.len()))
+    Ok(parse_probe_output(&out.stdout_str(), probes))
 }
 
 /// A path's state and, for a regular file, its content: one exec.
@@ -246,7 +336,15 @@ pub async fn read(call: &Call<'_>, path: &str) -> Result<(PathState, Option<Vec<
         ),
         None => (&out.stdout[..], None),
     };
-    let state = parse_probes(&String::from_utf8_lossy(head), 1).remove(0);
+    let state = parse_probe_output(
+        &String::from_utf8_lossy(head),
+        &[Probe {
+            path,
+            follow: true,
+            sum: Sum::None,
+        }],
+    )
+    .remove(0);
     let body = if state.is_file() { body } else { None };
     Ok((state, body))
 }
@@ -530,6 +628,43 @@ pub struct Put<'a> {
     pub backup: bool,
     /// `validate`: a command with `%s` for the temporary file.
     pub validate: Option<&'a str>,
+    /// Who a file newly created in `dest`'s directory belongs to (see [`creator`]), when the
+    /// caller probed it: a write that needs no `chown` then starts neither `chown` nor a
+    /// `stat` to read the owner back.
+    pub creator: Option<Owner>,
+}
+
+/// A file's owner and group, by id and name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+    pub owner: String,
+    pub group: String,
+}
+
+/// The path whose probe (followed) tells who the probing user is: `/proc/self` is the `stat`
+/// process's own directory, owned by its effective user and group, so the probe's one `stat`
+/// says it without starting `id`.
+pub const WHOAMI: &str = "/proc/self";
+
+/// Who a file created in directory `dir` by the user `me` (the probe of [`WHOAMI`]) belongs
+/// to: `me`, with the directory's group when it is setgid. `None` when either is unknown.
+pub fn creator(me: &PathState, dir: &PathState) -> Option<Owner> {
+    if !me.exists || !dir.is_dir() {
+        return None;
+    }
+    let (gid, group) = if dir.mode & 0o2000 != 0 {
+        (dir.gid, dir.group.clone())
+    } else {
+        (me.gid, me.group.clone())
+    };
+    Some(Owner {
+        uid: me.uid,
+        gid,
+        owner: me.owner.clone(),
+        group,
+    })
 }
 
 /// The outcome of [`put`].
@@ -587,11 +722,45 @@ pub fn put_script(put: &Put<'_>, source: &Source<'_>) -> String {
         rand::random::<u32>()
     );
     let (qd, qt) = (shell_quote(dest), shell_quote(&tmp));
+    // Keep the replaced file's owner unless told otherwise (only root may give files away:
+    // a failure there is not an error, as with Ansible's atomic move).
+    let mut owner = put.attrs.owner.clone();
+    let mut group = put.attrs.group.clone();
+    if put.current.exists {
+        owner.get_or_insert_with(|| put.current.uid.to_string());
+        group.get_or_insert_with(|| put.current.gid.to_string());
+    }
+    // When the new file will already belong to whom it should, no chown (and no stat to read
+    // the owner back, see [`finish`]).
+    let need_chown = match &put.creator {
+        Some(c) => {
+            owner
+                .as_deref()
+                .is_some_and(|o| !same_principal(o, &c.owner, c.uid))
+                || group
+                    .as_deref()
+                    .is_some_and(|g| !same_principal(g, &c.group, c.gid))
+        }
+        None => owner.is_some() || group.is_some(),
+    };
+    let mode = final_mode(put);
+    // A mode without execute or special bits is set by the umask the file is created with
+    // (the shell creates with 0666 & ~umask): one process (chmod) less per write. Otherwise
+    // the file is private (077) until chown and chmod have run.
+    let by_umask = !need_chown && mode & !0o666 == 0 && matches!(source, Source::Stdin(_));
+    let umask = if by_umask { 0o777 & !mode } else { 0o077 };
     let mut s = match source {
-        Source::Stdin(sha256) => format!(
-            "umask 077\ncat > {qt} || {{ rc=$?; rm -f {qt}; exit $rc; }}\n\
+        // A name with a newline cannot be a here-document line.
+        Source::Stdin(sha256) if tmp.contains('\n') => format!(
+            "umask {umask:03o}\ncat > {qt} || {{ rc=$?; rm -f {qt}; exit $rc; }}\n\
              echo '{sha256}  '{qt} | sha256sum -c --status - || {{ rm -f {qt}; \
              echo 'content check failed after upload (sha256 mismatch)' >&2; exit 90; }}\n"
+        ),
+        Source::Stdin(sha256) => format!(
+            "umask {umask:03o}\ncat > {qt} || {{ rc=$?; rm -f {qt}; exit $rc; }}\n\
+             sha256sum -c --status - <<'CAIRN_SUM' || {{ rm -f {qt}; \
+             echo 'content check failed after upload (sha256 mismatch)' >&2; exit 90; }}\n\
+             {sha256}  {tmp}\nCAIRN_SUM\n"
         ),
         Source::Remote(src) => format!(
             "umask 077\ncp -- {} {qt} || {{ rc=$?; rm -f {qt}; exit $rc; }}\n",
@@ -605,18 +774,10 @@ pub fn put_script(put: &Put<'_>, source: &Source<'_>) -> String {
             "( {cmd} ) || {{ rc=$?; rm -f {qt}; echo \"CAIRN-VALIDATE $rc\"; exit {EXIT_VALIDATE}; }}"
         );
     }
-    // Keep the replaced file's owner unless told otherwise (only root may give files away:
-    // a failure there is not an error, as with Ansible's atomic move).
-    let mut owner = put.attrs.owner.clone();
-    let mut group = put.attrs.group.clone();
-    if put.current.exists {
-        owner.get_or_insert_with(|| put.current.uid.to_string());
-        group.get_or_insert_with(|| put.current.gid.to_string());
-    }
     let changes = AttrChanges {
-        mode: Some(final_mode(put)),
-        owner,
-        group,
+        mode: (!by_umask).then_some(mode),
+        owner: if need_chown { owner } else { None },
+        group: if need_chown { group } else { None },
     };
     let explicit = put.attrs.owner.is_some() || put.attrs.group.is_some();
     let chown = changes.script(&tmp, false);
@@ -645,7 +806,9 @@ pub fn put_script(put: &Put<'_>, source: &Source<'_>) -> String {
         s,
         "mv -f -- {qt} {qd} || {{ rc=$?; rm -f {qt}; exit $rc; }}"
     );
-    let _ = writeln!(s, "echo \"{STAT_TAG}$(stat -c '%u %g %U %G' -- {qd})\"");
+    if need_chown || put.creator.is_none() {
+        let _ = writeln!(s, "echo \"{STAT_TAG}$(stat -c '%u %g %U %G' -- {qd})\"");
+    }
     s
 }
 
@@ -696,6 +859,10 @@ fn finish(put: &Put<'_>, out: &ExecOutput) -> Result<Written, String> {
         mode: final_mode(put),
         ..Written::default()
     };
+    // No stat was printed when the file was created by, and left with, the creator.
+    if let Some(c) = &put.creator {
+        (w.uid, w.gid, w.owner, w.group) = (c.uid, c.gid, c.owner.clone(), c.group.clone());
+    }
     for line in stdout.lines() {
         if let Some(b) = line.strip_prefix(BACKUP_TAG) {
             w.backup_file = Some(b.to_string());
@@ -926,7 +1093,7 @@ mod tests {
             .arg(probe_script(&probes))
             .output()
             .unwrap();
-        let s = parse_probes(&String::from_utf8_lossy(&out.stdout), 4);
+        let s = parse_probe_output(&String::from_utf8_lossy(&out.stdout), &probes);
         assert!(s[0].is_file());
         // numbers and names come from one stat: both halves must land in their fields
         use std::os::unix::fs::MetadataExt;
@@ -1019,5 +1186,168 @@ mod tests {
             Attrs::from_args(json!({"mode": "abc"}).as_object().unwrap()).unwrap_err(),
             "bad symbolic permission for mode: abc (write clauses like u=rw,g=r,o=r or u+x)"
         );
+    }
+
+    /// Names with spaces, newlines and quotes come back on the right probe; `/proc/self`
+    /// says who the probing user is; all paths of one kind take one `stat`.
+    #[test]
+    fn odd_names_and_whoami_through_one_stat() {
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join("a b\nc'd");
+        std::fs::write(&odd, "x").unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, "yy").unwrap();
+        let (o, p) = (odd.to_str().unwrap(), plain.to_str().unwrap());
+        let probes = [
+            Probe {
+                path: p,
+                follow: true,
+                sum: Sum::None,
+            },
+            Probe {
+                path: o,
+                follow: true,
+                sum: Sum::Sha1,
+            },
+            Probe {
+                path: "/nonexistent/y",
+                follow: true,
+                sum: Sum::None,
+            },
+            Probe {
+                path: WHOAMI,
+                follow: true,
+                sum: Sum::None,
+            },
+        ];
+        let script = probe_script(&probes);
+        assert_eq!(script.matches("stat ").count(), 1, "{script}");
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
+        let s = parse_probe_output(&String::from_utf8_lossy(&out.stdout), &probes);
+        assert_eq!((s[0].size, s[1].size), (2, 1));
+        assert_eq!(s[1].checksum.as_deref(), Some(sha1_hex(b"x").as_str()));
+        assert!(!s[2].exists);
+        use std::os::unix::fs::MetadataExt;
+        let mine = std::fs::metadata(&plain).unwrap();
+        assert_eq!((s[3].uid, s[3].gid), (mine.uid(), mine.gid()));
+        let me = creator(
+            &s[3],
+            &PathState {
+                exists: true,
+                kind: Some(Kind::Dir),
+                mode: 0o755,
+                ..Default::default()
+            },
+        );
+        assert_eq!(me.map(|c| c.uid), Some(mine.uid()));
+        // A setgid directory gives its group.
+        let sgid = PathState {
+            exists: true,
+            kind: Some(Kind::Dir),
+            mode: 0o2775,
+            gid: 4242,
+            group: "shared".into(),
+            ..Default::default()
+        };
+        let c = creator(&s[3], &sgid).unwrap();
+        assert_eq!((c.gid, c.group.as_str()), (4242, "shared"));
+        assert_eq!(creator(&PathState::default(), &sgid), None);
+    }
+
+    /// A write whose owner is already right and whose mode has no execute bit starts no
+    /// chown, chmod or stat; one that needs them still does. Both write the right file.
+    #[test]
+    fn the_put_script_starts_only_what_it_needs_and_writes_right() {
+        use std::os::unix::fs::MetadataExt;
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let md = std::fs::metadata(dir.path()).unwrap();
+        let me = Owner {
+            uid: md.uid(),
+            gid: md.gid(),
+            owner: "me".into(),
+            group: "us".into(),
+        };
+        let run = |put: &Put<'_>, data: &[u8]| {
+            let sha = hex::encode(Sha256::digest(data));
+            let script = put_script(put, &Source::Stdin(&sha));
+            let mut child = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&script)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(data).unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{script}");
+            let eo = ExecOutput {
+                exit_status: Some(0),
+                exit_signal: None,
+                stdout: out.stdout,
+                stderr: out.stderr,
+                duration: std::time::Duration::ZERO,
+            };
+            (script, finish(put, &eo))
+        };
+        let dest = dir.path().join("f.conf");
+        let d = dest.to_str().unwrap();
+        let absent = PathState::default();
+        let attrs = Attrs {
+            mode: Some(ModeSpec::Octal(0o640)),
+            owner: None,
+            group: None,
+        };
+        let put = Put {
+            dest: d,
+            current: &absent,
+            attrs: &attrs,
+            preserve_mode: None,
+            backup: false,
+            validate: None,
+            creator: Some(me.clone()),
+        };
+        let (script, w) = run(&put, b"one\n");
+        for absent_cmd in ["chown", "chgrp", "chmod", "stat -c"] {
+            assert!(!script.contains(absent_cmd), "{absent_cmd} in {script}");
+        }
+        assert_eq!(std::fs::read(&dest).unwrap(), b"one\n");
+        assert_eq!(
+            std::fs::metadata(&dest).unwrap().permissions().mode() & 0o7777,
+            0o640
+        );
+        let w = w.unwrap();
+        assert_eq!((w.uid, w.owner.as_str(), w.mode), (me.uid, "me", 0o640));
+        // An executable mode needs chmod; an unknown creator needs the stat read-back.
+        let attrs = Attrs {
+            mode: Some(ModeSpec::Octal(0o755)),
+            owner: None,
+            group: None,
+        };
+        let put = Put {
+            dest: d,
+            current: &absent,
+            attrs: &attrs,
+            preserve_mode: None,
+            backup: false,
+            validate: None,
+            creator: None,
+        };
+        let (script, w) = run(&put, b"two\n");
+        assert!(
+            script.contains("chmod 755") && script.contains("stat -c"),
+            "{script}"
+        );
+        assert_eq!(std::fs::read(&dest).unwrap(), b"two\n");
+        assert_eq!(
+            std::fs::metadata(&dest).unwrap().permissions().mode() & 0o7777,
+            0o755
+        );
+        assert_eq!(w.unwrap().uid, me.uid);
     }
 }

@@ -8,7 +8,6 @@ use super::remote_path::{self, Kind, Probe, Sum};
 use super::{Call, ModuleResult, arg_bool, arg_str, path_arg};
 use crate::playbook::Vars;
 use crate::ssh::SshError;
-use crate::ssh::quote::shell_quote;
 
 pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
     let Some(path) = path_arg(call.args) else {
@@ -41,14 +40,11 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
         follow,
         sum,
     }];
-    let script = format!(
-        "{}[ -L {q} ] && echo \"R 0 $(readlink -f -- {q})\"; exit 0\n",
-        remote_path::probe_script(&probe),
-        q = shell_quote(&path)
-    );
+    // The probe prints `R 0 <real path>` (readlink -f) for a link.
+    let script = format!("{}exit 0\n", remote_path::probe_script(&probe));
     let out = remote_path::sh(call, &script).await?;
     let text = out.stdout_str();
-    let st = remote_path::parse_probes(&text, 1).remove(0);
+    let st = remote_path::parse_probe_output(&text, &probe).remove(0);
     let real = text
         .lines()
         .find_map(|l| l.strip_prefix("R 0 "))

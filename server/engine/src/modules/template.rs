@@ -4,7 +4,8 @@
 //! Rendering uses the run's templar (minijinja with Ansible's filters) with the template
 //! module's Jinja settings emulated: `trim_blocks` (the newline after a block tag is
 //! dropped) and `keep_trailing_newline`; `newline_sequence` converts line ends. Adds
-//! Ansible's `template_host`, `template_path`, `template_fullpath`, `template_destpath`.
+//! Ansible's `template_host`, `template_path`, `template_fullpath`, `template_destpath`,
+//! `ansible_managed`.
 //! Must not: write anything itself (see `copy`).
 
 use serde_json::Value as Json;
@@ -64,6 +65,10 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
         local.display().to_string().into(),
     );
     vars.insert("template_destpath".into(), dest.clone().into());
+    // ansible-core's default `DEFAULT_MANAGED_STR` (roles write `{{ ansible_managed | comment }}`);
+    // a variable of that name set by the play wins, as Ansible's config does not.
+    vars.entry("ansible_managed")
+        .or_insert_with(|| "Ansible managed".into());
     let ctx = Context::new(vars);
     let rendered = match render(call, &text, &ctx, newline) {
         Ok(r) => r,

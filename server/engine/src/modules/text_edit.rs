@@ -27,19 +27,39 @@ pub struct Current {
     pub state: PathState,
     /// `None` when absent.
     pub text: Option<String>,
+    /// Who a file written there belongs to (see `remote_path::creator`); `None` also when
+    /// the directory is missing.
+    pub creator: Option<remote_path::Owner>,
+    /// The file's directory exists (a missing one is created for `create: true`).
+    pub parent_exists: bool,
 }
 
 /// Read `path`: state, real path, content.
 pub async fn read(call: &Call<'_>, path: &str) -> Result<Result<Current, String>, SshError> {
     let marker = format!("CAIRN-CONTENT-{:08x}", rand::random::<u32>());
     let q = shell_quote(path);
-    let script = format!(
-        "{}echo \"R 0 $(readlink -f -- {q})\"\necho {marker}\n[ -f {q} ] && cat -- {q}; exit 0\n",
-        remote_path::probe_script(&[remote_path::Probe {
+    let parent = super::copy::parent_of(path);
+    let probes = [
+        remote_path::Probe {
             path,
             follow: true,
             sum: remote_path::Sum::None,
-        }]),
+        },
+        remote_path::Probe {
+            path: &parent,
+            follow: true,
+            sum: remote_path::Sum::None,
+        },
+        remote_path::Probe {
+            path: remote_path::WHOAMI,
+            follow: true,
+            sum: remote_path::Sum::None,
+        },
+    ];
+    // The probe prints `R 0 <real path>` for a link: no `readlink` for a plain file.
+    let script = format!(
+        "{}echo {marker}\n[ -f {q} ] && cat -- {q}; exit 0\n",
+        remote_path::probe_script(&probes),
     );
     let out = remote_path::sh(call, &script).await?;
     let needle = format!("{marker}\n");
@@ -55,7 +75,12 @@ pub async fn read(call: &Call<'_>, path: &str) -> Result<Result<Current, String>
     };
     let head = String::from_utf8_lossy(&out.stdout[..pos]).into_owned();
     let body = &out.stdout[pos + needle.len()..];
-    let state = remote_path::parse_probes(&head, 1).remove(0);
+    let mut states = remote_path::parse_probe_output(&head, &probes).into_iter();
+    let (state, parent_st, me) = (
+        states.next().unwrap_or_default(),
+        states.next().unwrap_or_default(),
+        states.next().unwrap_or_default(),
+    );
     let real = head
         .lines()
         .find_map(|l| l.strip_prefix("R 0 "))
@@ -74,11 +99,21 @@ pub async fn read(call: &Call<'_>, path: &str) -> Result<Result<Current, String>
     } else {
         None
     };
+    // A write goes beside the real file: who creates it there is known only when that is
+    // the directory probed.
+    let creator = if real == path {
+        remote_path::creator(&me, &parent_st)
+    } else {
+        None
+    };
+    let parent_exists = parent_st.is_dir() || real != path;
     Ok(Ok(Current {
         path: path.to_string(),
         real,
         state,
         text,
+        creator,
+        parent_exists,
     }))
 }
 
@@ -128,7 +163,7 @@ pub async fn finish(
     if changed {
         r.changed = true;
         if !call.check {
-            if !cur.state.exists {
+            if !cur.state.exists && !cur.parent_exists {
                 let parent = super::copy::parent_of(&cur.real);
                 let out =
                     remote_path::sh(call, &format!("mkdir -p -- {}", shell_quote(&parent))).await?;
@@ -146,6 +181,7 @@ pub async fn finish(
                 preserve_mode: None,
                 backup: common.backup,
                 validate: common.validate.as_deref(),
+                creator: cur.creator.clone(),
             };
             let w = match remote_path::put(call, &put, edited.text.as_bytes()).await? {
                 Ok(w) => w,

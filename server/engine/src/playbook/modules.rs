@@ -47,6 +47,7 @@ const MODULES: &[(&str, &[&str])] = &[
     ("assert", BUILTIN),
     ("fail", BUILTIN),
     ("set_fact", BUILTIN),
+    ("include_vars", BUILTIN),
     ("pause", BUILTIN),
     ("meta", BUILTIN),
     // Not modules but written like them; the loader gives them their meaning.
@@ -67,6 +68,7 @@ const FREE_FORM: &[&str] = &[
     "raw",
     "script",
     "meta",
+    "include_vars",
     "include_tasks",
     "import_tasks",
 ];
@@ -403,6 +405,18 @@ pub fn parameters(module: &str) -> Option<&'static [&'static str]> {
             "force_basic_auth",
         ],
         "pause" => &["seconds", "minutes", "prompt", "echo"],
+        "include_vars" => &[
+            "file",
+            "name",
+            "dir",
+            "_raw_params",
+            "depth",
+            "files_matching",
+            "ignore_files",
+            "extensions",
+            "ignore_unknown_extensions",
+            "hash_behaviour",
+        ],
         _ => return None,
     })
 }

@@ -117,6 +117,34 @@ mod tests {
 
     use crate::run::template::{Context, Templar};
 
+    /// `comment` in each style and with keywords, as ansible-core 2.19 prints them.
+    #[test]
+    fn comment_styles_are_ansibles() {
+        let t = Templar::new();
+        let c = Context::new(
+            json!({"m": "Ansible managed"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        );
+        let cases = [
+            ("{{ 'a\\nb' | comment }}", "#\n# a\n# b\n#"),
+            ("{{ m | comment }}", "#\n# Ansible managed\n#"),
+            ("{{ 'x' | comment('c') }}", "//\n// x\n//"),
+            ("{{ 'x' | comment('cblock') }}", "/*\n *\n * x\n *\n */"),
+            ("{{ 'x' | comment(decoration='; ') }}", ";\n; x\n;"),
+            ("{{ 'x' | comment('xml') }}", "<!--\n -\n - x\n -\n-->"),
+            ("{{ 'x' | comment(prefix='', postfix='') }}", "# x\n"),
+        ];
+        for (src, want) in cases {
+            assert_eq!(t.template(&json!(src), &c).unwrap(), json!(want), "{src}");
+        }
+        let e = t
+            .template(&json!("{{ 'x' | comment('nope') }}"), &c)
+            .unwrap_err();
+        assert!(e.to_string().contains("Invalid style 'nope'"), "{e}");
+    }
+
     /// Every filter and test of this module, on every kind of value and odd arguments:
     /// results or errors, never a panic (a panic here fails the test with the case).
     #[test]
@@ -136,6 +164,7 @@ mod tests {
             "ternary",
             "mandatory",
             "type_debug",
+            "comment",
             "center",
             "wordcount",
             "indent",

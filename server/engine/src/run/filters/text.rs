@@ -2,7 +2,7 @@
 //! minijinja: `string` and `join` print values as Python does (`True`, `None`, `['a']`),
 //! `int`/`float` follow Jinja2 (a bad value becomes the default, `'0x10' | int(base=16)`),
 //! plus `basename`, `dirname`, `expanduser`, `splitext`, `path_join`, `quote` (shell),
-//! `ternary`, `mandatory`, `type_debug`, `bool`.
+//! `ternary`, `mandatory`, `type_debug`, `bool`, `comment` (Ansible's comment styles).
 //!
 //! Also owns [`py_str`]/[`py_repr`]: how a value prints in a rendered template. Must not:
 //! touch the filesystem (`expanduser` reads only `$HOME`).
@@ -69,6 +69,7 @@ pub fn register(env: &mut Environment<'static>) {
     });
     add(env, B, "quote", |v: Value| shell_quote(&py_str(&v)));
     add(env, B, "ternary", ternary);
+    add(env, B, "comment", comment);
     add(env, B, "mandatory", mandatory);
     add(
         env,
@@ -413,3 +414,71 @@ fn mandatory(v: Value, msg: Option<Value>) -> Result<Value, Error> {
 
 /// The marker `mandatory` leaves on its error so the caller words it as Ansible does.
 pub const MANDATORY: &str = "mandatory variable not defined";
+
+/// Ansible's `comment` filter: the text as a comment block in a style (`plain` `#`,
+/// `erlang`, `c`, `cblock`, `xml`), each part overridable by keyword as in Ansible.
+fn comment(v: Value, style: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+    let text = py_str(&v);
+    let style = style.unwrap_or_else(|| "plain".into());
+    let (beginning, decoration, end) = match style.as_str() {
+        "plain" => ("", "# ", ""),
+        "erlang" => ("", "% ", ""),
+        "c" => ("", "// ", ""),
+        "cblock" => ("/*", " * ", " */"),
+        "xml" => ("<!--", " - ", "-->"),
+        other => {
+            return Err(fail(
+                "comment",
+                format!("Invalid style '{other}'. Available styles: plain, erlang, c, cblock, xml"),
+            ));
+        }
+    };
+    let kw = |k: &str, default: &str| -> Result<String, Error> {
+        Ok(match kwargs.get::<Option<Value>>(k)? {
+            Some(v) => py_str(&v),
+            None => default.to_string(),
+        })
+    };
+    let prepostfix = kw("decoration", decoration)?;
+    let newline = kw("newline", "\n")?;
+    let beginning = kw("beginning", beginning)?;
+    let prefix = kw("prefix", prepostfix.trim_end())?;
+    let decoration = kw("decoration", decoration)?;
+    let postfix = kw("postfix", prepostfix.trim_end())?;
+    let end = kw("end", end)?;
+    let count =
+        |k: &str| -> Result<usize, Error> { Ok(kwargs.get::<Option<usize>>(k)?.unwrap_or(1)) };
+    let (prefix_count, postfix_count) = (count("prefix_count")?, count("postfix_count")?);
+    kwargs.assert_all_used()?;
+    let mut out = String::new();
+    if !beginning.is_empty() {
+        out.push_str(&beginning);
+        out.push_str(&newline);
+    }
+    if !prefix.is_empty() {
+        let one = if prefix != newline {
+            format!("{prefix}{newline}")
+        } else {
+            newline.clone()
+        };
+        out.push_str(&one.repeat(prefix_count));
+    }
+    let body = format!(
+        "{decoration}{}",
+        text.replace(&newline, &format!("{newline}{decoration}"))
+    )
+    .replace(
+        &format!("{decoration}{newline}"),
+        &format!("{}{newline}", decoration.trim_end()),
+    );
+    out.push_str(&body);
+    for _ in 0..postfix_count {
+        out.push_str(&newline);
+        out.push_str(&postfix);
+    }
+    if !end.is_empty() {
+        out.push_str(&newline);
+        out.push_str(&end);
+    }
+    Ok(out)
+}

@@ -1,4 +1,4 @@
--- Schema version 3: what `cairn serve`'s API keeps (no secret in clear: the admin token and
+-- Schema version 4: what `cairn serve`'s API keeps (no secret in clear: the admin token and
 -- session ids are stored as salted SHA-256 hashes; SSH secrets are never stored).
 CREATE TABLE admin_token (
     id         INTEGER PRIMARY KEY CHECK (id = 1),   -- one token
