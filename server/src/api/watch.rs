@@ -23,10 +23,11 @@ pub type Changes = tokio::sync::watch::Receiver<u64>;
 /// Start the watcher thread on its own connection. It ends when every receiver is gone.
 pub fn start(store: Store) -> Changes {
     let (tx, rx) = tokio::sync::watch::channel(0u64);
+    // Read before the thread starts: a commit made right after `start` returns is a change.
+    let mut last = store.data_version().unwrap_or(0);
     std::thread::Builder::new()
         .name("cairn-api-watch".into())
         .spawn(move || {
-            let mut last = store.data_version().unwrap_or(0);
             let mut n = 0u64;
             loop {
                 std::thread::sleep(POLL);

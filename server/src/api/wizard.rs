@@ -93,8 +93,8 @@ impl Default for Saved {
     }
 }
 
-/// One host's secrets, in memory only.
-#[derive(Clone, Default)]
+/// One host's secrets, in memory only (`Secret` prints as `<redacted>`).
+#[derive(Clone, Default, Debug)]
 pub struct HostSecrets {
     pub password: Option<Secret>,
     pub passphrase: Option<Secret>,
