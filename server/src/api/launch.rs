@@ -38,15 +38,7 @@ fn write_config(api: &Api) -> Result<PathBuf> {
     if s.hosts.is_empty() {
         return Err(Error::invalid("no hosts yet: add hosts first"));
     }
-    if !view.valid {
-        return Err(Error::invalid("the role assignment is not valid").details(
-            view.problems
-                .iter()
-                .filter(|p| p.severity == "error")
-                .map(|p| p.message.clone())
-                .collect(),
-        ));
-    }
+    // In the wizard's order: hosts (keys accepted, secrets held), then roles.
     if let Some(h) = s.hosts.iter().find(|h| h.trust != "trusted") {
         return Err(Error::invalid(format!(
             "the host key of {} is not accepted yet: scan it and accept its fingerprint",
@@ -58,6 +50,15 @@ fn write_config(api: &Api) -> Result<PathBuf> {
             "host {} needs its password again (secrets are kept in memory only and the server restarted): add the host again",
             h.id
         )));
+    }
+    if !view.valid {
+        return Err(Error::invalid("the role assignment is not valid").details(
+            view.problems
+                .iter()
+                .filter(|p| p.severity == "error")
+                .map(|p| p.message.clone())
+                .collect(),
+        ));
     }
     let dir = api.state_dir.join("console");
     create_private_dir(&dir).map_err(|e| Error::internal("the console dir", e))?;
