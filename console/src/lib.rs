@@ -17,6 +17,10 @@ mod ui;
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen::prelude::wasm_bindgen(start)]
 pub fn start() {
+    // A panic aborts the wasm ("RuntimeError: unreachable"): say first what it was, where.
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(&format!("cairn console panicked: {info}").into());
+    }));
     leptos::mount::mount_to_body(ui::app::App);
 }
 

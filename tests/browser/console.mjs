@@ -13,6 +13,7 @@
 // Prints one JSON line `RESULT {...}` with the measurements; exits non-zero on the first failure.
 import { chromium } from 'playwright-core';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 
 const env = (k, d) => {
   const v = process.env[k] ?? d;
@@ -36,9 +37,17 @@ const browser = await chromium.launch({
 });
 const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 page.setDefaultTimeout(STEP_MS);
+// Every browser-side error, with the step it happened in; the failed requests by URL (a 401
+// before the login is expected, nothing else is).
 const consoleErrors = [];
-page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-page.on('pageerror', (e) => consoleErrors.push(String(e)));
+const pageErrors = [];
+const failedRequests = [];
+let current = 'start';
+page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(`${current}: ${m.text()}`); });
+page.on('pageerror', (e) => pageErrors.push(`${current}: ${e.stack || e}`));
+page.on('response', (r) => {
+  if (r.status() >= 400) failedRequests.push(`${current}: ${r.status()} ${r.request().method()} ${new globalThis.URL(r.url()).pathname}`);
+});
 
 async function snap(name) {
   shot += 1;
@@ -48,6 +57,7 @@ async function snap(name) {
 }
 
 async function step(name, fn) {
+  current = name;
   const t0 = Date.now();
   process.stderr.write(`console e2e: ${name}\n`);
   try {
@@ -55,7 +65,7 @@ async function step(name, fn) {
   } catch (e) {
     await page.screenshot({ path: `${SHOTS}/FAILED-${name}.png`, fullPage: true }).catch(() => {});
     const text = await page.evaluate(() => document.body.innerText).catch(() => '');
-    process.stderr.write(`\nstep "${name}" failed at ${page.url()}: ${e.stack || e}\n--- page text ---\n${text.slice(0, 4000)}\n--- browser errors ---\n${consoleErrors.join('\n')}\n`);
+    process.stderr.write(`\nstep "${name}" failed at ${page.url()}: ${e.stack || e}\n--- page text ---\n${text.slice(0, 4000)}\n--- browser errors ---\n${[...pageErrors, ...consoleErrors, ...failedRequests].join('\n')}\n`);
     await browser.close();
     process.exit(1);
   }
@@ -178,6 +188,67 @@ await step('history', async () => {
   await page.waitForFunction(() => document.querySelector('#pct')?.textContent === '100%');
 });
 
+// State is the server's: a reload of the install page shows the same finished run.
+await step('reload-keeps-run', async () => {
+  await page.goto(`${URL}/install`);
+  await page.reload();
+  await page.waitForSelector(`section.run[data-run="${result.install_run}"]`);
+  await page.waitForFunction(() => document.querySelector('#pct')?.textContent === '100%');
+});
+
+// A `cairn install` started from a shell (another process, same state dir) shows up in the
+// history by itself and is followed live: each frame notes how late its events arrived.
+if (process.env.CAIRN_BIN) {
+  await step('cli-install-live', async () => {
+    const yaml = await page.request.get(`${URL}/api/cluster.yaml`);
+    if (yaml.status() !== 200) throw new Error(`cluster.yaml: ${yaml.status()}`);
+    const config = `${SHOTS}/cli-cluster.yaml`;
+    writeFileSync(config, await yaml.text());
+    await page.goto(`${URL}/runs`);
+    await page.waitForSelector(`#runs tr[data-run="${result.install_run}"]`);
+    const cli = spawn(env('CAIRN_BIN'), ['install', '--config', config, '-e', 'sleep_seconds=2'], {
+      env: { ...process.env, CAIRN_STATE_DIR: env('STATE_DIR'), NO_COLOR: '1' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let cliErr = '';
+    cli.stderr.on('data', (d) => { cliErr += d; });
+    const exited = new Promise((resolve) => cli.on('exit', (code) => resolve(code)));
+    // The runs page polls: the CLI's run appears without a reload, still running.
+    const row = await page.waitForSelector(`#runs tr[data-status="running"]`, { timeout: INSTALL_MS });
+    result.cli_run = Number(await row.getAttribute('data-run'));
+    if (!(result.cli_run > result.install_run)) throw new Error(`the running run is #${result.cli_run}`);
+    await page.click(`#runs tr[data-run="${result.cli_run}"] a`);
+    await page.waitForSelector(`#matrix .mrow`, { timeout: INSTALL_MS });
+    await page.waitForFunction(() => document.querySelector('#run-status')?.dataset.status === 'ok', null, { timeout: INSTALL_MS });
+    await page.waitForFunction(() => document.querySelector('#pct')?.textContent === '100%');
+    const code = await exited;
+    if (code !== 0) throw new Error(`cairn install exited ${code}:\n${cliErr}`);
+    await page.waitForSelector('#apply-stats[data-ended="1"]');
+    const s = await page.$eval('#apply-stats', (e) => ({ ...e.dataset }));
+    // The first frame is the replay of what happened before the page connected; the others
+    // are live: an event's time in the CLI's process to its frame in the DOM.
+    result.live = {
+      events: Number(s.events), gaps: Number(s.gaps), frames: Number(s.liveFrames),
+      lag_median_ms: Number(s.lagMedianMs), lag_max_ms: Number(s.lagMaxMs), lags_ms: s.lagsMs,
+    };
+    if (!(result.live.frames > 0)) throw new Error(`no live event was drawn: ${JSON.stringify(s)}`);
+    if (result.live.gaps !== 0) throw new Error(`events missing: ${JSON.stringify(s)}`);
+  });
+}
+
+// Without the session cookie: 401 from the API, and the pages send the browser to the login.
+await step('no-session-401', async () => {
+  const ctx = await browser.newContext();
+  const r = await ctx.request.get(`${URL}/api/runs`);
+  if (r.status() !== 401) throw new Error(`GET /api/runs without a session: ${r.status()}`);
+  const ev = await ctx.request.get(`${URL}/api/runs/1/events`);
+  if (ev.status() !== 401) throw new Error(`the event stream without a session: ${ev.status()}`);
+  const p2 = await ctx.newPage();
+  await p2.goto(`${URL}/runs`);
+  await p2.waitForURL(/\/login\?next=/);
+  await ctx.close();
+});
+
 await step('done', async () => {
   await page.goto(`${URL}/done`);
   await page.waitForSelector('#endpoints');
@@ -199,7 +270,7 @@ if (process.env.SYNTH_RUN) {
       { timeout: INSTALL_MS },
     );
     const s = await page.$eval('#apply-stats', (e) => ({ ...e.dataset }));
-    result.load = { events: Number(s.events), busy_ms: Number(s.busyMs), total_ms: Number(s.totalMs) };
+    result.load = { events: Number(s.events), gaps: Number(s.gaps), busy_ms: Number(s.busyMs), total_ms: Number(s.totalMs) };
     // Still responsive: scroll to the middle, pick a host, its output shows within a frame.
     const t0 = Date.now();
     await page.$eval('#matrix', (m) => { m.scrollTop = 250 * 20; });
@@ -212,6 +283,21 @@ if (process.env.SYNTH_RUN) {
 }
 
 result.browser_errors = consoleErrors;
+result.page_errors = pageErrors;
+result.failed_requests = failedRequests;
+// A panic in the wasm, an uncaught exception, or a failed request other than the 401s before
+// logging in, fails the test even when every step got through.
+const unexpected = [
+  ...pageErrors,
+  ...consoleErrors.filter((e) => !/status of 401/.test(e) || !e.startsWith('login:')),
+  ...failedRequests.filter((e) => !e.startsWith('login: 401 ')),
+];
+if (unexpected.length) {
+  process.stderr.write(`browser-side errors:\n${unexpected.join('\n')}\n`);
+  writeFileSync(`${SHOTS}/result.json`, JSON.stringify(result, null, 2));
+  await browser.close();
+  process.exit(1);
+}
 result.shots = SHOTS;
 writeFileSync(`${SHOTS}/result.json`, JSON.stringify(result, null, 2));
 console.log(`RESULT ${JSON.stringify(result)}`);

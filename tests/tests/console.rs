@@ -42,6 +42,10 @@ const SITE: &str = r#"- name: console test
       copy: { dest: /tmp/cairn-console-test/hello.txt, content: "hello from the console\n" }
     - name: the kernel
       command: uname -r
+    - name: take a while (the CLI's install, watched live)
+      command: sleep {{ sleep_seconds | default(0) }}
+    - name: and a while more
+      command: sleep {{ sleep_seconds | default(0) }}
     - name: say so
       debug: { msg: "installed {{ inventory_hostname }}" }
 "#;
@@ -204,7 +208,7 @@ fn synthetic_run(db: &Path, hosts: usize, tasks: usize) -> (i64, u64) {
             let kind = body["type"].as_str().unwrap().to_owned();
             ev.execute(rusqlite::params![
                 run,
-                env.seq,
+                env.seq as i64,
                 env.time_ms,
                 kind,
                 body.to_string()
@@ -286,10 +290,9 @@ fn the_console_loads_in_chromium_and_applies_a_500_by_100_run() {
 /// The path of the first `/assets/…` file with this extension that index.html names.
 fn index_asset(addr: SocketAddr, ext: &str) -> String {
     let index = http_get_plain(addr, "/");
-    let start = index.find("/assets/").expect("index.html names its assets");
-    let rest = &index[start..];
-    let end = rest.find(ext).expect("an asset of that kind") + ext.len();
-    rest[..end].to_string()
+    let end = index.find(ext).expect("an asset of that kind") + ext.len();
+    let start = index[..end].rfind("/assets/").expect("index.html names its assets");
+    index[start..end].to_string()
 }
 
 /// A GET without gzip (to read the body as text).
@@ -363,6 +366,8 @@ fn the_wizard_installs_three_lab_hosts_in_chromium_and_applies_50k_events() {
         )
         .env("NTP_PORT", cairn_tests::free_udp_port(BRIDGE).to_string())
         .env("SHOTS", &shots)
+        .env("CAIRN_BIN", cairn_bin())
+        .env("STATE_DIR", &state)
         .env("SYNTH_RUN", synth.to_string())
         .env("SYNTH_EVENTS", synth_events.to_string())
         .output()
@@ -392,6 +397,10 @@ fn the_wizard_installs_three_lab_hosts_in_chromium_and_applies_50k_events() {
     eprintln!("console e2e: {result:#}");
     assert_eq!(result["install_status"], "ok");
     assert_eq!(result["load"]["events"], synth_events);
+    assert_eq!(result["load"]["gaps"], 0, "{result}");
+    // The CLI's install, in another process, was drawn live (no event missing).
+    assert!(result["live"]["frames"].as_u64().unwrap() > 1, "{result}");
+    assert_eq!(result["live"]["gaps"], 0, "{result}");
     // Only the rows in view (plus a margin) exist: the matrix is virtualised.
     assert!(
         result["load"]["dom_rows"].as_u64().unwrap() < 60,

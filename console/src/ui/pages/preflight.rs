@@ -44,7 +44,8 @@ pub fn PreflightPage() -> impl IntoView {
                             );
                         }
                         record.set(Some(r));
-                        if done || run.get_untracked() != Some(id) {
+                        // Stop when the page is gone or shows another run.
+                        if done || run.try_get_untracked() != Some(Some(id)) {
                             break;
                         }
                     }

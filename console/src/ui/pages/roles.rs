@@ -51,7 +51,7 @@ pub fn RolesPage() -> impl IntoView {
         let mine = generation.get_value();
         spawn_local(async move {
             match api::put::<_, RolesView>("/api/roles", &RolesRequest { roles }).await {
-                Ok(v) if generation.get_value() == mine => {
+                Ok(v) if generation.try_get_value() == Some(mine) => {
                     error.set(None);
                     view_.set(Some(v));
                 }

@@ -13,6 +13,18 @@ use crate::ui::parts::run_view::RunView;
 #[component]
 pub fn RunsPage() -> impl IntoView {
     let (runs, reload) = load::<Vec<RunSummary>>("/api/runs?limit=200".into());
+    // New runs (a `cairn install` started in a shell included) appear without a reload: the
+    // list is fetched again every second while this page is shown.
+    let alive = StoredValue::new(());
+    leptos::task::spawn_local(async move {
+        loop {
+            crate::ui::pages::preflight::sleep_ms(1000).await;
+            if alive.try_get_value().is_none() {
+                break;
+            }
+            reload();
+        }
+    });
     view! {
         <h1 id="title">"Runs"</h1>
         <p>"Every run started here or with the command line (" <code>"cairn install"</code> ", " <code>"cairn play"</code> ", " <code>"cairn preflight"</code> ")."
@@ -33,7 +45,7 @@ pub fn RunsPage() -> impl IntoView {
                                 .unwrap_or_default();
                             let took = r.finished_ms.map(|f| duration_words((f - r.started_ms).max(0) as u64)).unwrap_or_else(|| "running".into());
                             view! {
-                                <tr data-run=r.id.to_string()>
+                                <tr data-run=r.id.to_string() data-status=r.status.clone()>
                                     <td><a href=format!("/runs/{}", r.id)>{format!("#{}", r.id)}</a></td>
                                     <td>{r.kind.clone()}</td>
                                     <td class="mono">{r.title.clone()}</td>

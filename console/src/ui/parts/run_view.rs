@@ -21,13 +21,36 @@ use crate::ui::api;
 use crate::ui::parts::load::error_box;
 use crate::ui::parts::matrix::Matrix;
 
-/// How long applying the stream took (first event to the `end` message).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+/// How long applying the stream took (first event to the `end` message), and how far behind
+/// the live events were when they reached the page.
+#[derive(Clone, Debug, Default, PartialEq)]
 struct Measure {
     first_ms: Option<f64>,
     /// Time spent inside the handlers (parse + apply), excluding waiting for the network.
     busy_ms: f64,
     end_ms: Option<f64>,
+    /// The emitting time (`Envelope::time_ms`) of the oldest live event not drawn yet.
+    oldest_undrawn: Option<i64>,
+    /// For each frame that drew live events: now − the oldest one's emitting time, in ms
+    /// (the engine's event → store → SSE → parse → DOM). Replayed history is not counted.
+    lags: Vec<i64>,
+}
+
+/// Events older than this when they arrive are history being replayed, not live.
+const LIVE_MS: i64 = 60_000;
+
+/// After a redraw: how late the oldest live event it drew reached the DOM.
+fn note_lag(measure: StoredValue<Measure>, lag_tick: RwSignal<u64>) {
+    let mut noted = false;
+    measure.update_value(|m| {
+        if let Some(t) = m.oldest_undrawn.take() {
+            m.lags.push(api::unix_ms() - t);
+            noted = true;
+        }
+    });
+    if noted {
+        lag_tick.update(|n| *n += 1);
+    }
 }
 
 #[component]
@@ -41,6 +64,8 @@ pub fn RunView(run: i64) -> impl IntoView {
     let action_error = RwSignal::new(None::<api::Fail>);
     let measure = StoredValue::new(Measure::default());
     let frame_pending = StoredValue::new(false);
+    // Bumped when a frame's lag was noted (after its redraw), so the stats show it.
+    let lag_tick = RwSignal::new(0u64);
 
     // The run as listed, and an estimate of its length: the last finished run of the same kind
     // and title (the engine does not announce how many tasks a run will have).
@@ -52,20 +77,23 @@ pub fn RunView(run: i64) -> impl IntoView {
                     r.id < run && r.kind == me.kind && r.title == me.title && r.status == "ok"
                 });
                 expected.set(prev.map(|r| r.events as u64));
-                if summary.get_untracked().is_none() {
+                // The view may be gone by now (the page moved on): `try_` never panics.
+                if summary.try_get_untracked().is_some_and(|s| s.is_none()) {
                     summary.set(Some(me.clone()));
                 }
             }
         }
     });
 
-    // Redraw at most once per frame.
+    // Redraw at most once per frame; then (a task queued after the redraw's own) note how
+    // late the live events of that frame reached the DOM.
     let redraw = move || {
-        if !frame_pending.get_value() {
+        if frame_pending.try_get_value() == Some(false) {
             frame_pending.set_value(true);
             request_animation_frame(move || {
                 frame_pending.set_value(false);
                 version.update(|v| *v += 1);
+                spawn_local(async move { note_lag(measure, lag_tick) });
             });
         }
     };
@@ -80,7 +108,15 @@ pub fn RunView(run: i64) -> impl IntoView {
                     return;
                 };
                 match serde_json::from_str::<Envelope>(&data) {
-                    Ok(env) => model.update_value(|m| m.apply(&env)),
+                    Ok(env) => {
+                        model.update_value(|m| m.apply(&env));
+                        if api::unix_ms() - env.time_ms < LIVE_MS {
+                            measure.update_value(|m| {
+                                let t = m.oldest_undrawn.get_or_insert(env.time_ms);
+                                *t = (*t).min(env.time_ms);
+                            });
+                        }
+                    }
                     Err(e) => stream_error.set(Some(format!("An event could not be read: {e}"))),
                 }
                 measure.update_value(|m| {
@@ -102,6 +138,8 @@ pub fn RunView(run: i64) -> impl IntoView {
                 }
                 measure.update_value(|m| m.end_ms = Some(api::now()));
                 version.update(|v| *v += 1);
+                // The last events may not have had their frame yet: note them now.
+                spawn_local(async move { note_lag(measure, lag_tick) });
             });
             let es3 = es.clone();
             let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |ev: web_sys::Event| {
@@ -119,7 +157,8 @@ pub fn RunView(run: i64) -> impl IntoView {
                 }
                 // The browser reconnects by itself (sending Last-Event-ID); only a closed stream
                 // (e.g. the session ended) needs the operator.
-                if es3.ready_state() == EventSource::CLOSED && measure.get_value().end_ms.is_none()
+                if es3.ready_state() == EventSource::CLOSED
+                    && measure.try_get_value().is_some_and(|m| m.end_ms.is_none())
                 {
                     stream_error.set(Some(
                         "The live stream closed. Reload the page (you may need to log in again)."
@@ -319,15 +358,29 @@ pub fn RunView(run: i64) -> impl IntoView {
 
     let apply_stats = move || {
         version.track();
+        lag_tick.track();
         let m = measure.get_value();
-        let applied = model.with_value(|m| m.applied);
+        let (applied, gaps) = model.with_value(|m| (m.applied, m.gaps));
         let total = m.end_ms.zip(m.first_ms).map(|(e, f)| e - f);
+        let mut lags = m.lags.clone();
+        lags.sort_unstable();
+        let lag_median = lags.get(lags.len() / 2).map(i64::to_string).unwrap_or_default();
+        let lag_max = lags.last().map(i64::to_string).unwrap_or_default();
+        let lags_list = m.lags.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let lag_text = (!lags.is_empty())
+            .then(|| format!("; live events on the page {lag_median} ms after they happened (median)"));
         view! {
             <p id="apply-stats" class="muted" data-events=applied.to_string()
+                data-gaps=gaps.to_string()
                 data-busy-ms=format!("{:.0}", m.busy_ms)
-                data-total-ms=total.map(|t| format!("{t:.0}")).unwrap_or_default()>
+                data-total-ms=total.map(|t| format!("{t:.0}")).unwrap_or_default()
+                data-live-frames=lags.len().to_string()
+                data-ended=if m.end_ms.is_some() { "1" } else { "0" }
+                data-lag-median-ms=lag_median data-lag-max-ms=lag_max
+                data-lags-ms=lags_list>
                 {format!("{applied} events applied in {:.0} ms of work", m.busy_ms)}
                 {total.map(|t| format!(" ({t:.0} ms from the first event to the end of the stream)"))}
+                {lag_text}
             </p>
         }
     };
