@@ -16,7 +16,9 @@
 //! Host use: lab34, lab35, lab36 (`/tmp/cairn-api-test` and the marker, removed by a guard).
 
 use cairn_tests::http::{self, Response};
-use cairn_tests::{BRIDGE, Lab, OPS_PASSWORD, Served, cairn_bin, free_tcp_port, free_udp_port, scratch};
+use cairn_tests::{
+    BRIDGE, Lab, OPS_PASSWORD, Served, cairn_bin, free_tcp_port, free_udp_port, scratch,
+};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -47,7 +49,10 @@ const SITE: &str = r#"- name: api test
 fn ssh(lab: &Lab, host: &str, cmd: &str) -> std::process::Output {
     Command::new("ssh")
         .args(["-i", lab.key("id_ed25519").to_str().unwrap()])
-        .args(["-o", &format!("UserKnownHostsFile={}", lab.known_hosts.display())])
+        .args([
+            "-o",
+            &format!("UserKnownHostsFile={}", lab.known_hosts.display()),
+        ])
         .args(["-o", "BatchMode=yes"])
         .arg(format!("root@{}", lab.address(host)))
         .arg(cmd)
@@ -110,8 +115,14 @@ impl Client {
             Some(&json!({ "token": token }).to_string()),
         );
         assert_eq!(r.status, 200, "{}", r.body);
-        let set = r.header("set-cookie").expect("a session cookie").to_string();
-        assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+        let set = r
+            .header("set-cookie")
+            .expect("a session cookie")
+            .to_string();
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+            "{set}"
+        );
         Client {
             addr,
             cookie: set.split(';').next().unwrap().to_string(),
@@ -138,8 +149,17 @@ impl Client {
         } else {
             self.send(method, path, body)
         };
-        assert!((200..300).contains(&r.status), "{method} {path}: {} {}", r.status, r.body);
-        if r.body.is_empty() { Value::Null } else { r.json() }
+        assert!(
+            (200..300).contains(&r.status),
+            "{method} {path}: {} {}",
+            r.status,
+            r.body
+        );
+        if r.body.is_empty() {
+            Value::Null
+        } else {
+            r.json()
+        }
     }
 }
 
@@ -181,7 +201,12 @@ fn auth_csrf_and_secrets() {
     let (server, addr) = serve(&bundle, &state, &[]);
 
     // Without a session: 401, as JSON, for the API and the event stream.
-    for path in ["/api/runs", "/api/hosts", "/api/runs/1/events", "/api/cluster.yaml"] {
+    for path in [
+        "/api/runs",
+        "/api/hosts",
+        "/api/runs/1/events",
+        "/api/cluster.yaml",
+    ] {
         let r = http::request(addr, "GET", path, &[], None);
         assert_eq!(r.status, 401, "{path}: {}", r.body);
         assert_eq!(r.json()["code"], "unauthorized", "{path}");
@@ -194,7 +219,12 @@ fn auth_csrf_and_secrets() {
         Some(r#"{"token":"not-the-token"}"#),
     );
     assert_eq!(wrong.status, 401, "{}", wrong.body);
-    assert!(wrong.json()["error"].as_str().unwrap().contains("wrong token"));
+    assert!(
+        wrong.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("wrong token")
+    );
     // Login needs the CSRF header too.
     let r = http::request(
         addr,
@@ -216,13 +246,23 @@ fn auth_csrf_and_secrets() {
         "become": true,
         "become_password": OPS_PASSWORD,
     });
-    let r = http::request(addr, "POST", "/api/hosts", &[("Cookie", &c.cookie)], Some(&add.to_string()));
+    let r = http::request(
+        addr,
+        "POST",
+        "/api/hosts",
+        &[("Cookie", &c.cookie)],
+        Some(&add.to_string()),
+    );
     assert_eq!(r.status, 403, "{}", r.body);
     let r = http::request(
         addr,
         "POST",
         "/api/hosts",
-        &[("Cookie", &c.cookie), ("X-Cairn-Csrf", "1"), ("Origin", "http://evil.example")],
+        &[
+            ("Cookie", &c.cookie),
+            ("X-Cairn-Csrf", "1"),
+            ("Origin", "http://evil.example"),
+        ],
         Some(&add.to_string()),
     );
     assert_eq!(r.status, 403, "{}", r.body);
@@ -231,7 +271,11 @@ fn auth_csrf_and_secrets() {
         addr,
         "POST",
         "/api/hosts",
-        &[("Cookie", &c.cookie), ("X-Cairn-Csrf", "1"), ("Origin", &format!("http://{addr}"))],
+        &[
+            ("Cookie", &c.cookie),
+            ("X-Cairn-Csrf", "1"),
+            ("Origin", &format!("http://{addr}")),
+        ],
         Some(&add.to_string()),
     );
     assert_eq!(r.status, 201, "{}", r.body);
@@ -243,13 +287,26 @@ fn auth_csrf_and_secrets() {
     assert_eq!(hosts[0]["trust"], "unknown");
 
     // Secrets never come back, from any GET.
-    for path in ["/api/hosts", "/api/wizard", "/api/cluster.yaml", "/api/roles", "/api/runs"] {
+    for path in [
+        "/api/hosts",
+        "/api/wizard",
+        "/api/cluster.yaml",
+        "/api/roles",
+        "/api/runs",
+    ] {
         let r = c.get(path);
         assert_eq!(r.status, 200, "{path}: {}", r.body);
-        assert!(!r.body.contains(OPS_PASSWORD), "{path} returned the secret: {}", r.body);
+        assert!(
+            !r.body.contains(OPS_PASSWORD),
+            "{path} returned the secret: {}",
+            r.body
+        );
     }
     let yaml = c.get("/api/cluster.yaml").body;
-    assert!(yaml.contains("password_env: CAIRN_PASSWORD_LAB34"), "{yaml}");
+    assert!(
+        yaml.contains("password_env: CAIRN_PASSWORD_LAB34"),
+        "{yaml}"
+    );
     // The scan authenticates with the in-memory password only after the key is trusted; here
     // it shows the key and trusts nothing.
     let scan = c.ok("POST", "/api/hosts/lab34/scan", json!({}));
@@ -257,7 +314,10 @@ fn auth_csrf_and_secrets() {
 
     // The bundle endpoints still answer on the same port, without a session.
     let r = http::request(addr, "GET", "/files/hello.txt", &[], None);
-    assert_eq!((r.status, r.body.as_str()), (200, "hello from the api test\n"));
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, "hello from the api test\n")
+    );
     let info = c.ok("GET", "/api/bundle", json!({}));
     assert_eq!(info["name"], "apitest");
     assert_eq!(info["verified"], true);
@@ -268,7 +328,10 @@ fn auth_csrf_and_secrets() {
     assert_eq!(c.get("/api/hosts").status, 401);
 
     let (_, log) = server.stop();
-    assert!(!log.contains(OPS_PASSWORD), "the server logged the secret:\n{log}");
+    assert!(
+        !log.contains(OPS_PASSWORD),
+        "the server logged the secret:\n{log}"
+    );
     assert!(!log.contains(TOKEN), "the server logged the token:\n{log}");
     let leaked = files_contain(&state, OPS_PASSWORD);
     assert!(leaked.is_empty(), "the secret reached {leaked:?}");
@@ -293,7 +356,10 @@ fn lab_fingerprint(lab: &Lab, host: &str) -> String {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 /// Follow a run's events to `end`: (envelopes, end summary, latency of each event in ms).
@@ -337,12 +403,16 @@ fn wizard_tofu_preflight_install_and_live_events() {
     let (server, addr) = serve(&bundle, &state, &["--playbooks", pb.to_str().unwrap()]);
     let c = Client::login(addr, TOKEN);
 
-    c.ok("POST", "/api/hosts", json!({
-        "address": format!("{}.[44:46]", lab.net),
-        "name": "lab[34:36]",
-        "user": "root",
-        "auth": { "kind": "key_path", "path": lab.key("id_ed25519").display().to_string() },
-    }));
+    c.ok(
+        "POST",
+        "/api/hosts",
+        json!({
+            "address": format!("{}.[44:46]", lab.net),
+            "name": "lab[34:36]",
+            "user": "root",
+            "auth": { "kind": "key_path", "path": lab.key("id_ed25519").display().to_string() },
+        }),
+    );
     // Host keys: shown, not trusted, until accepted one by one with the fingerprint seen.
     let r = c.send("POST", "/api/preflight", json!({}));
     assert_eq!(r.status, 422, "{}", r.body);
@@ -352,10 +422,23 @@ fn wizard_tofu_preflight_install_and_live_events() {
         assert_eq!(scan["host"]["trust"], "scanned", "{scan}");
         let fp = scan["host"]["fingerprint"].as_str().unwrap().to_string();
         assert_eq!(fp, lab_fingerprint(&lab, h), "{h}");
-        assert!(!state.join("known_hosts").exists() || !std::fs::read_to_string(state.join("known_hosts")).unwrap().contains(&lab.address(h)));
-        let wrong = c.send("POST", &format!("/api/hosts/{h}/accept"), json!({ "fingerprint": "SHA256:AAAA" }));
+        assert!(
+            !state.join("known_hosts").exists()
+                || !std::fs::read_to_string(state.join("known_hosts"))
+                    .unwrap()
+                    .contains(&lab.address(h))
+        );
+        let wrong = c.send(
+            "POST",
+            &format!("/api/hosts/{h}/accept"),
+            json!({ "fingerprint": "SHA256:AAAA" }),
+        );
         assert_eq!(wrong.status, 409, "{}", wrong.body);
-        let v = c.ok("POST", &format!("/api/hosts/{h}/accept"), json!({ "fingerprint": fp }));
+        let v = c.ok(
+            "POST",
+            &format!("/api/hosts/{h}/accept"),
+            json!({ "fingerprint": fp }),
+        );
         assert_eq!(v["trust"], "trusted", "{v}");
         let again = c.ok("POST", &format!("/api/hosts/{h}/scan"), json!({}));
         assert_eq!(again["host"]["trust"], "trusted", "{again}");
@@ -365,7 +448,11 @@ fn wizard_tofu_preflight_install_and_live_events() {
     assert_eq!(kh.lines().count(), 3, "{kh}");
 
     // Roles, validated live.
-    let bad = c.ok("PUT", "/api/roles", json!({ "roles": { "etcd": ["lab34", "lab35"], "kube_master": ["lab34"] } }));
+    let bad = c.ok(
+        "PUT",
+        "/api/roles",
+        json!({ "roles": { "etcd": ["lab34", "lab35"], "kube_master": ["lab34"] } }),
+    );
     assert_eq!(bad["valid"], false);
     assert!(bad["problems"].to_string().contains("odd number"), "{bad}");
     let good = c.ok("PUT", "/api/roles", json!({ "roles": {
@@ -382,11 +469,20 @@ fn wizard_tofu_preflight_install_and_live_events() {
     let rec = c.ok("GET", &format!("/api/runs/{pf_run}"), json!({}));
     assert_eq!(rec["run"]["kind"], "preflight");
     for h in HOSTS {
-        assert!(rec["checks"].as_array().unwrap().iter().any(|c| c["host"] == h), "{h}: {rec}");
+        assert!(
+            rec["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["host"] == h),
+            "{h}: {rec}"
+        );
     }
 
     // An install from the API, followed over SSE to its end.
-    let run = c.ok("POST", "/api/install", json!({ "ignore_preflight": true }))["run"].as_i64().unwrap();
+    let run = c.ok("POST", "/api/install", json!({ "ignore_preflight": true }))["run"]
+        .as_i64()
+        .unwrap();
     let (envs, end, _) = follow(&c, run);
     gapless(&envs);
     assert_eq!(end["status"], "ok", "{end}");
@@ -407,7 +503,7 @@ fn wizard_tofu_preflight_install_and_live_events() {
     let config = dir.join("cluster.yaml");
     std::fs::write(&config, &yaml).unwrap();
     ssh(&lab, "lab36", &format!("touch {MARKER}"));
-    let mut cli = Command::new(cairn_bin())
+    let cli = Command::new(cairn_bin())
         .args(["install", "--config", config.to_str().unwrap(), "--json"])
         .args(["--playbooks", pb.to_str().unwrap(), "--ignore-preflight"])
         .arg(failing_ids(&c, pf_run))
@@ -420,19 +516,36 @@ fn wizard_tofu_preflight_install_and_live_events() {
     let t0 = Instant::now();
     let cli_run = loop {
         let runs = c.ok("GET", "/api/runs", json!({}));
-        if let Some(r) = runs.as_array().unwrap().iter().find(|r| r["kind"] == "install" && r["id"].as_i64().unwrap() > run) {
+        if let Some(r) = runs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["kind"] == "install" && r["id"].as_i64().unwrap() > run)
+        {
             break r["id"].as_i64().unwrap();
         }
-        assert!(t0.elapsed() < Duration::from_secs(120), "the CLI's run never showed");
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the CLI's run never showed"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     // One install per cluster: the API refuses a second one while the CLI's runs.
     let busy = c.send("POST", "/api/install", json!({}));
     assert_eq!(busy.status, 409, "{}", busy.body);
-    assert!(busy.body.contains("another `cairn install`"), "{}", busy.body);
+    assert!(
+        busy.body.contains("another `cairn install`"),
+        "{}",
+        busy.body
+    );
     let (envs, end, lat) = follow(&c, cli_run);
     let out = cli.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     gapless(&envs);
     assert_eq!(end["status"], "failed", "{end}");
     // Events that arrived while the run went on (not the replayed start): how far behind.
@@ -444,11 +557,21 @@ fn wizard_tofu_preflight_install_and_live_events() {
         live[live.len() / 2],
         live.last().unwrap()
     );
-    assert!(envs.iter().any(|e| e["type"] == "host_result" && e["host"] == "lab36" && e["outcome"] == "failed"));
+    assert!(
+        envs.iter().any(|e| e["type"] == "host_result"
+            && e["host"] == "lab36"
+            && e["outcome"] == "failed")
+    );
 
     // Retry the failed host from the API: only lab36 runs again.
     ssh(&lab, "lab36", &format!("rm -f {MARKER}"));
-    let retry = c.ok("POST", &format!("/api/runs/{cli_run}/retry-failed"), json!({}))["run"].as_i64().unwrap();
+    let retry = c.ok(
+        "POST",
+        &format!("/api/runs/{cli_run}/retry-failed"),
+        json!({}),
+    )["run"]
+        .as_i64()
+        .unwrap();
     let (envs, end, _) = follow(&c, retry);
     assert_eq!(end["status"], "ok", "{end}");
     let hosts: std::collections::BTreeSet<&str> = envs
@@ -458,7 +581,11 @@ fn wizard_tofu_preflight_install_and_live_events() {
         .collect();
     assert_eq!(hosts.into_iter().collect::<Vec<_>>(), ["lab36"]);
     // Nothing left to retry.
-    let r = c.send("POST", &format!("/api/runs/{retry}/retry-failed"), json!({}));
+    let r = c.send(
+        "POST",
+        &format!("/api/runs/{retry}/retry-failed"),
+        json!({}),
+    );
     assert_eq!(r.status, 422, "{}", r.body);
 
     // The wizard survives a restart (secrets would not: none were typed here).
@@ -482,5 +609,9 @@ fn failing_ids(c: &Client, run: i64) -> String {
         .filter(|c| c["status"] == "fail")
         .map(|c| c["id"].as_str().unwrap().to_string())
         .collect();
-    if ids.is_empty() { "none".into() } else { ids.join(",") }
+    if ids.is_empty() {
+        "none".into()
+    } else {
+        ids.join(",")
+    }
 }

@@ -254,13 +254,22 @@ fn the_console_loads_in_chromium_and_applies_a_500_by_100_run() {
     let served = Served::spawn(cmd, listen);
 
     let index = http_get(listen, "/hosts");
-    assert!(index.contains(" 200 OK"), "the console is not built in: {index}");
+    assert!(
+        index.contains(" 200 OK"),
+        "the console is not built in: {index}"
+    );
     let head = index.to_ascii_lowercase();
     assert!(head.contains("content-encoding: gzip"), "{head}");
-    assert!(head.contains("content-security-policy: default-src 'self'"), "{head}");
+    assert!(
+        head.contains("content-security-policy: default-src 'self'"),
+        "{head}"
+    );
     let wasm = index_asset(listen, ".wasm");
     let wasm_head = http_get(listen, &wasm).to_ascii_lowercase();
-    assert!(wasm_head.contains("content-type: application/wasm"), "{wasm}");
+    assert!(
+        wasm_head.contains("content-type: application/wasm"),
+        "{wasm}"
+    );
     assert!(wasm_head.contains("immutable"), "{wasm}");
 
     let browser = repo_root().join("tests/browser");
@@ -280,7 +289,10 @@ fn the_console_loads_in_chromium_and_applies_a_500_by_100_run() {
         "{}{stdout}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let line = stdout.lines().find_map(|l| l.strip_prefix("RESULT ")).expect("RESULT");
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .expect("RESULT");
     let r: serde_json::Value = serde_json::from_str(line).unwrap();
     eprintln!("console smoke: {r}");
     assert_eq!(r["apply"]["hosts"], 500);
@@ -291,7 +303,9 @@ fn the_console_loads_in_chromium_and_applies_a_500_by_100_run() {
 fn index_asset(addr: SocketAddr, ext: &str) -> String {
     let index = http_get_plain(addr, "/");
     let end = index.find(ext).expect("an asset of that kind") + ext.len();
-    let start = index[..end].rfind("/assets/").expect("index.html names its assets");
+    let start = index[..end]
+        .rfind("/assets/")
+        .expect("index.html names its assets");
     index[start..end].to_string()
 }
 

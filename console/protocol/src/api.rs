@@ -243,7 +243,9 @@ pub enum AuthInput {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         passphrase: Option<String>,
     },
-    Password { password: String },
+    Password {
+        password: String,
+    },
     /// The keys of the ssh-agent the server process sees.
     Agent,
 }
@@ -388,9 +390,13 @@ mod tests {
 
     #[test]
     fn auth_input_is_tagged_by_kind() {
-        let a: AuthInput =
-            serde_json::from_str(r#"{"kind":"password","password":"x"}"#).unwrap();
-        assert_eq!(a, AuthInput::Password { password: "x".into() });
+        let a: AuthInput = serde_json::from_str(r#"{"kind":"password","password":"x"}"#).unwrap();
+        assert_eq!(
+            a,
+            AuthInput::Password {
+                password: "x".into()
+            }
+        );
         let a: AuthInput = serde_json::from_str(r#"{"kind":"agent"}"#).unwrap();
         assert_eq!(a, AuthInput::Agent);
     }

@@ -99,10 +99,7 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-pub async fn login(
-    State(api): State<Arc<Api>>,
-    Json(req): Json<LoginRequest>,
-) -> Result<Response> {
+pub async fn login(State(api): State<Arc<Api>>, Json(req): Json<LoginRequest>) -> Result<Response> {
     if !token_matches(&api.token, &req.token) {
         tracing::warn!("api: login refused: wrong token");
         return Err(Error::unauthorized(
@@ -215,28 +212,53 @@ mod tests {
         h
     }
 
+    /// (method, headers, over TLS, the refusal expected (a part of it) or None).
+    type Case = (
+        Method,
+        &'static [(&'static str, &'static str)],
+        bool,
+        Option<&'static str>,
+    );
+
     #[test]
     fn csrf_cases() {
-        let cases: &[(Method, &[(&'static str, &'static str)], bool, Option<&str>)] = &[
+        let cases: &[Case] = &[
             (Method::GET, &[], false, None),
             (Method::POST, &[], false, Some("missing X-Cairn-Csrf")),
-            (Method::POST, &[("x-cairn-csrf", "0")], false, Some("missing")),
+            (
+                Method::POST,
+                &[("x-cairn-csrf", "0")],
+                false,
+                Some("missing"),
+            ),
             (Method::POST, &[("x-cairn-csrf", "1")], false, None),
             (
                 Method::POST,
-                &[("x-cairn-csrf", "1"), ("host", "h:1"), ("origin", "http://h:1")],
+                &[
+                    ("x-cairn-csrf", "1"),
+                    ("host", "h:1"),
+                    ("origin", "http://h:1"),
+                ],
                 false,
                 None,
             ),
             (
                 Method::POST,
-                &[("x-cairn-csrf", "1"), ("host", "h:1"), ("origin", "http://evil")],
+                &[
+                    ("x-cairn-csrf", "1"),
+                    ("host", "h:1"),
+                    ("origin", "http://evil"),
+                ],
                 false,
                 Some("cross-origin"),
             ),
             (
                 Method::DELETE,
-                &[("x-cairn-csrf", "1"), ("host", "h:1"), ("origin", "http://h:1")],
+                &[
+                    ("x-cairn-csrf", "1"),
+                    ("host", "h:1"),
+                    ("origin", "http://h:1"),
+                ],
                 true,
                 Some("cross-origin"),
             ),

@@ -61,7 +61,10 @@ pub fn render(s: &Saved, bundle: Option<&std::path::Path>) -> String {
                     a.insert("key".into(), json!(h.key_path.clone().unwrap_or_default()));
                     a.insert("agent".into(), json!(false));
                     if h.secret_given {
-                        a.insert("passphrase_env".into(), json!(format!("{}_KEY", password_env(&h.id))));
+                        a.insert(
+                            "passphrase_env".into(),
+                            json!(format!("{}_KEY", password_env(&h.id))),
+                        );
                     }
                     Value::Object(a)
                 }
@@ -75,7 +78,10 @@ pub fn render(s: &Saved, bundle: Option<&std::path::Path>) -> String {
                 m.insert("become".into(), json!(true));
             }
             if h.become_password_given {
-                m.insert("become_password_env".into(), json!(become_password_env(&h.id)));
+                m.insert(
+                    "become_password_env".into(),
+                    json!(become_password_env(&h.id)),
+                );
             }
             Value::Object(m)
         })
@@ -124,7 +130,10 @@ pub async fn export(State(api): State<Arc<Api>>) -> Response {
     (
         [
             (header::CONTENT_TYPE, "application/yaml; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"cluster.yaml\""),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"cluster.yaml\"",
+            ),
         ],
         text,
     )
@@ -134,9 +143,8 @@ pub async fn export(State(api): State<Arc<Api>>) -> Response {
 /// A cluster.yaml's text as wizard state (and inline secrets, to keep in memory).
 pub fn parse(yaml: &str) -> Result<(Saved, Vec<(String, HostSecrets)>)> {
     let loaded = inventory::load_str("cluster.yaml", yaml).map_err(|e| {
-        Error::invalid("the cluster.yaml is not valid").details(
-            e.render().lines().map(str::to_string).collect(),
-        )
+        Error::invalid("the cluster.yaml is not valid")
+            .details(e.render().lines().map(str::to_string).collect())
     })?;
     let Some(settings) = loaded.settings.clone() else {
         return Err(Error::invalid(
@@ -235,7 +243,13 @@ pub async fn import(
     Json(req): Json<ConfigImport>,
 ) -> Result<Json<WizardState>> {
     let (saved, secrets) = parse(&req.yaml)?;
-    let old: Vec<String> = api.wizard.snapshot().hosts.into_iter().map(|h| h.id).collect();
+    let old: Vec<String> = api
+        .wizard
+        .snapshot()
+        .hosts
+        .into_iter()
+        .map(|h| h.id)
+        .collect();
     api.wizard.update(&api, |s| {
         *s = saved;
         Ok(())
@@ -283,8 +297,14 @@ mod tests {
             ..Default::default()
         });
         let text = render(&s, None);
-        assert!(text.contains("password_env: CAIRN_PASSWORD_LAB_1"), "{text}");
-        assert!(text.contains("become_password_env: CAIRN_BECOME_PASSWORD_LAB_1"), "{text}");
+        assert!(
+            text.contains("password_env: CAIRN_PASSWORD_LAB_1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("become_password_env: CAIRN_BECOME_PASSWORD_LAB_1"),
+            "{text}"
+        );
         parse(&text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
     }
 

@@ -60,7 +60,7 @@ impl Follow {
         // Status first, then events: a run marked finished has all its events committed, so
         // "finished and nothing new" really is the end.
         let run = store.run(self.id)?;
-        let mut new = store.events(self.id, self.after)?;
+        let new = store.events_page(self.id, self.after, SLICE)?;
         drop(store);
         if new.is_empty() {
             if run.status != "running" {
@@ -70,7 +70,6 @@ impl Follow {
             }
             return Ok(None);
         }
-        new.truncate(SLICE);
         self.pending.extend(new);
         self.next_step()
     }

@@ -84,7 +84,10 @@ pub async fn add(
                 )));
             }
             let s = HostSecrets {
-                passphrase: passphrase.clone().filter(|p| !p.is_empty()).map(Secret::new),
+                passphrase: passphrase
+                    .clone()
+                    .filter(|p| !p.is_empty())
+                    .map(Secret::new),
                 ..Default::default()
             };
             ("key_path", Some(path.clone()), s)
@@ -141,10 +144,7 @@ pub async fn add(
         s.become_password = become_password.clone();
         api.wizard.set_secrets(&h.id, s);
     }
-    tracing::info!(
-        "api: added {} host(s) ({auth_kind})",
-        added.len()
-    );
+    tracing::info!("api: added {} host(s) ({auth_kind})", added.len());
     Ok((
         StatusCode::CREATED,
         Json(added.iter().map(|h| api.wizard.view(h)).collect()),
@@ -431,7 +431,8 @@ mod tests {
     #[test]
     fn fingerprint_of_a_known_hosts_line_is_ssh_keygens() {
         // ssh-keygen -lf of this key prints SHA256:Hq2ulnD12/NW6VdGVh2tCW7YMrz9WLquesrSCR+BiYA
-        let line = "h ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDxLKyQo2At2+T78Vcf5sUkX9bk3fgigjyXi2+/bjZ0W";
+        let line =
+            "h ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDxLKyQo2At2+T78Vcf5sUkX9bk3fgigjyXi2+/bjZ0W";
         assert_eq!(
             line_fingerprint(line).unwrap(),
             "SHA256:Hq2ulnD12/NW6VdGVh2tCW7YMrz9WLquesrSCR+BiYA"

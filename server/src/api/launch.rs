@@ -110,7 +110,10 @@ fn secrets(api: &Api) -> HashMap<String, embedded::Secrets> {
 
 /// Run `argv` in this process on its own thread and runtime (the CLI's futures are written for
 /// `main`, not for being spawned on the server's runtime); its exit code comes back on `rx`.
-fn start(argv: Vec<String>, secrets: HashMap<String, embedded::Secrets>) -> Result<tokio::sync::oneshot::Receiver<u8>> {
+fn start(
+    argv: Vec<String>,
+    secrets: HashMap<String, embedded::Secrets>,
+) -> Result<tokio::sync::oneshot::Receiver<u8>> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("cairn-api-run".into())
@@ -317,7 +320,10 @@ fn check_latest_install(api: &Api, id: i64) -> Result<()> {
     let store = api.store()?;
     let run = store.run(id)?;
     if run.kind != crate::install::resume::KIND {
-        return Err(Error::invalid(format!("run {id} is a {} run, not an install", run.kind)));
+        return Err(Error::invalid(format!(
+            "run {id} is a {} run, not an install",
+            run.kind
+        )));
     }
     let name = api.wizard.snapshot().cluster.name;
     let newest = store

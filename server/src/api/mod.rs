@@ -112,7 +112,10 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/runs/{id}/retry-failed", post(launch::retry_failed))
         .route("/api/bundle", get(bundle::get))
         .route("/api/wizard", get(wizard::get))
-        .route("/api/cluster", get(wizard::get_cluster).put(wizard::put_cluster))
+        .route(
+            "/api/cluster",
+            get(wizard::get_cluster).put(wizard::put_cluster),
+        )
         .route("/api/hosts", get(hosts::list).post(hosts::add))
         .route("/api/hosts/{id}", delete(hosts::remove))
         .route("/api/hosts/{id}/scan", post(hosts::scan))
@@ -122,7 +125,10 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/cluster.yaml", get(config::export))
         .route("/api/config", post(config::import))
         .route("/api/install", post(launch::install))
-        .layer(middleware::from_fn_with_state(api.clone(), auth::csrf_guard))
+        .layer(middleware::from_fn_with_state(
+            api.clone(),
+            auth::csrf_guard,
+        ))
         .layer(middleware::from_fn_with_state(
             api.clone(),
             auth::require_session,

@@ -48,7 +48,11 @@ pub fn validate(hosts: &[String], roles: &BTreeMap<String, Vec<String>>) -> Vec<
         let mut seen = std::collections::HashSet::new();
         for m in members {
             if !seen.insert(m) {
-                out.push(problem(role, "error", format!("host {m:?} is listed twice")));
+                out.push(problem(
+                    role,
+                    "error",
+                    format!("host {m:?} is listed twice"),
+                ));
             }
         }
     }
@@ -143,18 +147,38 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
                 .collect()
         };
-        let cases: &[(&[(&str, &[&str])], &[&str])] = &[
+        type Case = (
+            &'static [(&'static str, &'static [&'static str])],
+            &'static [&'static str],
+        );
+        let cases: &[Case] = &[
             (
-                &[("etcd", &["a", "b", "c"]), ("kube_master", &["a"]), ("kube_node", &["b", "c"])],
+                &[
+                    ("etcd", &["a", "b", "c"]),
+                    ("kube_master", &["a"]),
+                    ("kube_node", &["b", "c"]),
+                ],
                 &[],
             ),
             (
-                &[("etcd", &["a", "b"]), ("kube_master", &["a"]), ("kube_node", &["c"])],
+                &[
+                    ("etcd", &["a", "b"]),
+                    ("kube_master", &["a"]),
+                    ("kube_node", &["c"]),
+                ],
                 &["2 etcd members: use an odd number"],
             ),
-            (&[("kube_node", &["a", "b", "c"])], &["no etcd member", "no kube_master"]),
             (
-                &[("etcd", &["z"]), ("kube_master", &["a"]), ("kube_node", &["b", "c"]), ("dns", &["a"])],
+                &[("kube_node", &["a", "b", "c"])],
+                &["no etcd member", "no kube_master"],
+            ),
+            (
+                &[
+                    ("etcd", &["z"]),
+                    ("kube_master", &["a"]),
+                    ("kube_node", &["b", "c"]),
+                    ("dns", &["a"]),
+                ],
                 &["unknown host \"z\"", "unknown role \"dns\""],
             ),
         ];
@@ -166,7 +190,10 @@ mod tests {
                 .collect();
             assert_eq!(errors.len(), want.len(), "{roles:?}: {errors:?}");
             for w in *want {
-                assert!(errors.iter().any(|e| e.contains(w)), "{roles:?}: {errors:?} lacks {w}");
+                assert!(
+                    errors.iter().any(|e| e.contains(w)),
+                    "{roles:?}: {errors:?} lacks {w}"
+                );
             }
         }
     }

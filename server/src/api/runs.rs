@@ -63,6 +63,9 @@ pub async fn record(State(api): State<Arc<Api>>, Path(id): Path<i64>) -> Result<
     Ok(Json(build_record(summary(run), results, checks, recap)))
 }
 
+/// What makes a task row of the matrix: (play, task name, file, line).
+type TaskKey = (Option<String>, String, Option<String>, Option<i64>);
+
 /// The matrix: tasks and hosts in first-seen order, each result pointing at its task.
 pub fn build_record(
     run: RunSummary,
@@ -73,14 +76,18 @@ pub fn build_record(
     let mut hosts: Vec<String> = Vec::new();
     let mut seen_hosts = std::collections::HashSet::new();
     let mut tasks: Vec<TaskRow> = Vec::new();
-    let mut task_ix: HashMap<(Option<String>, String, Option<String>, Option<i64>), usize> =
-        HashMap::new();
+    let mut task_ix: HashMap<TaskKey, usize> = HashMap::new();
     let mut cells = Vec::with_capacity(results.len());
     for r in results {
         if seen_hosts.insert(r.host.clone()) {
             hosts.push(r.host.clone());
         }
-        let key = (r.play.clone(), r.task.clone(), r.task_file.clone(), r.task_line);
+        let key = (
+            r.play.clone(),
+            r.task.clone(),
+            r.task_file.clone(),
+            r.task_line,
+        );
         let task_index = *task_ix.entry(key).or_insert_with(|| {
             tasks.push(TaskRow {
                 play: r.play.clone(),

@@ -21,7 +21,9 @@ async fn send(app: &Router, req: Request<Body>) -> (StatusCode, axum::http::Head
     let resp = app.clone().oneshot(req).await.unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
-    let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
     (status, headers, String::from_utf8_lossy(&body).into_owned())
 }
 
@@ -47,12 +49,20 @@ fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
 async fn login(app: &Router, token: &str) -> String {
     let (status, headers, body) = send(
         app,
-        post("/api/login", &format!(r#"{{"token":"{token}"}}"#), None, true),
+        post(
+            "/api/login",
+            &format!(r#"{{"token":"{token}"}}"#),
+            None,
+            true,
+        ),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let cookie = headers[header::SET_COOKIE].to_str().unwrap().to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     cookie.split(';').next().unwrap().to_string()
 }
 
@@ -71,7 +81,12 @@ async fn guards_login_and_logout() {
     // Login without the CSRF header: 403.
     let (s, _, body) = send(
         &app,
-        post("/api/login", &format!(r#"{{"token":"{token}"}}"#), None, false),
+        post(
+            "/api/login",
+            &format!(r#"{{"token":"{token}"}}"#),
+            None,
+            false,
+        ),
     )
     .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
@@ -112,7 +127,12 @@ async fn secrets_never_come_back_and_never_reach_the_store() {
     .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
     assert!(!body.contains(secret));
-    for path in ["/api/hosts", "/api/wizard", "/api/cluster.yaml", "/api/roles"] {
+    for path in [
+        "/api/hosts",
+        "/api/wizard",
+        "/api/cluster.yaml",
+        "/api/roles",
+    ] {
         let (s, _, body) = send(&app, get(path, Some(&cookie))).await;
         assert_eq!(s, StatusCode::OK, "{path}: {body}");
         assert!(!body.contains(secret), "{path}: {body}");
@@ -159,7 +179,8 @@ async fn every_documented_route_is_routed() {
             .unwrap();
         let (s, _, body) = send(&app, req).await;
         assert!(
-            !(s == StatusCode::METHOD_NOT_ALLOWED || (s == StatusCode::NOT_FOUND && body.is_empty())),
+            !(s == StatusCode::METHOD_NOT_ALLOWED
+                || (s == StatusCode::NOT_FOUND && body.is_empty())),
             "{method} {path}: {s} {body:?}"
         );
     }

@@ -218,8 +218,7 @@ pub async fn put_cluster(
             c.name
         )));
     }
-    if !c.installer_address.is_empty() && c.installer_address.parse::<std::net::IpAddr>().is_err()
-    {
+    if !c.installer_address.is_empty() && c.installer_address.parse::<std::net::IpAddr>().is_err() {
         return Err(Error::invalid(format!(
             "installer address {:?} must be an IP address (this machine, as the hosts reach it)",
             c.installer_address

@@ -80,8 +80,8 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             return Ok(EXIT_USAGE);
         }
     };
-    let info = (!args.no_api)
-        .then(|| crate::api::bundle::info(&opened, &args.bundle, args.key.is_some()));
+    let info =
+        (!args.no_api).then(|| crate::api::bundle::info(&opened, &args.bundle, args.key.is_some()));
     let open::Opened {
         index,
         deb,
@@ -139,7 +139,10 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             tls: false,
             bundle: Some(info),
             bundle_path: Some(std::path::absolute(&args.bundle).unwrap_or(args.bundle.clone())),
-            playbooks: args.playbooks.clone().map(|p| std::path::absolute(&p).unwrap_or(p)),
+            playbooks: args
+                .playbooks
+                .clone()
+                .map(|p| std::path::absolute(&p).unwrap_or(p)),
         };
         match crate::api::Api::start(setup) {
             Ok((api, token)) => {
@@ -152,7 +155,9 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
                 crate::api::router(api)
             }
             Err(e) => {
-                eprintln!("error: the console API cannot start: {e} (or serve the bundle alone with --no-api)");
+                eprintln!(
+                    "error: the console API cannot start: {e} (or serve the bundle alone with --no-api)"
+                );
                 return Ok(EXIT_FAILED);
             }
         }

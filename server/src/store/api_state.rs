@@ -145,6 +145,9 @@ mod tests {
             watcher.run_after(0, "play", std::process::id()).unwrap(),
             Some(1)
         );
-        assert_eq!(watcher.run_after(1, "play", std::process::id()).unwrap(), None);
+        assert_eq!(
+            watcher.run_after(1, "play", std::process::id()).unwrap(),
+            None
+        );
     }
 }

@@ -364,11 +364,20 @@ pub fn RunView(run: i64) -> impl IntoView {
         let total = m.end_ms.zip(m.first_ms).map(|(e, f)| e - f);
         let mut lags = m.lags.clone();
         lags.sort_unstable();
-        let lag_median = lags.get(lags.len() / 2).map(i64::to_string).unwrap_or_default();
+        let lag_median = lags
+            .get(lags.len() / 2)
+            .map(i64::to_string)
+            .unwrap_or_default();
         let lag_max = lags.last().map(i64::to_string).unwrap_or_default();
-        let lags_list = m.lags.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-        let lag_text = (!lags.is_empty())
-            .then(|| format!("; live events on the page {lag_median} ms after they happened (median)"));
+        let lags_list = m
+            .lags
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let lag_text = (!lags.is_empty()).then(|| {
+            format!("; live events on the page {lag_median} ms after they happened (median)")
+        });
         view! {
             <p id="apply-stats" class="muted" data-events=applied.to_string()
                 data-gaps=gaps.to_string()
