@@ -12,7 +12,7 @@
 //   NTP_PORT=N SHOTS=target/console-e2e [SYNTH_RUN=ID SYNTH_EVENTS=N] node tests/browser/console.mjs
 // Prints one JSON line `RESULT {...}` with the measurements; exits non-zero on the first failure.
 import { chromium } from 'playwright-core';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 
 const env = (k, d) => {
@@ -279,6 +279,32 @@ if (process.env.SYNTH_RUN) {
     await page.waitForSelector('#host-log');
     result.load.click_to_log_ms = Date.now() - t0;
     result.load.dom_rows = await page.$$eval('#matrix .mrow', (r) => r.length);
+  });
+}
+
+// The same size, live: the test's writer commits 500 events every 25 ms into the store while
+// the page follows the run (store -> data_version watcher -> SSE -> page).
+if (process.env.LIVE_GO) {
+  const want = Number(env('SYNTH_EVENTS'));
+  await step('live-500x100', async () => {
+    await page.goto(`${URL}/runs`);
+    writeFileSync(env('LIVE_GO'), '');
+    const t0 = Date.now();
+    while (!existsSync(env('LIVE_ID')) || readFileSync(env('LIVE_ID'), 'utf8') === '') {
+      if (Date.now() - t0 > 30000) throw new Error('the live run was never recorded');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const id = readFileSync(env('LIVE_ID'), 'utf8').trim();
+    await page.goto(`${URL}/runs/${id}`);
+    await page.waitForSelector('#apply-stats[data-ended="1"]', { timeout: INSTALL_MS });
+    const s = await page.$eval('#apply-stats', (e) => ({ ...e.dataset }));
+    result.live_load = {
+      events: Number(s.events), gaps: Number(s.gaps), busy_ms: Number(s.busyMs),
+      total_ms: Number(s.totalMs), frames: Number(s.liveFrames),
+      lag_median_ms: Number(s.lagMedianMs), lag_max_ms: Number(s.lagMaxMs),
+      dom_rows: await page.$$eval('#matrix .mrow', (r) => r.length),
+    };
+    if (result.live_load.events < want) throw new Error(`only ${result.live_load.events} of ${want} events: ${JSON.stringify(s)}`);
   });
 }
 

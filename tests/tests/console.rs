@@ -1,20 +1,24 @@
 //! The web console end to end in a real headless Chromium (Debian `chromium`, driven by
 //! `tests/browser/console.mjs` with playwright-core): `cairn serve` with a small bundle (one
-//! file and a four-task playbook set), then the wizard as an operator uses it: log in (a wrong
+//! file and a six-task playbook set), then the wizard as an operator uses it: log in (a wrong
 //! token first), add lab37–39 as a range, test the connections and accept each host key,
 //! assign roles (the live validation seen complaining, then valid; a reload keeps them), run
 //! pre-flight, review the cluster.yaml, install, watch the progress reach 100 %, open a host's
-//! output, find the run in the history, the done page. Then the load measurement: a finished
-//! synthetic run of 500 hosts × 100 tasks (50 104 events) written into the server's store,
-//! opened in the page, every event applied, the page still answering clicks.
+//! output, find the run in the history, reload the install page (same run), a `cairn install`
+//! started in another process seen in the history and followed live, 401 without the session,
+//! the done page. Then the load: a finished synthetic run of 500 hosts × 100 tasks (50 055
+//! events) written into the server's store and replayed into the page, and the same run written
+//! LIVE (500 events per commit every 25 ms) while the page follows it: every event applied,
+//! none missing, the page still answering clicks.
 //!
 //! A second test needs no lab host and no API: the console served gzip'd with its headers,
-//! loaded in Chromium, the login form driven from the keyboard, and the page's own cost of
-//! applying a 500 × 100 run measured in the browser (`tests/browser/smoke.mjs`).
+//! loaded in Chromium, the login form driven from the keyboard, paint times, and the page's own
+//! cost of applying a 500 × 100 run measured in the browser (`tests/browser/smoke.mjs`).
 //!
-//! Screenshots of every step: `target/console-e2e/*.png` (CI artifacts), with `result.json`
-//! (step times, the load numbers). Needs the console built (`scripts/build-console`, which
-//! `scripts/test` runs before building `cairn`), node/npm and /usr/bin/chromium.
+//! Screenshots of every step and `result.json` (step times, the numbers):
+//! `target/console-e2e/` (the smoke test: `target/console-smoke/`), CI artifacts. Needs the
+//! console built (`scripts/build-console`, which `scripts/test` runs before building `cairn`):
+//! without it `cairn` answers 503 and these tests FAIL. Needs node/npm and /usr/bin/chromium.
 //!
 //! Host use: lab37, lab38, lab39 (`/tmp/cairn-console-test`, removed by a guard).
 
@@ -25,7 +29,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const HOSTS: [&str; 3] = ["lab37", "lab38", "lab39"];
 const BRIDGE: &str = "10.213.0.1";
@@ -113,19 +117,9 @@ fn bundle(dir: &Path) -> PathBuf {
     dir.join("consoletest-0.0.1.cairn")
 }
 
-/// Writes a finished run of `hosts` × `tasks` into the store, as the journal would have:
-/// returns its id and how many events it has.
-fn synthetic_run(db: &Path, hosts: usize, tasks: usize) -> (i64, u64) {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.busy_timeout(Duration::from_secs(30)).unwrap();
-    let t0: i64 = 1_700_000_000_000;
-    conn.execute(
-        "INSERT INTO runs (kind, title, pid, started_ms, finished_ms, status, exit_code)
-         VALUES ('play', 'synthetic 500x100', 0, ?1, ?2, 'failed', 2)",
-        rusqlite::params![t0, t0 + 600_000],
-    )
-    .unwrap();
-    let run = conn.last_insert_rowid();
+/// The events of a run of `hosts` × `tasks` (host 7 fails at task 50 and stops; every 10th
+/// task changes something), as the engine would emit them.
+fn synthetic_events(hosts: usize, tasks: usize) -> Vec<RunEvent> {
     let names: Vec<String> = (0..hosts).map(|i| format!("node-{i:03}")).collect();
     let loc = Location {
         file: "synthetic.yml".into(),
@@ -190,26 +184,32 @@ fn synthetic_run(db: &Path, hosts: usize, tasks: usize) -> (i64, u64) {
         name: "synthetic".into(),
     });
     events.push(RunEvent::Recap { hosts: recap });
+    events
+}
+
+/// Appends `events` to run `run` in one transaction, numbered from `first_seq`, stamped with
+/// `time_ms` (the journal's columns: seq, time, type, body).
+fn write_events(
+    conn: &rusqlite::Connection,
+    run: i64,
+    first_seq: u64,
+    events: &[RunEvent],
+    time_ms: impl Fn(usize) -> i64,
+) {
     let tx = conn.unchecked_transaction().unwrap();
     {
         let mut ev = tx
-            .prepare(
+            .prepare_cached(
                 "INSERT INTO events (run_id, seq, time_ms, type, body) VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .unwrap();
         for (i, e) in events.iter().enumerate() {
-            let env = Envelope {
-                run,
-                seq: i as u64 + 1,
-                time_ms: t0 + i as i64 * 10,
-                event: e.clone(),
-            };
-            let body = serde_json::to_value(&env.event).unwrap();
+            let body = serde_json::to_value(e).unwrap();
             let kind = body["type"].as_str().unwrap().to_owned();
             ev.execute(rusqlite::params![
                 run,
-                env.seq as i64,
-                env.time_ms,
+                (first_seq + i as u64) as i64,
+                time_ms(i),
                 kind,
                 body.to_string()
             ])
@@ -217,7 +217,75 @@ fn synthetic_run(db: &Path, hosts: usize, tasks: usize) -> (i64, u64) {
         }
     }
     tx.commit().unwrap();
+}
+
+/// Writes a finished run of `hosts` × `tasks` into the store, as the journal would have:
+/// returns its id and how many events it has.
+fn synthetic_run(db: &Path, hosts: usize, tasks: usize) -> (i64, u64) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.busy_timeout(Duration::from_secs(30)).unwrap();
+    let t0: i64 = 1_700_000_000_000;
+    conn.execute(
+        "INSERT INTO runs (kind, title, pid, started_ms, finished_ms, status, exit_code)
+         VALUES ('play', 'synthetic 500x100', 0, ?1, ?2, 'failed', 2)",
+        rusqlite::params![t0, t0 + 600_000],
+    )
+    .unwrap();
+    let run = conn.last_insert_rowid();
+    let events = synthetic_events(hosts, tasks);
+    write_events(&conn, run, 1, &events, |i| t0 + i as i64 * 10);
     (run, events.len() as u64)
+}
+
+/// The same run written LIVE, as a running play would: once `go` exists (the browser is
+/// ready), the run is recorded as running (its id written to `id_file`), and after 1.5 s (the
+/// page opens it) its events are committed `batch` at a time every `every`, stamped with the
+/// time of their commit; then it is marked finished. Returns how many events were written.
+fn live_synthetic_run(
+    db: PathBuf,
+    go: PathBuf,
+    id_file: PathBuf,
+    batch: usize,
+    every: Duration,
+) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let t0 = Instant::now();
+        while !go.exists() {
+            if t0.elapsed() > Duration::from_secs(600) {
+                return 0;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.busy_timeout(Duration::from_secs(30)).unwrap();
+        let now = || {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64
+        };
+        // This process's pid: alive, so no store opening marks the run interrupted.
+        conn.execute(
+            "INSERT INTO runs (kind, title, pid, started_ms, status) VALUES ('play', 'synthetic live 500x100', ?1, ?2, 'running')",
+            rusqlite::params![std::process::id(), now()],
+        )
+        .unwrap();
+        let run = conn.last_insert_rowid();
+        std::fs::write(&id_file, run.to_string()).unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        let events = synthetic_events(500, 100);
+        for (n, chunk) in events.chunks(batch).enumerate() {
+            let t = now();
+            write_events(&conn, run, (n * batch) as u64 + 1, chunk, |_| t);
+            std::thread::sleep(every);
+        }
+        conn.execute(
+            "UPDATE runs SET status = 'failed', exit_code = 2, finished_ms = ?2 WHERE id = ?1",
+            rusqlite::params![run, now()],
+        )
+        .unwrap();
+        events.len() as u64
+    })
 }
 
 fn npm_ci(dir: &Path) {
@@ -274,7 +342,7 @@ fn the_console_loads_in_chromium_and_applies_a_500_by_100_run() {
 
     let browser = repo_root().join("tests/browser");
     npm_ci(&browser);
-    let shots = repo_root().join("target/console-e2e");
+    let shots = repo_root().join("target/console-smoke");
     let o = Command::new("node")
         .arg(browser.join("smoke.mjs"))
         .current_dir(&browser)
@@ -361,6 +429,15 @@ fn the_wizard_installs_three_lab_hosts_in_chromium_and_applies_50k_events() {
     npm_ci(&browser);
     let shots = repo_root().join("target/console-e2e");
     let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).unwrap();
+    // The live one: 500 events per commit every 25 ms (20 000 events/s) while the page follows.
+    let live = live_synthetic_run(
+        db.clone(),
+        shots.join("live-go"),
+        shots.join("live-id"),
+        500,
+        Duration::from_millis(25),
+    );
     let [a, _, c] = HOSTS.map(|h| lab.address(h));
     let (first, last) = (a.rsplit('.').next().unwrap(), c.rsplit('.').next().unwrap());
     let prefix = &a[..a.len() - first.len()];
@@ -384,10 +461,15 @@ fn the_wizard_installs_three_lab_hosts_in_chromium_and_applies_50k_events() {
         .env("STATE_DIR", &state)
         .env("SYNTH_RUN", synth.to_string())
         .env("SYNTH_EVENTS", synth_events.to_string())
+        .env("LIVE_GO", shots.join("live-go"))
+        .env("LIVE_ID", shots.join("live-id"))
         .output()
         .expect("node is needed for the browser test");
     let stdout = String::from_utf8_lossy(&o.stdout);
     let stderr = String::from_utf8_lossy(&o.stderr);
+    // Unblock the writer if the browser never got there (the test fails below then).
+    let _ = std::fs::write(shots.join("live-go"), "");
+    let live_events = live.join().unwrap();
     let (_, server_log) = served.stop();
     assert!(
         o.status.success(),
@@ -412,6 +494,9 @@ fn the_wizard_installs_three_lab_hosts_in_chromium_and_applies_50k_events() {
     assert_eq!(result["install_status"], "ok");
     assert_eq!(result["load"]["events"], synth_events);
     assert_eq!(result["load"]["gaps"], 0, "{result}");
+    // The live 500 × 100 run: every event drawn, none missing.
+    assert_eq!(result["live_load"]["events"], live_events, "{result}");
+    assert_eq!(result["live_load"]["gaps"], 0, "{result}");
     // The CLI's install, in another process, was drawn live (no event missing).
     assert!(result["live"]["frames"].as_u64().unwrap() > 1, "{result}");
     assert_eq!(result["live"]["gaps"], 0, "{result}");

@@ -16,7 +16,7 @@ pub enum Loaded<T> {
 }
 
 /// Starts `GET url` now; call the returned `reload` to fetch again.
-pub fn load<T>(url: String) -> (RwSignal<Loaded<T>>, impl Fn() + Clone + Copy + 'static)
+pub fn load<T>(url: String) -> (RwSignal<Loaded<T>>, impl Fn() + Copy + 'static)
 where
     T: DeserializeOwned + Clone + Send + Sync + 'static,
 {
