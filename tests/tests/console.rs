@@ -22,7 +22,7 @@
 //!
 //! Host use: lab37, lab38, lab39 (`/tmp/cairn-console-test`, removed by a guard).
 
-use cairn_protocol::{Envelope, HostResult, Location, Outcome, RunEvent, Stats};
+use cairn_protocol::{HostResult, Location, Outcome, RunEvent, Stats};
 use cairn_tests::{Lab, Served, cairn_bin, repo_root, scratch};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
