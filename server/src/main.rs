@@ -1,6 +1,7 @@
 //! `cairn`: the one binary. Parses the command line, sets up logging, runs the subcommand and
 //! turns its outcome into an exit code. `anyhow` lives here and nowhere below.
 
+mod api;
 mod cli;
 mod install;
 mod installer_checks;

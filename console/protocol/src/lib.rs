@@ -7,6 +7,9 @@
 //! reach an event). Changing a field's name or meaning is a wire change: the store keeps old
 //! journals, so only add optional fields.
 
+pub mod api;
+pub mod pages;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -21,6 +24,7 @@ pub struct Location {
 
 /// One event of a run, numbered and timed: one JSON line of `cairn play --json`, one row of
 /// the store's journal, one message of the console's event stream.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
     /// The run this event belongs to (the store's id; 0 when the run is not stored).
@@ -29,7 +33,9 @@ pub struct Envelope {
     pub seq: u64,
     /// Unix time in milliseconds when the event was emitted.
     pub time_ms: i64,
+    /// The event's fields beside `type` (one of `RunEvent`'s variants, snake_case).
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub event: RunEvent,
 }
 
@@ -158,6 +164,7 @@ pub struct Diff {
 }
 
 /// Ansible's PLAY RECAP counters for one host.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     pub ok: u32,
@@ -217,6 +224,7 @@ mod tests {
 
 /// One pre-flight check on one host (`cairn preflight --json`, the store, the console's
 /// host × check matrix).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreflightCheck {
     /// Inventory name, or `installer`.

@@ -135,6 +135,29 @@ pub struct ReachArgs {
     /// ~/.local/state/cairn otherwise).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+
+    /// Secrets typed into the console, per host (never a flag: `cairn serve` sets them when it
+    /// runs pre-flight or an install in-process).
+    #[arg(skip)]
+    pub secrets: SecretOverrides,
+}
+
+/// Per-host secrets that win over the inventory's (the console's, held in memory only).
+#[derive(Clone, Default)]
+pub struct SecretOverrides(pub std::sync::Arc<std::collections::HashMap<String, HostSecrets>>);
+
+/// One host's secrets from the console.
+#[derive(Clone, Default)]
+pub struct HostSecrets {
+    pub password: Option<cairn_engine::secret::SecretSource>,
+    pub passphrase: Option<cairn_engine::secret::SecretSource>,
+    pub become_password: Option<cairn_engine::secret::SecretSource>,
+}
+
+impl std::fmt::Debug for SecretOverrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretOverrides({} hosts, <redacted>)", self.0.len())
+    }
 }
 
 /// The hosts a command will touch, and how to reach them.
@@ -223,6 +246,19 @@ impl ReachArgs {
                 path: k.clone(),
                 passphrase: t.identities.first().and_then(|i| i.passphrase.clone()),
             }];
+        }
+        if let Some(s) = self.secrets.0.get(host) {
+            if s.password.is_some() {
+                t.password = s.password.clone();
+            }
+            if s.passphrase.is_some() {
+                for i in &mut t.identities {
+                    i.passphrase = s.passphrase.clone();
+                }
+            }
+            if s.become_password.is_some() {
+                t.become_password = s.become_password.clone();
+            }
         }
         Ok(t)
     }

@@ -10,6 +10,7 @@ macro_rules! outln {
 
 mod bundle;
 mod diff;
+pub mod embedded;
 mod exec;
 mod hosts;
 mod init;

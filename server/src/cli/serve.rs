@@ -1,5 +1,6 @@
 //! `cairn serve --bundle FILE [--listen ADDR:PORT] [--key PUB] [--ntp ADDR:PORT | --no-ntp]
-//! [--ntp-stratum N]`: verify a bundle, index it and serve it over HTTP (and time over SNTP)
+//! [--ntp-stratum N] [--state-dir DIR] [--no-api] [--playbooks DIR]`: verify a bundle, index it
+//! and serve it over HTTP (and time over SNTP), with the console's `/api` on the same port,
 //! until SIGINT/SIGTERM.
 //!
 //! Parses flags, reports on stderr and picks exit codes. Must not: hold serving logic (that is
@@ -44,6 +45,16 @@ pub struct Args {
     /// Serve the apt repository unsigned (hosts then need `[trusted=yes]`).
     #[arg(long)]
     pub no_apt_signing: bool,
+    /// Cairn's state directory (the store the API reads and writes) [env: CAIRN_STATE_DIR]
+    /// (default /var/lib/cairn as root, ~/.local/state/cairn otherwise).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Serve only the bundle: no `/api` (no admin token, no store).
+    #[arg(long)]
+    pub no_api: bool,
+    /// Installs started from the console run DIR/site.yml instead of the bundle's playbooks.
+    #[arg(long, value_name = "DIR")]
+    pub playbooks: Option<PathBuf>,
 }
 
 /// The NTP address used when `--ntp` is not given.
@@ -62,14 +73,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     // Verify and index on the blocking pool: both read the whole file.
     let key = args.key.clone();
     let opened = tokio::task::spawn_blocking(move || open::open(file, key.as_deref())).await?;
-    let open::Opened {
-        index,
-        mut deb,
-        yum,
-        registry,
-        verified_in,
-        indexed_in,
-    } = match opened {
+    let opened = match opened {
         Ok(o) => o,
         Err(e @ open::OpenError::Key(_)) => {
             eprintln!("error: {e}");
@@ -84,6 +88,16 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             return Ok(EXIT_USAGE);
         }
     };
+    let info =
+        (!args.no_api).then(|| crate::api::bundle::info(&opened, &args.bundle, args.key.is_some()));
+    let open::Opened {
+        index,
+        mut deb,
+        yum,
+        registry,
+        verified_in,
+        indexed_in,
+    } = opened;
     let signing = if args.no_apt_signing {
         String::new()
     } else {
@@ -91,7 +105,9 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         let path = args
             .apt_key
             .clone()
-            .unwrap_or_else(|| crate::state_dir::resolve(None).join("serve/apt-signing-key.asc"));
+            .unwrap_or_else(|| {
+                crate::state_dir::resolve(args.state_dir.clone()).join("serve/apt-signing-key.asc")
+            });
         let (signed_deb, result, path) = tokio::task::spawn_blocking(move || {
             let r = AptKey::load_or_create(&path)
                 .and_then(|(key, created)| deb.sign(&key).map(|()| created));
@@ -162,6 +178,37 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         ),
         None => String::new(),
     };
+    let api = if let Some(info) = info {
+        let setup = crate::api::Setup {
+            state_dir: crate::state_dir::resolve(args.state_dir.clone()),
+            tls: false,
+            bundle: Some(info),
+            bundle_path: Some(std::path::absolute(&args.bundle).unwrap_or(args.bundle.clone())),
+            playbooks: args
+                .playbooks
+                .clone()
+                .map(|p| std::path::absolute(&p).unwrap_or(p)),
+        };
+        match crate::api::Api::start(setup) {
+            Ok((api, token)) => {
+                if let Some(t) = token {
+                    // Printed once, at the first start; only its hash is kept.
+                    eprintln!(
+                        "console admin token (shown once; keep it, or set CAIRN_ADMIN_TOKEN): {t}"
+                    );
+                }
+                crate::api::router(api)
+            }
+            Err(e) => {
+                eprintln!(
+                    "error: the console API cannot start: {e} (or serve the bundle alone with --no-api)"
+                );
+                return Ok(EXIT_FAILED);
+            }
+        }
+    } else {
+        axum::Router::new()
+    };
     let m = &index.manifest;
     let files = index.under("files").count();
     eprintln!(
@@ -186,6 +233,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             registry,
         }),
         ntp,
+        api,
     )
     .await?;
     Ok(EXIT_OK)

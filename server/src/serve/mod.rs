@@ -6,11 +6,13 @@
 //! (the yum repository's entries, metadata generated at bundle build), [`registry`] (the OCI
 //! distribution pull API over the bundle's images), [`routes`] (URLs, status codes,
 //! streaming), [`metrics`] (`/metrics` and the layer that counts), [`ntp`] (the SNTP server on
-//! UDP), [`open`] (verify and index a bundle before serving it). This file wires them to the listeners with an access log and
+//! UDP), [`open`] (verify and index a bundle before serving it), [`console`] (the web console's
+//! embedded files, `cairn serve` only). This file wires them to the listeners with an access log and
 //! graceful shutdown. Must not: parse bundles or `.deb`s (that is `cairn-bundle`, which in turn
 //! knows nothing of HTTP), or print for a terminal (that is `cli/serve.rs`).
 
 pub mod apt_sign;
+pub mod console;
 pub mod deb_repo;
 pub mod index;
 pub mod metrics;
@@ -44,8 +46,17 @@ pub async fn run(
     listener: TcpListener,
     served: Arc<routes::Served>,
     ntp: Option<Ntp>,
+    extra: axum::Router,
 ) -> std::io::Result<()> {
-    run_until(listener, served, ntp, shutdown_signal()).await
+    // `cairn serve` only: the web console's pages and assets beside the API.
+    run_with(
+        listener,
+        served,
+        ntp,
+        extra.merge(console::router()),
+        shutdown_signal(),
+    )
+    .await
 }
 
 /// [`run`], stopping when `stop` completes instead of on a signal (`cairn install` serves the
@@ -56,9 +67,21 @@ pub async fn run_until(
     ntp: Option<Ntp>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    run_with(listener, served, ntp, axum::Router::new(), stop).await
+}
+
+/// [`run_until`] with more routes on the same port (`cairn serve`'s `/api`).
+pub async fn run_with(
+    listener: TcpListener,
+    served: Arc<routes::Served>,
+    ntp: Option<Ntp>,
+    extra: axum::Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let metrics = Arc::new(metrics::Metrics::default());
     let time = ntp.map(|n| tokio::spawn(ntp::run(n.socket, n.config, metrics.clone())));
     let app = routes::router(served)
+        .merge(extra)
         .merge(metrics::router(metrics.clone()))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
         .layer(middleware::from_fn(access_log));

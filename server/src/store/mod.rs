@@ -8,6 +8,7 @@
 //! path), `query` (reading runs back). Must not: hold engine logic, or store a secret (events
 //! arrive censored; nothing else is written).
 
+pub mod api_state;
 pub mod journal;
 pub mod query;
 
@@ -18,8 +19,12 @@ use rusqlite::{Connection, params};
 
 const SCHEMA: &str = include_str!("schema.sql");
 /// Each later version's statements, applied in order to a database at the version before.
-const MIGRATIONS: [(i64, &str); 1] = [(2, include_str!("migrations/2.sql"))];
-const SCHEMA_VERSION: i64 = 2;
+const MIGRATIONS: [(i64, &str); 2] = [
+    (2, include_str!("migrations/2.sql")),
+    // 3 is `install`'s (resume checkpoints, phases), merged separately; 4 is the API's.
+    (4, include_str!("migrations/4.sql")),
+];
+const SCHEMA_VERSION: i64 = 4;
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 

@@ -86,12 +86,27 @@ impl Store {
 
     /// Run `id`'s events after `after_seq`, in order (the console's replay-then-follow).
     pub fn events(&self, id: i64, after_seq: u64) -> Result<Vec<Envelope>, StoreError> {
+        self.events_page(id, after_seq, usize::MAX)
+    }
+
+    /// At most `limit` of run `id`'s events after `after_seq`, in order (the event stream
+    /// replays a long run in such pages: each reads only its own rows).
+    pub fn events_page(
+        &self,
+        id: i64,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Envelope>, StoreError> {
         self.run(id)?;
-        let mut stmt = self.conn().prepare(
-            "SELECT seq, time_ms, body FROM events WHERE run_id = ?1 AND seq > ?2 ORDER BY seq",
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT seq, time_ms, body FROM events WHERE run_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
         )?;
         let rows = stmt.query_map(
-            params![id, i64::try_from(after_seq).unwrap_or(i64::MAX)],
+            params![
+                id,
+                i64::try_from(after_seq).unwrap_or(i64::MAX),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
             |r| {
                 Ok((
                     r.get::<_, i64>(0)?,

@@ -182,7 +182,7 @@ fn errors_say_what_to_do() {
     assert_eq!(
         e.to_string(),
         format!(
-            "the state store {} has schema version 99, newer than this cairn understands (2): use a newer cairn",
+            "the state store {} has schema version 99, newer than this cairn understands ({SCHEMA_VERSION}): use a newer cairn",
             dir.path().join("cairn.db").display()
         )
     );

@@ -225,7 +225,10 @@ impl Templar {
         if !(s.contains("{{") || s.contains("{%")) {
             return Ok(Json::String(s.to_string()));
         }
-        if let Some(expr) = lone_expression(&self.env, s) {
+        // Only a string that IS one expression keeps its type: text around it, even a
+        // newline (`content: "{{ x }}\n"`), makes it a string with that text, as in Ansible.
+        let exact = s.starts_with("{{") && s.ends_with("}}");
+        if let Some(expr) = lone_expression(&self.env, s).filter(|_| exact) {
             let v = self.eval(expr, ctx)?;
             return Ok(to_json(&v));
         }
@@ -433,7 +436,9 @@ mod tests {
         let t = Templar::new();
         let c = ctx(json!({"l": [1, 2], "s": "x", "n": 3}));
         assert_eq!(t.template(&json!("{{ l }}"), &c), Ok(json!([1, 2])));
-        assert_eq!(t.template(&json!(" {{ n }} "), &c), Ok(json!(3)));
+        // Text around the expression is kept, so the result is a string (Ansible's concat).
+        assert_eq!(t.template(&json!(" {{ n }} "), &c), Ok(json!(" 3 ")));
+        assert_eq!(t.template(&json!("{{ s }}\n"), &c), Ok(json!("x\n")));
         assert_eq!(
             t.template(&json!({"a": ["{{ s }}-{{ n }}", 4]}), &c),
             Ok(json!({"a": ["x-3", 4]}))

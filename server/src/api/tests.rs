@@ -1,0 +1,187 @@
+//! The router without a socket: guards (401, 403), login, secrets never in responses.
+
+use super::*;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use tower::ServiceExt as _;
+
+fn setup(dir: &std::path::Path) -> (Arc<Api>, String) {
+    let (api, token) = Api::start(Setup {
+        state_dir: dir.to_path_buf(),
+        tls: false,
+        bundle: None,
+        bundle_path: None,
+        playbooks: None,
+    })
+    .unwrap();
+    (api, token.expect("a new token on a new store"))
+}
+
+async fn send(app: &Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn post(path: &str, json: &str, cookie: Option<&str>, csrf: bool) -> Request<Body> {
+    let mut b = Request::post(path).header(header::CONTENT_TYPE, "application/json");
+    if csrf {
+        b = b.header("x-cairn-csrf", "1");
+    }
+    if let Some(c) = cookie {
+        b = b.header(header::COOKIE, c);
+    }
+    b.body(Body::from(json.to_string())).unwrap()
+}
+
+fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
+    let mut b = Request::get(path);
+    if let Some(c) = cookie {
+        b = b.header(header::COOKIE, c);
+    }
+    b.body(Body::empty()).unwrap()
+}
+
+async fn login(app: &Router, token: &str) -> String {
+    let (status, headers, body) = send(
+        app,
+        post(
+            "/api/login",
+            &format!(r#"{{"token":"{token}"}}"#),
+            None,
+            true,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let cookie = headers[header::SET_COOKIE].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    cookie.split(';').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn guards_login_and_logout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (api, token) = setup(dir.path());
+    let app = router(api);
+    // No session: 401 with a JSON error.
+    let (s, _, body) = send(&app, get("/api/runs", None)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(body.contains(r#""code":"unauthorized""#), "{body}");
+    // Wrong token: 401.
+    let (s, _, _) = send(&app, post("/api/login", r#"{"token":"nope"}"#, None, true)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // Login without the CSRF header: 403.
+    let (s, _, body) = send(
+        &app,
+        post(
+            "/api/login",
+            &format!(r#"{{"token":"{token}"}}"#),
+            None,
+            false,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    let cookie = login(&app, &token).await;
+    let (s, _, body) = send(&app, get("/api/runs", Some(&cookie))).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body, "[]");
+    // A forged session id: 401.
+    let (s, _, _) = send(&app, get("/api/runs", Some("cairn_session=00"))).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // Logged in but no CSRF header on a POST: 403.
+    let (s, _, _) = send(&app, post("/api/logout", "", Some(&cookie), false)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _, _) = send(&app, post("/api/logout", "", Some(&cookie), true)).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _, _) = send(&app, get("/api/runs", Some(&cookie))).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "the session ended server-side");
+}
+
+#[tokio::test]
+async fn secrets_never_come_back_and_never_reach_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let (api, token) = setup(dir.path());
+    let app = router(api);
+    let cookie = login(&app, &token).await;
+    let secret = "s3cr3t-Pa55word-xyzzy";
+    let (s, _, body) = send(
+        &app,
+        post(
+            "/api/hosts",
+            &format!(
+                r#"{{"address":"10.213.0.[44:46]","name":"lab[44:46]","user":"ops","auth":{{"kind":"password","password":"{secret}"}},"become":true,"become_password":"{secret}"}}"#
+            ),
+            Some(&cookie),
+            true,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert!(!body.contains(secret));
+    for path in [
+        "/api/hosts",
+        "/api/wizard",
+        "/api/cluster.yaml",
+        "/api/roles",
+    ] {
+        let (s, _, body) = send(&app, get(path, Some(&cookie))).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {body}");
+        assert!(!body.contains(secret), "{path}: {body}");
+        if path == "/api/hosts" {
+            assert!(body.contains(r#""secret_held":true"#), "{body}");
+        }
+    }
+    for f in std::fs::read_dir(dir.path()).unwrap() {
+        let f = f.unwrap().path();
+        if f.is_file() {
+            let bytes = std::fs::read(&f).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{} holds the secret",
+                f.display()
+            );
+            assert!(
+                !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+                "{} holds the token",
+                f.display()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_documented_route_is_routed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (api, token) = setup(dir.path());
+    let app = router(api);
+    let cookie = login(&app, &token).await;
+    for (method, path, ..) in openapi::ROUTES {
+        if *path == "/api/logout" || path.ends_with("/events") {
+            continue;
+        }
+        let path = path.replace("{id}", "999");
+        let req = Request::builder()
+            .method(*method)
+            .uri(&path)
+            .header(header::COOKIE, &cookie)
+            .header("x-cairn-csrf", "1")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("{}"))
+            .unwrap();
+        let (s, _, body) = send(&app, req).await;
+        assert!(
+            !(s == StatusCode::METHOD_NOT_ALLOWED
+                || (s == StatusCode::NOT_FOUND && body.is_empty())),
+            "{method} {path}: {s} {body:?}"
+        );
+    }
+}
