@@ -102,12 +102,9 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         String::new()
     } else {
         let explicit = args.apt_key.is_some();
-        let path = args
-            .apt_key
-            .clone()
-            .unwrap_or_else(|| {
-                crate::state_dir::resolve(args.state_dir.clone()).join("serve/apt-signing-key.asc")
-            });
+        let path = args.apt_key.clone().unwrap_or_else(|| {
+            crate::state_dir::resolve(args.state_dir.clone()).join("serve/apt-signing-key.asc")
+        });
         let (signed_deb, result, path) = tokio::task::spawn_blocking(move || {
             let r = AptKey::load_or_create(&path)
                 .and_then(|(key, created)| deb.sign(&key).map(|()| created));
