@@ -288,8 +288,18 @@ fn live_synthetic_run(
     })
 }
 
+/// `npm ci` in `dir` once: the tests of this file run in parallel threads, and a test that
+/// saw a half-extracted `node_modules` would fail to import playwright-core, so the others
+/// wait for the first. npm writes `node_modules/.package-lock.json` last: without it (an
+/// interrupted install) everything is installed again.
 fn npm_ci(dir: &Path) {
-    if dir.join("node_modules/playwright-core").is_dir() {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if dir.join("node_modules/.package-lock.json").is_file()
+        && dir
+            .join("node_modules/playwright-core/package.json")
+            .is_file()
+    {
         return;
     }
     let o = Command::new("npm")
