@@ -55,6 +55,26 @@ impl Lab {
         format!("{}.{}", self.net, 10 + n)
     }
 
+    /// A command on `host` as root over the system's `ssh` (the lab's key and known_hosts,
+    /// host key checked; usable from `Drop`, where no runtime may be left). The raw output.
+    pub fn ssh(&self, host: &str, cmd: &str) -> std::process::Output {
+        Command::new("ssh")
+            .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
+            .arg("-i")
+            .arg(self.key("id_ed25519"))
+            .arg(format!("root@{}", self.address(host)))
+            .arg(cmd)
+            .output()
+            .expect("run ssh")
+    }
+
+    /// [`Lab::ssh`]'s stdout, whatever the exit status (for commands whose output is the check).
+    pub fn ssh_stdout(&self, host: &str, cmd: &str) -> String {
+        String::from_utf8_lossy(&self.ssh(host, cmd).stdout).into_owned()
+    }
+
     pub fn key(&self, name: &str) -> PathBuf {
         self.dir.join("keys").join(name)
     }

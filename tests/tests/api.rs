@@ -46,26 +46,12 @@ const SITE: &str = r#"- name: api test
       command: test ! -e /tmp/cairn-api-broken
 "#;
 
-fn ssh(lab: &Lab, host: &str, cmd: &str) -> std::process::Output {
-    Command::new("ssh")
-        .args(["-i", lab.key("id_ed25519").to_str().unwrap()])
-        .args([
-            "-o",
-            &format!("UserKnownHostsFile={}", lab.known_hosts.display()),
-        ])
-        .args(["-o", "BatchMode=yes"])
-        .arg(format!("root@{}", lab.address(host)))
-        .arg(cmd)
-        .output()
-        .expect("ssh")
-}
-
 struct Restore<'a>(&'a Lab);
 
 impl Drop for Restore<'_> {
     fn drop(&mut self) {
         for h in HOSTS {
-            ssh(self.0, h, &format!("rm -rf {REMOTE} {MARKER}"));
+            self.0.ssh(h, &format!("rm -rf {REMOTE} {MARKER}"));
         }
     }
 }
@@ -492,7 +478,7 @@ fn wizard_tofu_preflight_install_and_live_events() {
     assert_eq!(rec["tasks"].as_array().unwrap().len(), 5, "{rec}");
     assert_eq!(rec["results"].as_array().unwrap().len(), 15, "{rec}");
     for h in HOSTS {
-        let o = ssh(&lab, h, &format!("cat {REMOTE}/cluster"));
+        let o = lab.ssh(h, &format!("cat {REMOTE}/cluster"));
         assert_eq!(String::from_utf8_lossy(&o.stdout), "apitest\n", "{h}");
     }
     let runs = c.ok("GET", "/api/runs", json!({}));
@@ -502,7 +488,7 @@ fn wizard_tofu_preflight_install_and_live_events() {
     let yaml = c.get("/api/cluster.yaml").body;
     let config = dir.join("cluster.yaml");
     std::fs::write(&config, &yaml).unwrap();
-    ssh(&lab, "lab36", &format!("touch {MARKER}"));
+    lab.ssh("lab36", &format!("touch {MARKER}"));
     let cli = Command::new(cairn_bin())
         .args(["install", "--config", config.to_str().unwrap(), "--json"])
         .args(["--playbooks", pb.to_str().unwrap(), "--ignore-preflight"])
@@ -564,7 +550,7 @@ fn wizard_tofu_preflight_install_and_live_events() {
     );
 
     // Retry the failed host from the API: only lab36 runs again.
-    ssh(&lab, "lab36", &format!("rm -f {MARKER}"));
+    lab.ssh("lab36", &format!("rm -f {MARKER}"));
     let retry = c.ok(
         "POST",
         &format!("/api/runs/{cli_run}/retry-failed"),

@@ -54,27 +54,13 @@ const SITE: &str = r#"- name: console test
       debug: { msg: "installed {{ inventory_hostname }}" }
 "#;
 
-fn ssh(lab: &Lab, host: &str, cmd: &str) -> std::process::Output {
-    Command::new("ssh")
-        .args(["-i", lab.key("id_ed25519").to_str().unwrap()])
-        .args([
-            "-o",
-            &format!("UserKnownHostsFile={}", lab.known_hosts.display()),
-        ])
-        .args(["-o", "BatchMode=yes"])
-        .arg(format!("root@{}", lab.address(host)))
-        .arg(cmd)
-        .output()
-        .expect("ssh")
-}
-
 /// Removes what the install wrote on the hosts, whatever happened.
 struct Restore<'a>(&'a Lab);
 
 impl Drop for Restore<'_> {
     fn drop(&mut self) {
         for h in HOSTS {
-            ssh(self.0, h, &format!("rm -rf {REMOTE}"));
+            self.0.ssh(h, &format!("rm -rf {REMOTE}"));
         }
     }
 }
@@ -518,7 +504,7 @@ fn the_wizard_installs_three_lab_hosts_in_chromium_and_applies_50k_events() {
 
     // The install really ran on the hosts.
     for h in HOSTS {
-        let o = ssh(&lab, h, &format!("cat {REMOTE}/hello.txt"));
+        let o = lab.ssh(h, &format!("cat {REMOTE}/hello.txt"));
         assert_eq!(
             String::from_utf8_lossy(&o.stdout),
             "hello from the console\n",

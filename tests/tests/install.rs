@@ -17,7 +17,7 @@
 use cairn_tests::{Lab, cairn_bin, scratch};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const HOSTS: [&str; 2] = ["lab13", "lab14"];
@@ -25,33 +25,13 @@ const BRIDGE: &str = "10.213.0.1";
 const CLUSTER: &str = "insttest";
 const REMOTE: &str = "/tmp/cairn-install-test";
 
-fn ssh(lab: &Lab, host: &str, cmd: &str) -> Output {
-    Command::new("ssh")
-        .args(["-i", lab.key("id_ed25519").to_str().unwrap()])
-        .args([
-            "-o",
-            &format!("UserKnownHostsFile={}", lab.known_hosts.display()),
-        ])
-        .args(["-o", "BatchMode=yes"])
-        .arg(format!("root@{}", lab.address(host)))
-        .arg(cmd)
-        .output()
-        .expect("ssh")
-}
-
-fn ssh_out(lab: &Lab, host: &str, cmd: &str) -> String {
-    String::from_utf8_lossy(&ssh(lab, host, cmd).stdout).into_owned()
-}
-
 /// Undo every change on the hosts, whatever happened.
 struct Restore<'a>(&'a Lab);
 
 impl Drop for Restore<'_> {
     fn drop(&mut self) {
         for h in HOSTS {
-            ssh(
-                self.0,
-                h,
+            self.0.ssh(h,
                 &format!(
                     "systemctl stop cairn-install-listen 2>/dev/null; systemctl reset-failed cairn-install-listen 2>/dev/null; rm -rf {REMOTE} /tmp/cairn-install-broken; true"
                 ),
@@ -194,7 +174,7 @@ fn install(lab: &Lab, s: &Setup, extra: &[&str]) -> (Option<i32>, String, String
 
 fn no_task_ran(lab: &Lab) {
     for h in HOSTS {
-        let o = ssh(lab, h, &format!("test -e {REMOTE}"));
+        let o = lab.ssh(h, &format!("test -e {REMOTE}"));
         assert!(!o.status.success(), "{h}: {REMOTE} exists: a task ran");
     }
 }
@@ -287,9 +267,7 @@ fn install_preflight_stop_lock_resume_and_certificates() {
 
     // Pre-flight: a listener on etcd's client port on lab14 stops the install, exit 2, before
     // any task runs.
-    ssh(
-        &lab,
-        "lab14",
+    lab.ssh("lab14",
         "systemd-run --unit cairn-install-listen perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(LocalPort => 2379, Listen => 5, ReuseAddr => 1) or die; sleep 600' && sleep 0.5",
     );
     let (code, out, err) = install(&lab, &s, &["--playbooks", &pb]);
@@ -311,7 +289,7 @@ fn install_preflight_stop_lock_resume_and_certificates() {
 
     // Ignored (shown as such), with lab14 broken: lab13 finishes, lab14 fails. The bundle's
     // own playbooks run (no --playbooks). Meanwhile a second install is refused.
-    ssh(&lab, "lab14", "touch /tmp/cairn-install-broken");
+    lab.ssh("lab14", "touch /tmp/cairn-install-broken");
     let first = install_cmd(
         &lab,
         &s,
@@ -382,8 +360,8 @@ fn install_preflight_stop_lock_resume_and_certificates() {
     );
 
     // Fixed; --resume runs lab14 only, and finishes.
-    ssh(&lab, "lab14", "rm -f /tmp/cairn-install-broken");
-    let lab13_vars = ssh_out(&lab, "lab13", &format!("stat -c %Y.%i {REMOTE}/vars.json"));
+    lab.ssh("lab14", "rm -f /tmp/cairn-install-broken");
+    let lab13_vars = lab.ssh_stdout("lab13", &format!("stat -c %Y.%i {REMOTE}/vars.json"));
     let (code, out, err) = install(
         &lab,
         &s,
@@ -414,7 +392,7 @@ fn install_preflight_stop_lock_resume_and_certificates() {
     assert_eq!(hosts, ["lab14"]);
     assert_eq!(recap["hosts"]["lab14"]["failed"], 0);
     assert_eq!(
-        ssh_out(&lab, "lab13", &format!("stat -c %Y.%i {REMOTE}/vars.json")),
+        lab.ssh_stdout("lab13", &format!("stat -c %Y.%i {REMOTE}/vars.json")),
         lab13_vars,
         "lab13 was run again"
     );
@@ -432,7 +410,7 @@ fn install_preflight_stop_lock_resume_and_certificates() {
     let pki = dir.join(format!("state/pki/{CLUSTER}"));
     for h in HOSTS {
         let vars: serde_json::Value =
-            serde_json::from_str(&ssh_out(&lab, h, &format!("cat {REMOTE}/vars.json"))).unwrap();
+            serde_json::from_str(&lab.ssh_stdout(h, &format!("cat {REMOTE}/vars.json"))).unwrap();
         assert_eq!(
             vars,
             serde_json::json!({
@@ -446,13 +424,12 @@ fn install_preflight_stop_lock_resume_and_certificates() {
             }),
             "{h}"
         );
-        let fetched = ssh_out(&lab, h, &format!("cat {REMOTE}/fetched.txt"));
+        let fetched = lab.ssh_stdout(h, &format!("cat {REMOTE}/fetched.txt"));
         assert!(
             fetched.starts_with("HTTP/1.0 200 OK\r\n") && fetched.ends_with(HELLO),
             "{h}: {fetched}"
         );
-        let modes = ssh_out(
-            &lab,
+        let modes = lab.ssh_stdout(
             h,
             &format!(
                 "cd {REMOTE} && stat -c '%n %a' ca.crt server.crt server.key peer.crt peer.key"
@@ -466,7 +443,7 @@ fn install_preflight_stop_lock_resume_and_certificates() {
         let fetched_dir = dir.join(format!("fetched-{h}"));
         std::fs::create_dir_all(&fetched_dir).unwrap();
         for f in ["ca.crt", "server.crt", "peer.crt"] {
-            let body = ssh(&lab, h, &format!("cat {REMOTE}/{f}")).stdout;
+            let body = lab.ssh(h, &format!("cat {REMOTE}/{f}")).stdout;
             std::fs::write(fetched_dir.join(f), &body).unwrap();
         }
         assert_eq!(

@@ -16,42 +16,23 @@ use std::process::Command;
 
 const HOSTS: [&str; 3] = ["lab4", "lab5", "lab6"];
 
-fn ssh(lab: &Lab, host: &str, cmd: &str) -> String {
-    let o = Command::new("ssh")
-        .args(["-i", lab.key("id_ed25519").to_str().unwrap()])
-        .args([
-            "-o",
-            &format!("UserKnownHostsFile={}", lab.known_hosts.display()),
-        ])
-        .args(["-o", "BatchMode=yes"])
-        .arg(format!("root@{}", lab.address(host)))
-        .arg(cmd)
-        .output()
-        .expect("ssh");
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 /// Undo every provocation, whatever happened.
 struct Restore<'a>(&'a Lab, u16);
 
 impl Drop for Restore<'_> {
     fn drop(&mut self) {
         let lab = self.0;
-        ssh(
-            lab,
-            "lab4",
+        lab.ssh_stdout("lab4",
             "umount /var/lib/etcd 2>/dev/null; rmdir /var/lib/etcd 2>/dev/null; systemctl stop cairn-pf-listen 2>/dev/null; systemctl reset-failed cairn-pf-listen 2>/dev/null; true",
         );
-        ssh(
-            lab,
+        lab.ssh_stdout(
             "lab5",
             &format!(
                 "hostname lab5; ip rule del to 10.213.0.1 dport {} prohibit 2>/dev/null; true",
                 self.1
             ),
         );
-        ssh(
-            lab,
+        lab.ssh_stdout(
             "lab6",
             "umount /usr/lib/os-release 2>/dev/null; umount /etc/debian_version 2>/dev/null; true",
         );
@@ -148,25 +129,19 @@ fn a_clean_lab_passes_and_each_provoked_failure_is_caught() {
     assert!(get(&checks, "lab4", "port:2379").value.starts_with("free"));
 
     // Provoke.
-    ssh(
-        &lab,
+    lab.ssh_stdout(
         "lab4",
         "mkdir -p /var/lib/etcd && mount -t tmpfs -o size=64m tmpfs /var/lib/etcd",
     );
-    ssh(
-        &lab,
-        "lab4",
+    lab.ssh_stdout("lab4",
         "systemd-run --unit cairn-pf-listen perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(LocalPort => 2379, Listen => 5, ReuseAddr => 1) or die; sleep 600' && sleep 0.5",
     );
-    ssh(&lab, "lab5", "hostname lab6");
-    ssh(
-        &lab,
+    lab.ssh_stdout("lab5", "hostname lab6");
+    lab.ssh_stdout(
         "lab5",
         &format!("ip rule add to 10.213.0.1 dport {port} prohibit"),
     );
-    ssh(
-        &lab,
-        "lab6",
+    lab.ssh_stdout("lab6",
         "sed 's/^VERSION_ID=.*/VERSION_ID=\"10\"/; s/^VERSION=.*/VERSION=\"10 (buster)\"/' /usr/lib/os-release > /tmp/cairn-pf-os-release && mount --bind /tmp/cairn-pf-os-release /usr/lib/os-release && echo 10.13 > /tmp/cairn-pf-debian-version && mount --bind /tmp/cairn-pf-debian-version /etc/debian_version",
     );
 

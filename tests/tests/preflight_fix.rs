@@ -16,21 +16,6 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
-fn ssh(lab: &Lab, host: &str, cmd: &str) -> String {
-    let o = Command::new("ssh")
-        .args(["-i", lab.key("id_ed25519").to_str().unwrap()])
-        .args([
-            "-o",
-            &format!("UserKnownHostsFile={}", lab.known_hosts.display()),
-        ])
-        .args(["-o", "BatchMode=yes"])
-        .arg(format!("root@{}", lab.address(host)))
-        .arg(cmd)
-        .output()
-        .expect("ssh");
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 /// cluster.yaml for `hosts`, each with `role`, plus `extra` top-level YAML.
 fn config(dir: &Path, lab: &Lab, hosts: &[&str], role: &str, extra: &str) -> String {
     let mut y = String::from("apiVersion: cairn/v1\nkind: Cluster\nname: pffix\nhosts:\n");
@@ -93,7 +78,7 @@ const SNAPSHOT: &str = "find /etc -xdev -type f -print0 | sort -z | xargs -0 sha
      grep -r . /proc/sys/net 2>/dev/null | sed 's/:/ /'; sed 's/^/swap /' /proc/swaps";
 
 fn snapshot(lab: &Lab, host: &str) -> std::collections::BTreeMap<String, String> {
-    let text = ssh(lab, host, SNAPSHOT);
+    let text = lab.ssh_stdout(host, SNAPSHOT);
     let map: std::collections::BTreeMap<String, String> = text
         .lines()
         .map(|l| {
@@ -132,9 +117,7 @@ struct RestoreFix<'a>(&'a Lab);
 impl Drop for RestoreFix<'_> {
     fn drop(&mut self) {
         for h in ["lab19", "lab20"] {
-            ssh(
-                self.0,
-                h,
+            self.0.ssh_stdout(h,
                 "echo 0 > /proc/sys/net/ipv4/ip_forward; rm -f /etc/sysctl.d/90-cairn.conf /etc/modules-load.d/cairn.conf; \
                  if [ -e /etc/fstab.cairn-bak ]; then cat /etc/fstab.cairn-bak > /etc/fstab && rm -f /etc/fstab.cairn-bak; fi; \
                  sed -i '\\|cairn-pf-swapfile|d' /etc/fstab; true",
@@ -154,13 +137,11 @@ fn fix_repairs_only_what_failed_and_is_idempotent() {
 
     // Break what --fix may repair: forwarding off (not persisted), a swap line in fstab (lab19).
     for h in ["lab19", "lab20"] {
-        ssh(
-            &lab,
-            h,
+        lab.ssh_stdout(h,
             "rm -f /etc/sysctl.d/90-cairn.conf /etc/modules-load.d/cairn.conf /etc/fstab.cairn-bak; echo 0 > /proc/sys/net/ipv4/ip_forward",
         );
     }
-    ssh(&lab, "lab19", &format!("echo '{FSTAB_LINE}' >> /etc/fstab"));
+    lab.ssh_stdout("lab19", &format!("echo '{FSTAB_LINE}' >> /etc/fstab"));
 
     let (code, out, err) = preflight(&dir, &lab, &cfg, &["--json"]);
     let v = json(&out, &err);
@@ -250,15 +231,16 @@ fn fix_repairs_only_what_failed_and_is_idempotent() {
 
     // On the hosts: applied now and persisted; the fstab line commented, not deleted.
     assert_eq!(
-        ssh(&lab, "lab19", "cat /proc/sys/net/ipv4/ip_forward").trim(),
+        lab.ssh_stdout("lab19", "cat /proc/sys/net/ipv4/ip_forward")
+            .trim(),
         "1"
     );
     assert!(
-        ssh(&lab, "lab19", "cat /etc/sysctl.d/90-cairn.conf")
+        lab.ssh_stdout("lab19", "cat /etc/sysctl.d/90-cairn.conf")
             .lines()
             .any(|l| l == "net.ipv4.ip_forward=1")
     );
-    let fstab = ssh(&lab, "lab19", "cat /etc/fstab");
+    let fstab = lab.ssh_stdout("lab19", "cat /etc/fstab");
     assert!(
         fstab
             .lines()
@@ -266,13 +248,13 @@ fn fix_repairs_only_what_failed_and_is_idempotent() {
         "{fstab}"
     );
     // Persisted for real: the boot-time service sets it again after it is lost.
-    ssh(
-        &lab,
+    lab.ssh_stdout(
         "lab19",
         "echo 0 > /proc/sys/net/ipv4/ip_forward; systemctl restart systemd-sysctl",
     );
     assert_eq!(
-        ssh(&lab, "lab19", "cat /proc/sys/net/ipv4/ip_forward").trim(),
+        lab.ssh_stdout("lab19", "cat /proc/sys/net/ipv4/ip_forward")
+            .trim(),
         "1"
     );
 
@@ -315,9 +297,7 @@ struct RestoreOurs<'a>(&'a Lab);
 
 impl Drop for RestoreOurs<'_> {
     fn drop(&mut self) {
-        ssh(
-            self.0,
-            "lab21",
+        self.0.ssh_stdout("lab21",
             "systemctl stop cairn-pffix-etcd ntp 2>/dev/null; systemctl reset-failed cairn-pffix-etcd ntp 2>/dev/null; \
              rm -rf /tmp/cairn-pffix; rm -f /etc/default/etcd; true",
         );
@@ -432,14 +412,13 @@ fn installer_checks_ports_held_by_our_own_service_and_the_fsync_probe() {
         "{val}"
     );
     assert_eq!(
-        ssh(&lab, "lab21", "ls -a /var/lib | grep -c cairn-fsync").trim(),
+        lab.ssh_stdout("lab21", "ls -a /var/lib | grep -c cairn-fsync")
+            .trim(),
         "0"
     );
 
     // A process named etcd holds 2379, without Cairn's mark: someone else's, a conflict.
-    ssh(
-        &lab,
-        "lab21",
+    lab.ssh_stdout("lab21",
         "mkdir -p /tmp/cairn-pffix && cp /usr/bin/perl /tmp/cairn-pffix/etcd && \
          systemd-run --unit cairn-pffix-etcd /tmp/cairn-pffix/etcd -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(LocalPort => 2379, Listen => 5, ReuseAddr => 1) or die; sleep 600' && sleep 0.5",
     );
@@ -469,8 +448,7 @@ fn installer_checks_ports_held_by_our_own_service_and_the_fsync_probe() {
     // other services in one systemctl, and its synchronisation asked of systemd (timedatectl),
     // since it is not chrony.
     assert_eq!(status_value(&v, "lab21", "time_sync").0, "skipped");
-    ssh(
-        &lab,
+    lab.ssh_stdout(
         "lab21",
         "systemd-run --unit ntp sleep 600 >/dev/null 2>&1 && sleep 0.3",
     );
@@ -482,15 +460,13 @@ fn installer_checks_ports_held_by_our_own_service_and_the_fsync_probe() {
             || (s == "warn" && val == "ntp, not synchronised"),
         "{s} {val}"
     );
-    ssh(
-        &lab,
+    lab.ssh_stdout(
         "lab21",
         "systemctl stop ntp; systemctl reset-failed ntp 2>/dev/null; true",
     );
 
     // Cairn's etcd role marks its environment file: now the holder is ours (a re-install).
-    ssh(
-        &lab,
+    lab.ssh_stdout(
         "lab21",
         "printf '# Managed by Cairn (role etcd): test\\n' > /etc/default/etcd",
     );
