@@ -116,6 +116,8 @@ fn host_result(r: &event::HostResult) -> wire::HostResult {
         delegated_to: r.delegated_to.clone(),
         item: r.item.clone(),
         looped: r.looped,
+        checkpoint: r.checkpoint.clone(),
+        resumed: r.resumed.clone(),
     }
 }
 

@@ -5,6 +5,7 @@
 //! *require* a running lab and fail loudly without one, rather than skipping silently.
 
 pub mod http;
+pub mod installed;
 pub mod oci;
 pub mod tls;
 

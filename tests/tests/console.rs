@@ -163,6 +163,8 @@ fn synthetic_events(hosts: usize, tasks: usize) -> Vec<RunEvent> {
                 delegated_to: None,
                 item: None,
                 looped: false,
+                checkpoint: None,
+                resumed: None,
             }));
         }
     }

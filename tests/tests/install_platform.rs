@@ -21,6 +21,7 @@
 //! dir, the registry's storage, buildbot's master and worker, the CA in the trust store, the
 //! apt source); packages stay.
 
+use cairn_tests::installed::{CleanOnDrop, clean, lab_bundle, run_ok as run};
 use cairn_tests::{Lab, cairn_bin, repo_root, scratch};
 use serde_json::Value;
 use std::path::Path;
@@ -32,71 +33,6 @@ const BRIDGE: &str = "10.213.0.1";
 const CLUSTER: &str = "plat";
 /// A re-run finds its own services listening (pre-flight's port checks do not recognise them).
 const OWN_PORTS: &str = "port:2379,port:2380,port:5000,port:8010,port:9090,port:9093,port:9100";
-
-fn run(cmd: &mut Command) -> Output {
-    let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        o.status.success(),
-        "{cmd:?}: {}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
-
-fn ssh(lab: &Lab, host: &str, cmd: &str) -> Output {
-    Command::new("ssh")
-        .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
-        .arg("-o")
-        .arg(format!("UserKnownHostsFile={}", lab.known_hosts.display()))
-        .arg("-i")
-        .arg(lab.key("id_ed25519"))
-        .arg(format!("root@{}", lab.address(host)))
-        .arg(cmd)
-        .output()
-        .expect("run ssh")
-}
-
-/// Services stopped and disabled, their data and Cairn's files removed; packages stay.
-fn clean(lab: &Lab) {
-    for h in HOSTS {
-        let o = ssh(
-            lab,
-            h,
-            "systemctl disable --now docker-registry buildbot@cairn buildbot-worker@cairn \
-               prometheus prometheus-alertmanager prometheus-blackbox-exporter prometheus-node-exporter \
-               etcd chrony >/dev/null 2>&1; \
-             rm -rf /var/lib/etcd/member /etc/etcd/pki /etc/prometheus/etcd /etc/prometheus/rules \
-               /var/lib/docker-registry/docker /etc/docker/registry/pki /etc/containers/certs.d \
-               /var/lib/buildbot/masters/cairn /var/lib/buildbot/workers/cairn \
-               /var/lib/prometheus/alertmanager /var/lib/prometheus/metrics2; \
-             rm -f /usr/local/share/ca-certificates/cairn-*.crt /etc/apt/sources.list.d/cairn.list \
-               /etc/systemd/system/chrony.service.d/cairn-container.conf; \
-             update-ca-certificates --fresh >/dev/null 2>&1; \
-             if [ -d /etc/apt/sources.cairn-backup ]; then \
-               for f in /etc/apt/sources.cairn-backup/*; do [ -e \"$f\" ] || continue; \
-                 case ${f##*/} in sources.list) mv \"$f\" /etc/apt/ ;; *) mv \"$f\" /etc/apt/sources.list.d/ ;; esac; \
-               done; rmdir /etc/apt/sources.cairn-backup; fi; \
-             sed -i '/CAIRN CLUSTER HOSTS/,/CAIRN CLUSTER HOSTS/d' /etc/hosts; \
-             systemctl daemon-reload; true",
-        );
-        if !o.status.success() {
-            eprintln!(
-                "cleanup of {h} failed: {}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            );
-        }
-    }
-}
-
-struct Cleanup(Lab);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        clean(&self.0);
-    }
-}
 
 fn write_config(lab: &Lab, dir: &Path) -> std::path::PathBuf {
     let mut y = format!("apiVersion: cairn/v1\nkind: Cluster\nname: {CLUSTER}\nhosts:\n");
@@ -184,21 +120,15 @@ fn json_get(url: &str) -> Value {
 fn install_brings_up_registry_ci_and_monitoring_then_changes_nothing() {
     let lab = Lab::from_env();
     let dir = scratch("install-platform");
-    clean(&lab);
-    let _cleanup = Cleanup(lab.clone());
+    clean(&lab, &HOSTS);
+    let _cleanup = CleanOnDrop {
+        lab: lab.clone(),
+        hosts: HOSTS.to_vec(),
+    };
 
-    // The lab bundle, images included.
+    // The lab bundle, images included (the playbooks come from the repository: --playbooks).
     let t0 = Instant::now();
-    let images = dir.join("lab-images");
-    run(Command::new(repo_root().join("scripts/lab-images")).arg(&images));
-    // Built from a copy of the spec beside the images made here (the spec's `oci:lab-images`);
-    // the playbooks come from the repository (--playbooks).
-    std::fs::copy(repo_root().join("bundle/lab.yaml"), dir.join("lab.yaml")).unwrap();
-    let spec = std::fs::read_to_string(dir.join("lab.yaml")).unwrap();
-    assert!(spec.contains("from: oci:lab-images:busybox-1.36"), "{spec}");
-    run(Command::new(cairn_bin())
-        .args(["bundle", "build", "lab.yaml", "--out", "."])
-        .current_dir(&dir));
+    let (_bundle, images) = lab_bundle(&dir);
     eprintln!("lab bundle built in {:?}", t0.elapsed());
     let config = write_config(&lab, &dir);
 
@@ -292,8 +222,7 @@ fn install_brings_up_registry_ci_and_monitoring_then_changes_nothing() {
     assert!(err.contains("certificate"), "{err}");
     // Hosts trust it for container tools too.
     for h in HOSTS {
-        let o = ssh(
-            &lab,
+        let o = lab.ssh(
             h,
             &format!(
                 "cmp /etc/containers/certs.d/{reg}:5000/ca.crt /usr/local/share/ca-certificates/cairn-{CLUSTER}.crt && curl -sSf -o /dev/null https://{reg}:5000/v2/"

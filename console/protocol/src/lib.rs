@@ -152,6 +152,13 @@ pub struct HostResult {
     /// The whole of a looped task, after its items' results.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub looped: bool,
+    /// The task's place in this host's run (`FILE:LINE:COLUMN#N@HASH`), on a task's final
+    /// result: what `cairn install --resume` finds finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
+    /// Not run: it finished on this host in the run being resumed (e.g. `run 12`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed: Option<String>,
 }
 
 /// One file's change (before/after texts; clients compute hunks).
@@ -214,6 +221,8 @@ mod tests {
             delegated_to: None,
             item: None,
             looped: false,
+            checkpoint: None,
+            resumed: None,
         });
         assert_eq!(
             serde_json::to_string(&r).unwrap(),

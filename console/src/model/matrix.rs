@@ -122,6 +122,8 @@ mod tests {
                 delegated_to: None,
                 item: None,
                 looped: false,
+                checkpoint: None,
+                resumed: None,
             })
         };
         let evs = vec![

@@ -451,6 +451,8 @@ mod tests {
             delegated_to: None,
             item: None,
             looped: false,
+            checkpoint: None,
+            resumed: None,
         })
     }
 

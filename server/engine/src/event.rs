@@ -108,6 +108,12 @@ pub struct HostResult {
     /// The whole of a looped task (after its items' results): renderers show it only when
     /// it failed or every item was skipped, as Ansible does.
     pub looped: bool,
+    /// The task's place in this host's run (see [`crate::run::resume`]): set on a task's
+    /// final result on a host (not on loop items), so a later run can resume after it.
+    pub checkpoint: Option<String>,
+    /// Not run: it finished on this host in the run being resumed, named here (`run 12`).
+    /// The outcome is `Skipped`.
+    pub resumed: Option<String>,
 }
 
 /// One file's change, as Ansible's `diff` result holds it: whole texts before and after,

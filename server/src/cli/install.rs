@@ -65,10 +65,17 @@ pub struct Args {
     #[arg(long, value_name = "ID", value_delimiter = ',')]
     pub ignore_preflight: Vec<String>,
 
-    /// Run again only the hosts that did not finish the last install of this cluster (see
-    /// docs/install.md); nothing to do when every host finished.
+    /// Continue the last install of this cluster: only the hosts that did not finish run,
+    /// from their first unfinished task (see docs/install.md); nothing to do when every host
+    /// finished.
     #[arg(long)]
     pub resume: bool,
+
+    /// Run the playbooks only on hosts matching PATTERN (as `ansible-playbook --limit`:
+    /// names, groups, `a:b`, `a:&b`, `a:!b`, globs). The PKI and the image push still cover
+    /// the whole cluster; pre-flight checks only these hosts.
+    #[arg(short = 'l', long, value_name = "PATTERN")]
+    pub limit: Option<String>,
 
     /// Print the run's events as JSON lines on stdout (as `cairn play --json`); pre-flight and
     /// PKI lines go to stderr.
@@ -164,20 +171,24 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         }
     };
 
-    // --resume: which hosts run again (decided before anything is started).
+    // --resume: which hosts run again, and what they finished (decided before anything is
+    // started).
+    let mut resumed: Option<(i64, cairn_engine::run::Resume)> = None;
     let hosts = if args.resume {
         let store = crate::store::Store::open_in(&state_dir);
         let plan = store.and_then(|s| resume::plan(&s, &settings.name, &all_hosts));
         match plan {
-            Ok(resume::Plan::Rerun { run, hosts }) => {
+            Ok(resume::Plan::Rerun { run, hosts, done }) => {
                 say(
                     args.json,
                     &format!(
-                        "resuming install run {run} of cluster \"{}\": running again on {}",
+                        "resuming install run {run} of cluster \"{}\": running again on {} ({} tasks already done there are left out)",
                         settings.name,
-                        hosts.join(", ")
+                        hosts.join(", "),
+                        done.len()
                     ),
                 );
+                resumed = Some((run, done));
                 hosts
             }
             Ok(resume::Plan::Done { run }) => {
@@ -204,6 +215,33 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         }
     } else {
         all_hosts.clone()
+    };
+    // --limit: only the hosts that also match the pattern.
+    let hosts = match &args.limit {
+        None => hosts,
+        Some(pattern) => match inventory.select(pattern) {
+            Ok(matched) => {
+                let kept: Vec<String> = hosts.into_iter().filter(|h| matched.contains(h)).collect();
+                if kept.is_empty() {
+                    eprintln!(
+                        "error: --limit {pattern:?} leaves no host of cluster \"{}\" to run{}: its hosts are {}",
+                        settings.name,
+                        if args.resume {
+                            " (among those to resume)"
+                        } else {
+                            ""
+                        },
+                        all_hosts.join(", ")
+                    );
+                    return Ok(EXIT_USAGE);
+                }
+                kept
+            }
+            Err(e) => {
+                eprintln!("error: --limit: {e}");
+                return Ok(EXIT_USAGE);
+            }
+        },
     };
 
     // 2. The bundle: verified, versions checked; the playbooks found and loaded.
@@ -316,6 +354,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         inventory,
         &connector,
         &hosts,
+        resumed.as_ref(),
         &book.playbook,
         &state_dir,
         &repo_url,
@@ -389,6 +428,7 @@ async fn install(
     inventory: &Inventory,
     connector: &cairn_engine::ssh::Connector,
     hosts: &[String],
+    resumed: Option<&(i64, cairn_engine::run::Resume)>,
     book: &playbook::Playbook,
     state_dir: &Path,
     repo_url: &str,
@@ -616,7 +656,7 @@ async fn install(
             }
         }
     };
-    let limit = args.resume.then(|| hosts.join(","));
+    let limit = (args.resume || args.limit.is_some()).then(|| hosts.join(","));
     let options = run::Options {
         limit: limit.as_deref(),
         forks: args.reach.forks as usize,
@@ -632,9 +672,15 @@ async fn install(
         start_at_task: None,
         force_handlers: false,
         roles_path: Vec::new(),
+        resume: resumed.map(|(_, done)| done),
     };
     let recorded = Recorded::begin_as(&args.reach, resume::KIND, &settings.name);
     let run_id = recorded.as_ref().map_or(0, |r| r.journal.run_id());
+    if let (Some(r), Some((previous, _))) = (&recorded, resumed) {
+        if let Err(e) = r.store.set_resumes(run_id, *previous) {
+            eprintln!("[WARNING]: this run is not recorded as resuming run {previous}: {e}");
+        }
+    }
     let terminal = Terminal::new().with_diff(args.diff);
     let json = JsonLines::new(run_id);
     let shown: &dyn EventSink = if args.json { &json } else { &terminal };

@@ -214,6 +214,7 @@ async fn execute(args: &Args) -> anyhow::Result<u8> {
         start_at_task: args.start_at_task.clone(),
         force_handlers: args.force_handlers,
         roles_path: args.roles_path.clone(),
+        resume: None,
     };
     let recorded = Recorded::begin(&args.reach, &args.playbooks);
     let run_id = recorded.as_ref().map_or(0, |r| r.journal.run_id());
@@ -265,7 +266,7 @@ async fn execute(args: &Args) -> anyhow::Result<u8> {
 /// The run as recorded in the state store. A store that cannot be opened is a warning, not a
 /// reason to refuse the run: the hosts' work matters more than its record.
 pub(super) struct Recorded {
-    store: Store,
+    pub(super) store: Store,
     pub(super) journal: Journal,
 }
 

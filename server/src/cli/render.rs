@@ -107,6 +107,9 @@ fn host_line(r: &HostResult) -> String {
         .as_ref()
         .map(|l| format!(" => (item={l})"))
         .unwrap_or_default();
+    if let Some(from) = &r.resumed {
+        return format!("done: [{h}] (in {from})\n");
+    }
     match r.outcome {
         Outcome::Skipped => format!("skipping: [{h}]{item}\n"),
         Outcome::Ok { changed } => {
@@ -233,6 +236,8 @@ mod tests {
             delegated_to: None,
             item: None,
             looped: false,
+            checkpoint: None,
+            resumed: None,
         }
     }
 
@@ -248,6 +253,12 @@ mod tests {
         assert_eq!(
             render(&Event::HostResult(ok)),
             "changed: [lab1] => {\n    \"msg\": \"hi\"\n}\n"
+        );
+        let mut resumed = result(Outcome::Skipped);
+        resumed.resumed = Some("run 12".into());
+        assert_eq!(
+            render(&Event::HostResult(resumed)),
+            "done: [lab1] (in run 12)\n"
         );
         let mut delegated = result(Outcome::Ok { changed: true });
         delegated.delegated_to = Some("lab2".into());

@@ -1,26 +1,36 @@
-//! `cairn install --resume`: which hosts to run again, from the store.
+//! `cairn install --resume`: which hosts run again, and which of their tasks are already done.
 //!
-//! The semantics, kept simple and honest: for each host, the newest install run of this
-//! cluster that covered it (kind `install`, titled with the cluster's name; a resumed run
-//! covers only the hosts it re-ran) says whether it finished: it is in that run's recap with
-//! no failure and no unreachable. A run without a recap (killed, interrupted, stopped by an
-//! error) finished none of its hosts. Hosts that did not finish, or were never covered, run
-//! again: the whole playbook from the start (the roles are idempotent, so work already done
-//! reports `ok`, not `changed`). If every host finished, there is nothing to resume. There is no per-task restart point: a task is not guaranteed to
-//! be safe to skip just because it once ran.
+//! Hosts: for each host, the newest install run of this cluster that covered it (kind
+//! `install`, titled with the cluster's name; a resumed run covers only the hosts it re-ran)
+//! says whether it finished: it is in that run's recap with no failure and no unreachable. A
+//! run without a recap (killed, interrupted, stopped by an error) finished none of its hosts.
+//! Hosts that did not finish, or were never covered, run again. If every host finished, there
+//! is nothing to resume.
+//!
+//! Tasks: the newest install run and the runs it resumed, back to a fresh run
+//! ([`Store::resume_chain`]), finished some tasks on those hosts (a result `ok` or `changed`
+//! with a checkpoint): the engine leaves them out, so the run continues from the first
+//! unfinished task per host. What it still runs again, and why, is the engine's
+//! `run::resume`.
 //!
 //! Must not: write to the store.
 
 use crate::store::{Store, StoreError};
+use cairn_engine::run::Resume;
 use cairn_protocol::RunEvent;
 
 /// The kind of an install run in the store.
 pub const KIND: &str = "install";
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Plan {
-    /// Run these hosts again; `run` is the previous install run.
-    Rerun { run: i64, hosts: Vec<String> },
+    /// Run these hosts again; `run` is the previous install run; `done`, what it and the
+    /// runs it resumed finished on them.
+    Rerun {
+        run: i64,
+        hosts: Vec<String>,
+        done: Resume,
+    },
     /// The previous run finished on every host.
     Done { run: i64 },
     /// No install of this cluster has reached its playbook.
@@ -77,12 +87,18 @@ pub fn plan(store: &Store, cluster: &str, hosts: &[String]) -> Result<Plan, Stor
         .filter(|h| !state.get(h.as_str()).copied().unwrap_or(false))
         .cloned()
         .collect();
-    Ok(if again.is_empty() {
-        Plan::Done { run: latest }
-    } else {
-        Plan::Rerun {
-            run: latest,
-            hosts: again,
+    if again.is_empty() {
+        return Ok(Plan::Done { run: latest });
+    }
+    let mut done = Resume::default();
+    for t in store.finished_tasks(&store.resume_chain(latest)?)? {
+        if again.contains(&t.host) {
+            done.finished(&t.host, &t.checkpoint, t.changed, (t.run, t.seq));
         }
+    }
+    Ok(Plan::Rerun {
+        run: latest,
+        hosts: again,
+        done,
     })
 }

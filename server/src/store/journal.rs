@@ -116,8 +116,8 @@ fn write_all(mut conn: Connection, run: i64, rx: Receiver<Envelope>) -> Result<u
                 "INSERT INTO events (run_id, seq, time_ms, type, body) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             let mut res = tx.prepare_cached(
-                "INSERT INTO results (run_id, seq, play, task, task_file, task_line, host, outcome, ignored, duration_ms, msg)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO results (run_id, seq, play, task, task_file, task_line, host, outcome, ignored, duration_ms, msg, checkpoint)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?;
             for env in &batch {
                 let body = serde_json::to_value(&env.event).unwrap_or_default();
@@ -149,6 +149,7 @@ fn write_all(mut conn: Connection, run: i64, rx: Receiver<Envelope>) -> Result<u
                             r.ignored,
                             i64::try_from(r.duration_ms).unwrap_or(i64::MAX),
                             r.msg,
+                            r.checkpoint,
                         ])?;
                     }
                     _ => {}

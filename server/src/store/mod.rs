@@ -9,6 +9,7 @@
 //! arrive censored; nothing else is written).
 
 pub mod api_state;
+pub mod checkpoints;
 pub mod journal;
 pub mod query;
 
@@ -19,12 +20,13 @@ use rusqlite::{Connection, params};
 
 const SCHEMA: &str = include_str!("schema.sql");
 /// Each later version's statements, applied in order to a database at the version before.
-const MIGRATIONS: [(i64, &str); 2] = [
+/// (Version 3 was never released: its work became 5.)
+const MIGRATIONS: [(i64, &str); 3] = [
     (2, include_str!("migrations/2.sql")),
-    // 3 is `install`'s (resume checkpoints, phases), merged separately; 4 is the API's.
     (4, include_str!("migrations/4.sql")),
+    (5, include_str!("migrations/5.sql")),
 ];
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 

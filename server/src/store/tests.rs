@@ -29,6 +29,8 @@ fn result(host: &str, task: &str, outcome: Outcome) -> HostResult {
         delegated_to: None,
         item: None,
         looped: false,
+        checkpoint: None,
+        resumed: None,
     }
 }
 
@@ -230,4 +232,58 @@ fn a_version_1_store_is_migrated_and_keeps_its_runs() {
     };
     s.save_checks(id, std::slice::from_ref(&check)).unwrap();
     assert_eq!(s.checks(id).unwrap(), vec![check]);
+}
+
+#[test]
+fn checkpoints_of_a_resume_chain_come_back_finished_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open_in(dir.path()).unwrap();
+    let with_cp = |host: &str, cp: &str, outcome: Outcome| {
+        let mut r = result(host, "t", outcome);
+        r.checkpoint = Some(cp.into());
+        Event::HostResult(r)
+    };
+    let first = s.begin_run("install", "lab").unwrap();
+    let j = Journal::start(s.path(), first).unwrap();
+    j.emit(with_cp(
+        "a",
+        "site.yml:4:3#1@00",
+        Outcome::Ok { changed: true },
+    ));
+    j.emit(with_cp("b", "site.yml:4:3#1@00", Outcome::Failed));
+    j.emit(Event::HostResult(result(
+        "a",
+        "loop item",
+        Outcome::Ok { changed: false },
+    )));
+    j.finish().unwrap();
+    let second = s.begin_run("install", "lab").unwrap();
+    s.set_resumes(second, first).unwrap();
+    let j = Journal::start(s.path(), second).unwrap();
+    j.emit(with_cp(
+        "b",
+        "site.yml:4:3#1@00",
+        Outcome::Ok { changed: false },
+    ));
+    j.emit(with_cp("b", "site.yml:9:3#1@11", Outcome::Skipped));
+    j.finish().unwrap();
+    let unrelated = s.begin_run("install", "lab").unwrap();
+
+    assert_eq!(s.resume_chain(second).unwrap(), vec![second, first]);
+    assert_eq!(s.resume_chain(unrelated).unwrap(), vec![unrelated]);
+    let got: Vec<(i64, String, bool)> = s
+        .finished_tasks(&s.resume_chain(second).unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.run, f.host, f.changed))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(second, "b".into(), false), (first, "a".into(), true)],
+        "ok/changed with a checkpoint only: not failed, skipped or loop items"
+    );
+    assert!(matches!(
+        s.set_resumes(999, first),
+        Err(StoreError::NoSuchRun(999))
+    ));
 }

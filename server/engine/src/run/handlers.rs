@@ -56,12 +56,7 @@ impl Handlers {
     pub fn notify(&mut self, name: &str, host: &str) -> bool {
         let mut found = false;
         for h in &mut self.list {
-            let by_name = h.task.name.as_deref() == Some(name)
-                || h.role
-                    .as_ref()
-                    .zip(h.task.name.as_ref())
-                    .is_some_and(|(r, n)| format!("{r} : {n}") == name);
-            if by_name || h.task.listen.iter().any(|l| l == name) {
+            if h.answers(name) {
                 found = true;
                 if !h.notified.iter().any(|x| x == host) {
                     h.notified.push(host.to_string());
@@ -69,6 +64,15 @@ impl Handlers {
             }
         }
         found
+    }
+
+    /// The handlers that answer `name`, as `FILE:LINE:COLUMN` (for resume).
+    pub fn answering(&self, name: &str) -> Vec<String> {
+        self.list
+            .iter()
+            .filter(|h| h.answers(name))
+            .map(|h| super::resume::location(&h.task))
+            .collect()
     }
 
     pub fn len(&self) -> usize {
@@ -81,6 +85,19 @@ impl Handlers {
         let h = self.list.get_mut(i)?;
         let hosts = std::mem::take(&mut h.notified);
         Some((h.task.clone(), h.scope.clone(), hosts))
+    }
+}
+
+impl Handler {
+    /// A notification names it by `name`, by `role : name`, or by a `listen` topic.
+    fn answers(&self, name: &str) -> bool {
+        let by_name = self.task.name.as_deref() == Some(name)
+            || self
+                .role
+                .as_ref()
+                .zip(self.task.name.as_ref())
+                .is_some_and(|(r, n)| format!("{r} : {n}") == name);
+        by_name || self.task.listen.iter().any(|l| l == name)
     }
 }
 

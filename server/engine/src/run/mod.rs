@@ -25,6 +25,7 @@ mod handlers;
 pub mod lookups;
 pub mod looping;
 pub mod result;
+pub mod resume;
 pub mod scope;
 pub mod serial;
 pub mod task;
@@ -45,6 +46,7 @@ use crate::modules::ModuleResult;
 use crate::playbook::{Batch, Flag, Play, Playbook, TagFilter, Vars};
 use crate::ssh::{Connection, Connector, Target, fanout};
 use handlers::Handlers;
+pub use resume::{Resume, checkpoint};
 use scope::Scope;
 pub use task::BecomeDefault;
 use template::{Context, Templar};
@@ -71,6 +73,9 @@ pub struct Options<'a> {
     pub force_handlers: bool,
     /// `--roles-path` (for roles included at run time).
     pub roles_path: Vec<PathBuf>,
+    /// Resuming an earlier run: the tasks it finished on each host are left out (see
+    /// [`resume`]).
+    pub resume: Option<&'a Resume>,
 }
 
 impl<'a> Options<'a> {
@@ -88,6 +93,7 @@ impl<'a> Options<'a> {
             start_at_task: None,
             force_handlers: false,
             roles_path: Vec::new(),
+            resume: None,
         }
     }
 }
@@ -154,6 +160,7 @@ pub async fn run(
         batch: BatchState::default(),
         stopped: false,
         play_ended: false,
+        reached: HashMap::new(),
     };
     for (play, hosts) in playbook.plays.iter().zip(selections) {
         run.play(play, hosts).await;
@@ -194,6 +201,8 @@ struct Run<'a> {
     stopped: bool,
     /// `meta: end_play` ran: no further batch of this play.
     play_ended: bool,
+    /// How many times each host reached each task location (for checkpoints).
+    reached: HashMap<(String, String), u32>,
 }
 
 /// What one `serial` batch of a play knows about its hosts.
@@ -629,5 +638,7 @@ fn unsupported_result(host: &str, task: &str, msg: &str) -> HostResult {
         delegated_to: None,
         item: None,
         looped: false,
+        checkpoint: None,
+        resumed: None,
     }
 }

@@ -414,6 +414,8 @@ fn host_result(
         delegated_to: t.delegated_to.map(str::to_string),
         item: None,
         looped: false,
+        checkpoint: None,
+        resumed: None,
     };
     if no_log {
         r.diff = Vec::new();

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use futures::future::{FutureExt, LocalBoxFuture};
 use serde_json::{Value as Json, json};
 
+use super::resume::{self, Finished, Resume};
 use super::scope::Scope;
 use super::task::{Done, HostTask, shown_name};
 use super::template::Context;
@@ -383,6 +384,36 @@ impl Run<'_> {
         } else {
             live.clone()
         };
+        // Each host's checkpoint for this task (the how-many-th time it gets here).
+        let at = resume::location(task);
+        let mut checkpoints: HashMap<String, String> = HashMap::new();
+        for h in &live {
+            let n = self.reached.entry((h.clone(), at.clone())).or_insert(0);
+            *n += 1;
+            checkpoints.insert(h.clone(), resume::checkpoint(task, *n));
+        }
+        // --resume: hosts where this very task finished in the run being resumed.
+        let mut resumed = Vec::new();
+        let runners = match self.options.resume {
+            Some(r) if kind == Kind::Task && resume::skippable(task, run_once) => {
+                let mut keep = Vec::new();
+                for h in runners {
+                    let cp = checkpoints.get(&h).cloned().unwrap_or_default();
+                    match r.get(&h, &cp) {
+                        Some(f) => {
+                            self.resumed(task, &h, cp, f, r);
+                            resumed.push(h);
+                        }
+                        None => keep.push(h),
+                    }
+                }
+                keep
+            }
+            _ => runners,
+        };
+        if runners.is_empty() {
+            return resumed;
+        }
         // Which connection each runner uses (delegate_to, remote_user), opened if new.
         let mut routes: HashMap<String, Result<String, String>> = HashMap::new();
         if s.delegate_to.is_some() || s.remote_user.is_some() {
@@ -393,10 +424,27 @@ impl Run<'_> {
             let keys: Vec<String> = routes.values().flatten().cloned().collect();
             self.connect(&keys).await;
         }
-        let done = self.run_on(task, s, &runners, &routes, &hostvars).await;
-        let mut ok = Vec::new();
+        let done = self
+            .run_on(task, s, &runners, &routes, &hostvars, &checkpoints)
+            .await;
+        let mut ok = resumed;
         let mut fatal = false;
-        for (host, d) in done {
+        for (host, mut d) in done {
+            // Run again on resume (it registers, or sets facts): if it changed the host in the
+            // run being resumed, it still did, for what reads its result (`when: r.changed`)
+            // and for its handlers.
+            let prior = self.options.resume.and_then(|r| {
+                let cp = checkpoints.get(&host)?;
+                Some((r, r.get(&host, cp)?))
+            });
+            if let Some((r, f)) = prior {
+                if f.changed && d.result.outcome == (Outcome::Ok { changed: false }) {
+                    if let Some(o) = d.registered.as_object_mut() {
+                        o.insert("changed".into(), Json::Bool(true));
+                    }
+                    self.renotify(task, &host, f, r);
+                }
+            }
             let targets: Vec<String> = if run_once {
                 live.clone()
             } else {
@@ -469,6 +517,42 @@ impl Run<'_> {
         self.stopped = true;
     }
 
+    /// `task` is left out on `host`: it finished there in the run being resumed. Its handlers
+    /// are notified again if it changed something and a handler it names did not run after it.
+    fn resumed(&mut self, task: &Task, host: &str, checkpoint: String, f: Finished, r: &Resume) {
+        let mut res = unsupported_result(host, &shown_name(task), "");
+        res.outcome = Outcome::Skipped;
+        let from = format!("run {}", f.order.0);
+        res.msg = Some(format!("done in {from}"));
+        res.checkpoint = Some(checkpoint);
+        res.resumed = Some(from);
+        self.sink.emit(Event::HostResult(res));
+        self.stats
+            .entry(host.to_string())
+            .or_default()
+            .count(Outcome::Skipped, false);
+        self.renotify(task, host, f, r);
+    }
+
+    /// A task that changed `host` in the run being resumed notifies its handlers again, unless
+    /// each of them ran on that host after it.
+    fn renotify(&mut self, task: &Task, host: &str, f: Finished, r: &Resume) {
+        if !f.changed {
+            return;
+        }
+        for n in &task.notify {
+            let pending = self
+                .batch
+                .handlers
+                .answering(n)
+                .iter()
+                .any(|at| !r.ran_after(host, at, f.order));
+            if pending {
+                self.batch.handlers.notify(n, host);
+            }
+        }
+    }
+
     /// Record the notifications of `task` for `hosts` (its result changed).
     fn notify(&mut self, task: &Task, hosts: &[String]) {
         for n in &task.notify {
@@ -496,15 +580,17 @@ impl Run<'_> {
         runners: &[String],
         routes: &HashMap<String, Result<String, String>>,
         hostvars: &Json,
+        checkpoints: &HashMap<String, String>,
     ) -> Vec<(String, Done)> {
         let search = src_search(task, s, &self.base.playbook_dir);
         let search = &search;
         let empty = Vars::new();
         let empty = &empty;
         fanout::bounded(runners.to_vec(), self.options.forks, |host| async move {
-            let done = self
+            let mut done = self
                 .run_one(task, s, &host, routes, hostvars, search, empty)
                 .await;
+            done.result.checkpoint = checkpoints.get(&host).cloned();
             // Reported as each host finishes, not when the whole task is done.
             self.sink.emit(Event::HostResult(done.result.clone()));
             (host, done)
