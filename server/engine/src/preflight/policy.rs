@@ -109,8 +109,9 @@ pub struct Owner {
 /// The ports of services Cairn's roles install. Only components whose roles leave a mark
 /// are here: a port held by a same-named process without Cairn's mark is someone else's
 /// install and stays a conflict. Process names are the binaries' names cut to the kernel's
-/// 15 characters (`kube-controller-manager` shows as `kube-controller`). Not here: the CI
-/// (buildbot runs as `python3`, a name that proves nothing).
+/// 15 characters (`kube-controller-manager` shows as `kube-controller`). The CI's buildbot
+/// master sets its process title to `buildbot` (its mark is the master's `master.cfg`; a
+/// bare `python3` would prove nothing and is not accepted).
 pub const OWNERS: &[Owner] = &[
     Owner {
         port: 2379,
@@ -141,6 +142,11 @@ pub const OWNERS: &[Owner] = &[
         port: 5000,
         process: &["docker-registry", "registry"],
         component: "registry",
+    },
+    Owner {
+        port: 8010,
+        process: &["buildbot"],
+        component: "buildbot",
     },
     Owner {
         port: 6443,
@@ -177,6 +183,7 @@ pub const MARKS: &[(&str, &str)] = &[
     ("chrony", "/etc/chrony/chrony.conf"),
     ("alertmanager", "/etc/prometheus/alertmanager.yml"),
     ("registry", "/etc/docker/registry/config.yml"),
+    ("buildbot", "/var/lib/buildbot/masters/cairn/master.cfg"),
     (
         "kube-apiserver",
         "/etc/systemd/system/kube-apiserver.service",
