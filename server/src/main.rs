@@ -5,6 +5,7 @@ mod api;
 mod cli;
 mod install;
 mod installer_checks;
+mod limits;
 mod net;
 mod pki;
 mod pull;
@@ -43,6 +44,9 @@ fn main() -> std::process::ExitCode {
         // Colour codes only for a terminal: `cairn serve`'s log is often redirected to a file.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+
+    // A run over hundreds of hosts holds a socket per host for its whole length.
+    limits::raise_open_files();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

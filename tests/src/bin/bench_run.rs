@@ -8,6 +8,10 @@
 //!   of to init; when the command has exited, the helper sends those leftovers SIGTERM and reaps
 //!   them too, so their CPU is counted. A process's rusage includes its own reaped
 //!   descendants', so every process of the tree is counted exactly once;
+//! - the command's own process (not its children): peak resident memory (`ru_maxrss` from
+//!   `wait4`), and the peak number of open file descriptors and of threads, sampled from
+//!   `/proc/PID/fd` and `/proc/PID/status` every 50 ms by a thread (a peak shorter than that
+//!   can be missed);
 //! - target CPU: the sum of the lab hosts' cgroup v2 `cpu.stat` `usage_usec` (`cairn-lab/labN`,
 //!   as `scripts/lab` sets them up; see `bench_ssh.rs`) before and after, read after a short
 //!   settle pause, so everything the hosts did for the command (sshd, shells, Python, journald's
@@ -73,6 +77,11 @@ mod imp {
         leftovers: usize,
         /// Sum of the hosts' cgroup `usage_usec` deltas.
         host_s: f64,
+        /// The command's own peak resident set (MiB), from its `ru_maxrss`.
+        rss_mb: f64,
+        /// The command's own peak open file descriptors and threads, sampled.
+        fds_max: usize,
+        threads_max: usize,
         /// 1-minute load average before and after.
         load_before: f64,
         load_after: f64,
@@ -141,6 +150,34 @@ mod imp {
         out
     }
 
+    /// Open file descriptors and threads of `pid` now (`None` once it is gone).
+    fn fds_threads(pid: i32) -> Option<(usize, usize)> {
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let threads = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|v| v.trim().parse().ok())?;
+        Some((fds, threads))
+    }
+
+    /// Samples `pid` every 50 ms until `stop` is set; returns the peaks.
+    fn sampler(
+        pid: i32,
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> std::thread::JoinHandle<(usize, usize)> {
+        std::thread::spawn(move || {
+            let mut peak = (0, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some((f, t)) = fds_threads(pid) {
+                    peak = (peak.0.max(f), peak.1.max(t));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            peak
+        })
+    }
+
     pub fn main() -> Res<()> {
         let args = Args::parse();
         let root = cgroup_root()?;
@@ -170,6 +207,9 @@ mod imp {
             .spawn()
             .map_err(|e| format!("{}: {e}", args.command[0]))?;
         let main_pid = child.id() as i32;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let peaks = sampler(main_pid, stop.clone());
+        let mut rss_mb = 0.0;
         let (mut user, mut sys) = (0.0, 0.0);
         let mut rc = None;
         let mut wall = 0.0;
@@ -212,6 +252,8 @@ mod imp {
             sys += tv(ru.ru_stime);
             if pid == main_pid {
                 wall = t0.elapsed().as_secs_f64();
+                // ru_maxrss is in KiB on Linux
+                rss_mb = ru.ru_maxrss as f64 / 1024.0;
                 rc = Some(if libc::WIFEXITED(status) {
                     libc::WEXITSTATUS(status)
                 } else {
@@ -222,6 +264,8 @@ mod imp {
             }
         }
         std::mem::forget(child); // reaped above by wait4
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (fds_max, threads_max) = peaks.join().map_err(|_| "the sampler panicked")?;
         std::thread::sleep(Duration::from_millis(args.settle_ms));
         let host1 = host_usec(&dirs)?;
         let report = Report {
@@ -231,6 +275,9 @@ mod imp {
             ctl_sys_s: sys,
             leftovers,
             host_s: host1.saturating_sub(host0) as f64 / 1e6,
+            rss_mb,
+            fds_max,
+            threads_max,
             load_before,
             load_after: load1(),
         };

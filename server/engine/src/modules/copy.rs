@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 
+use super::local_hash;
 use super::remote_path::{self, Attrs, ModeSpec, PathState, Probe, Put, Sum};
 use super::{Call, ModuleResult, arg_bool, arg_str};
 use crate::ssh::SshError;
@@ -162,7 +163,7 @@ pub async fn one(
                 None,
             )
         }
-        Data::Local(p) => match remote_path::hash_local(p) {
+        Data::Local(p) => match local_hash::digests(p) {
             Ok((s1, s2, n)) => {
                 use std::os::unix::fs::PermissionsExt as _;
                 let mode = std::fs::metadata(p)
@@ -536,7 +537,7 @@ async fn tree(
             continue;
         }
         let file = local.join(rel);
-        let (sha1, sha256, _) = match remote_path::hash_local(&file) {
+        let (sha1, sha256, _) = match local_hash::digests(&file) {
             Ok(h) => h,
             Err(e) => {
                 return Ok(ModuleResult::failed(format!(

@@ -22,6 +22,7 @@ mod hostname;
 mod http;
 mod include_vars;
 mod lineinfile;
+mod local_hash;
 mod modprobe;
 mod mount;
 mod package;

@@ -69,7 +69,7 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
     // a variable of that name set by the play wins, as Ansible's config does not.
     vars.entry("ansible_managed")
         .or_insert_with(|| "Ansible managed".into());
-    let ctx = Context::new(vars);
+    let ctx = call.vars.derive(vars);
     let rendered = match render(call, &text, &ctx, newline) {
         Ok(r) => r,
         Err(e) => {

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use serde_json::Value as Json;
 
+use super::local_hash;
 use super::remote_path::{self, Probe, Sum};
 use super::{Call, ModuleResult, arg_bool, arg_str};
 use crate::ssh::quote::shell_quote;
@@ -156,7 +157,7 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
         (None, _) => None,
     };
     let sha256 = match &upload {
-        Some((p, _)) => match remote_path::hash_local(p) {
+        Some((p, _)) => match local_hash::digests(p) {
             Ok((_, s, _)) => Some(s),
             Err(e) => {
                 return Ok(ModuleResult::failed(format!(

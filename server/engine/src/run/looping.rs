@@ -321,7 +321,7 @@ pub async fn run(t: &HostTask<'_>, lp: &Loop, vars: &Context) -> Done {
         if extended {
             json.insert("ansible_loop".into(), loop_info(&list, i));
         }
-        let ctx = Context::new(json);
+        let ctx = vars.derive(json);
         let label = label(&control, t.templar, &ctx, item);
         let d = t.run(&ctx, Some(label)).await;
         t.sink.emit(Event::HostResult(d.result.clone()));

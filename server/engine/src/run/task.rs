@@ -324,7 +324,7 @@ fn until_holds(
     if let Some(name) = &task.register {
         json.insert(name.clone(), result::registered(mr));
     }
-    let ctx = Context::new(json);
+    let ctx = vars.derive(json);
     for c in &task.until {
         let holds = templar.condition(c, &ctx).map_err(|e| {
             let l = &task.location;
@@ -356,7 +356,7 @@ fn apply_conditions(
         if let Some(name) = &task.register {
             json.insert(name.clone(), result::registered(mr));
         }
-        Context::new(json)
+        vars.derive(json)
     };
     let all = |conds: &[String], ctx: &Context| -> Result<bool, String> {
         for c in conds {

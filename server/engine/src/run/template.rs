@@ -18,7 +18,10 @@ use crate::playbook::Vars;
 /// The variables one host sees for one task, as JSON (to explain errors) and as a minijinja
 /// value (built once, evaluated against many times).
 pub struct Context {
+    /// The host's own variables (without the [`Shared`] ones).
     pub json: Vars,
+    /// The variables every host sees alike for this task.
+    shared: Shared,
     value: Value,
     /// Variables whose own template could not be rendered (a loop, an undefined reference),
     /// with why. They are left out of `json` (so `is defined` and `default` see them as
@@ -28,17 +31,66 @@ pub struct Context {
 
 impl Context {
     pub fn new(json: Vars) -> Context {
-        Context::with_broken(json, HashMap::new())
+        Context::with_broken(json, Shared::default(), HashMap::new())
     }
 
-    pub(crate) fn with_broken(json: Vars, broken: HashMap<String, String>) -> Context {
+    /// A host's variables beside the run-wide ones (which win over a host variable of the
+    /// same name, as Ansible's magic variables do).
+    pub fn with_shared(json: Vars, shared: &Shared) -> Context {
+        Context::with_broken(json, shared.clone(), HashMap::new())
+    }
+
+    /// The same host's context with its own variables replaced (a loop item, a registered
+    /// result, a template's own variables added): the shared ones are kept as they are.
+    pub fn derive(&self, json: Vars) -> Context {
+        Context::with_broken(json, self.shared.clone(), HashMap::new())
+    }
+
+    pub(crate) fn with_broken(
+        json: Vars,
+        shared: Shared,
+        broken: HashMap<String, String>,
+    ) -> Context {
         let omit = super::filters::collections::map_of([("omit", Value::from_object(Omit))]);
-        let value = minijinja::value::merge_maps([Value::from(Serde(&json)), omit]);
+        let value =
+            minijinja::value::merge_maps([Value::from(Serde(&json)), shared.value.clone(), omit]);
         Context {
             json,
+            shared,
             value,
             broken,
         }
+    }
+}
+
+/// Variables that every host sees alike for one task: `hostvars`, `groups`,
+/// `ansible_play_hosts`... Each is as large as the inventory, so they are converted for the
+/// template engine once per task and shared (reference-counted) by every host's [`Context`]:
+/// copying them into each host's variables made a task's cost grow with hosts² (at 200 hosts
+/// the controller spent more time building contexts than talking to hosts).
+#[derive(Clone)]
+pub struct Shared {
+    json: std::sync::Arc<Vars>,
+    value: Value,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared::new(Vars::new())
+    }
+}
+
+impl Shared {
+    pub fn new(json: Vars) -> Shared {
+        let value = Value::from(Serde(&json));
+        Shared {
+            json: std::sync::Arc::new(json),
+            value,
+        }
+    }
+
+    pub fn json(&self) -> &Vars {
+        &self.json
     }
 }
 
@@ -329,7 +381,12 @@ fn explain(
             if let Some(why) = ctx.broken.get(first) {
                 return why.clone();
             }
-            if let Some(msg) = missing(&ctx.json, path) {
+            let vars = if ctx.shared.json.contains_key(first) {
+                &ctx.shared.json
+            } else {
+                &ctx.json
+            };
+            if let Some(msg) = missing(vars, path) {
                 if mandatory {
                     return format!("Mandatory variable '{path}' not defined.");
                 }

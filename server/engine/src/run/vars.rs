@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value as Json;
 
-use super::template::{Context, Templar};
+use super::template::{Context, Shared, Templar};
 use crate::inventory::{Inventory, UNGROUPED};
 use crate::playbook::Vars;
 
@@ -44,12 +44,8 @@ pub struct Layers<'a> {
     /// Play, role, block and task vars merged.
     pub vars: &'a Vars,
     pub facts: Option<&'a Vars>,
-    /// Hosts of the play still running (`ansible_play_hosts`).
-    pub play_hosts: &'a [String],
-    /// Hosts of the batch still running (`ansible_play_batch`).
-    pub batch: &'a [String],
-    /// Shared by every host for the same task.
-    pub hostvars: &'a Json,
+    /// Shared by every host for the same task (see [`Base::shared`]).
+    pub shared: &'a Shared,
     pub check_mode: bool,
 }
 
@@ -81,6 +77,24 @@ impl Base {
         }
     }
 
+    /// The magic variables every host sees alike for a task, built once for all of them:
+    /// `hostvars`, `groups`, `ansible_play_hosts` (and `play_hosts`), the hosts of the play
+    /// still running, and `ansible_play_batch`, those of the batch.
+    pub fn shared(
+        &self,
+        facts: &HashMap<String, Vars>,
+        play_hosts: &[String],
+        batch: &[String],
+    ) -> Shared {
+        let mut v = Vars::new();
+        v.insert("hostvars".into(), self.hostvars(facts));
+        v.insert("groups".into(), Json::Object(self.groups.clone()));
+        v.insert("ansible_play_hosts".into(), play_hosts.to_vec().into());
+        v.insert("play_hosts".into(), play_hosts.to_vec().into());
+        v.insert("ansible_play_batch".into(), batch.to_vec().into());
+        Shared::new(v)
+    }
+
     /// What `hostvars[h]` shows: inventory variables and facts, for every host.
     pub fn hostvars(&self, facts: &HashMap<String, Vars>) -> Json {
         let mut all = Vars::new();
@@ -107,7 +121,6 @@ impl Base {
         v.insert("inventory_hostname".into(), host.into());
         let short = host.split('.').next().unwrap_or(host);
         v.insert("inventory_hostname_short".into(), short.into());
-        v.insert("groups".into(), Json::Object(self.groups.clone()));
         v.insert(
             "group_names".into(),
             self.group_names
@@ -115,13 +128,13 @@ impl Base {
                 .cloned()
                 .unwrap_or(Json::Array(vec![])),
         );
-        v.insert("ansible_play_hosts".into(), l.play_hosts.to_vec().into());
-        v.insert("play_hosts".into(), l.play_hosts.to_vec().into());
-        v.insert("ansible_play_batch".into(), l.batch.to_vec().into());
         v.insert("playbook_dir".into(), self.playbook_dir.clone().into());
         v.insert("ansible_check_mode".into(), l.check_mode.into());
-        v.insert("hostvars".into(), l.hostvars.clone());
-        resolve(templar, v)
+        // the run-wide magic variables win over these as they did when they were copied in
+        for k in l.shared.json().keys() {
+            v.remove(k);
+        }
+        resolve(templar, v, l.shared)
     }
 }
 
@@ -132,7 +145,7 @@ impl Base {
 /// be rendered: both are left undefined, with the reason kept in the context, so `is
 /// defined` and `default(...)` treat them as Ansible does and using one reports why
 /// (`recursive loop detected in template: a -> b -> a`).
-fn resolve(templar: &Templar, mut vars: Vars) -> Context {
+fn resolve(templar: &Templar, mut vars: Vars, shared: &Shared) -> Context {
     let has_template = |v: &Json| match v {
         Json::String(s) => s.contains("{{") || s.contains("{%"),
         Json::Array(_) | Json::Object(_) => {
@@ -143,11 +156,11 @@ fn resolve(templar: &Templar, mut vars: Vars) -> Context {
     };
     let pending: Vec<String> = vars
         .iter()
-        .filter(|(k, v)| k.as_str() != "hostvars" && has_template(v))
+        .filter(|(_, v)| has_template(v))
         .map(|(k, _)| k.clone())
         .collect();
     if pending.is_empty() {
-        return Context::new(vars);
+        return Context::with_shared(vars, shared);
     }
     let deps: HashMap<String, Vec<String>> = pending
         .iter()
@@ -184,7 +197,7 @@ fn resolve(templar: &Templar, mut vars: Vars) -> Context {
         if ready.is_empty() {
             break;
         }
-        let ctx = Context::with_broken(vars.clone(), broken.clone());
+        let ctx = Context::with_broken(vars.clone(), shared.clone(), broken.clone());
         for k in ready {
             match templar.template(&vars[&k], &ctx) {
                 Ok(v) => {
@@ -206,7 +219,7 @@ fn resolve(templar: &Templar, mut vars: Vars) -> Context {
             broken.insert(k.clone(), msg);
         }
     }
-    Context::with_broken(vars, broken)
+    Context::with_broken(vars, shared.clone(), broken)
 }
 
 /// Depth-first search from the last variable of `path`, each variable explored once
@@ -258,7 +271,7 @@ mod tests {
         let base = Base::new(&inv, "/pb".into());
         let t = Templar::new();
         let facts = HashMap::new();
-        let hv = base.hostvars(&facts);
+        let shared = base.shared(&facts, &[], &[]);
         let mut scope = Vars::new();
         scope.insert("greeting".into(), "hi {{ colour }}".into());
         let empty = Vars::new();
@@ -266,9 +279,7 @@ mod tests {
             defaults: &empty,
             vars,
             facts: None,
-            play_hosts: &[],
-            batch: &[],
-            hostvars: &hv,
+            shared: &shared,
             check_mode: false,
         };
         let ctx = base.context(&t, "w1", &layers(&scope));
@@ -279,8 +290,15 @@ mod tests {
         );
         assert_eq!(ctx.json["greeting"], "hi blue");
         assert_eq!(ctx.json["group_names"], serde_json::json!(["web"]));
-        assert_eq!(ctx.json["groups"]["web"], serde_json::json!(["w1"]));
-        assert_eq!(ctx.json["hostvars"]["lone"]["inventory_hostname"], "lone");
+        let seen = |v: &str| t.template(&serde_json::json!(v), &ctx).unwrap();
+        assert_eq!(seen("{{ groups['web'] }}"), serde_json::json!(["w1"]));
+        assert_eq!(seen("{{ hostvars['lone']['inventory_hostname'] }}"), "lone");
+        // and not copied into each host's own variables (they are as large as the inventory)
+        assert!(!ctx.json.contains_key("hostvars") && !ctx.json.contains_key("groups"));
+        assert_eq!(
+            t.template(&serde_json::json!("{{ hostvars.lone.nope }}"), &ctx),
+            Err("'hostvars.lone' has no attribute 'nope'".into())
+        );
         let lone = base.context(&t, "lone", &layers(&scope));
         assert_eq!(lone.json["group_names"], serde_json::json!(["ungrouped"]));
     }
@@ -297,7 +315,7 @@ mod tests {
         let defaults = obj(serde_json::json!({"a": "def", "z": "def"}));
         let vars = obj(serde_json::json!({"b": "play", "c": "play", "e": "play"}));
         let facts = obj(serde_json::json!({"c": "fact"}));
-        let hv = base.hostvars(&HashMap::new());
+        let shared = base.shared(&HashMap::new(), &[], &[]);
         let ctx = base.context(
             &Templar::new(),
             "w1",
@@ -305,9 +323,7 @@ mod tests {
                 defaults: &defaults,
                 vars: &vars,
                 facts: Some(&facts),
-                play_hosts: &[],
-                batch: &[],
-                hostvars: &hv,
+                shared: &shared,
                 check_mode: true,
             },
         );
@@ -332,7 +348,11 @@ mod lazy_tests {
     use super::*;
 
     fn resolved(v: serde_json::Value) -> Context {
-        resolve(&Templar::new(), v.as_object().cloned().unwrap())
+        resolve(
+            &Templar::new(),
+            v.as_object().cloned().unwrap(),
+            &Shared::default(),
+        )
     }
 
     #[test]

@@ -21,7 +21,7 @@ use serde_json::{Value as Json, json};
 use super::resume::{self, Finished, Resume};
 use super::scope::Scope;
 use super::task::{Done, HostTask, shown_name};
-use super::template::Context;
+use super::template::{Context, Shared};
 use super::vars::Layers;
 use super::{Run, serial, src_search, unsupported_result};
 use crate::event::{Event, HostResult, Outcome};
@@ -239,10 +239,16 @@ impl Run<'_> {
         }
     }
 
-    /// The variables `host` sees under scope `s`.
-    fn context(&self, host: &str, s: &Scope, hostvars: &Json, check: bool) -> Context {
+    /// The variables every host sees alike, as they are now: built once per task (and again
+    /// only when a host leaves the play in between), never once per host.
+    fn shared(&self) -> Shared {
         let play_hosts = self.active(&self.batch.play_hosts);
         let batch = self.active(&self.batch.hosts);
+        self.base.shared(&self.facts, &play_hosts, &batch)
+    }
+
+    /// The variables `host` sees under scope `s`, beside the `shared` ones.
+    fn context(&self, host: &str, s: &Scope, shared: &Shared, check: bool) -> Context {
         self.base.context(
             &self.templar,
             host,
@@ -250,9 +256,7 @@ impl Run<'_> {
                 defaults: &s.defaults,
                 vars: &s.vars,
                 facts: self.facts.get(host),
-                play_hosts: &play_hosts,
-                batch: &batch,
-                hostvars,
+                shared,
                 check_mode: check,
             },
         )
@@ -270,11 +274,11 @@ impl Run<'_> {
     /// The hosts of `hosts` for which every `when` of `s` holds; the others get a skipped
     /// (or, when a condition cannot be evaluated, failed) result for `task`.
     fn when_hosts(&mut self, task: &Task, s: &Scope, hosts: &[String]) -> Vec<String> {
-        let hostvars = self.base.hostvars(&self.facts);
+        let mut shared = self.shared();
         let mut keep = Vec::new();
         let name = shown_name(task);
         for h in hosts {
-            let ctx = self.context(h, s, &hostvars, self.options.check);
+            let ctx = self.context(h, s, &shared, self.options.check);
             let mut verdict = Ok(true);
             for cond in &s.when {
                 match self.templar.condition(cond, &ctx) {
@@ -305,7 +309,11 @@ impl Run<'_> {
                         .or_default()
                         .count(Outcome::Skipped, false);
                 }
-                Err(msg) => self.fail_host(h, &name, &msg, s),
+                Err(msg) => {
+                    self.fail_host(h, &name, &msg, s);
+                    // the hosts after it see the play without it
+                    shared = self.shared();
+                }
             }
         }
         keep
@@ -367,8 +375,8 @@ impl Run<'_> {
         let Some(first) = live.first().cloned() else {
             return Vec::new();
         };
-        let hostvars = self.base.hostvars(&self.facts);
-        let first_ctx = self.context(&first, s, &hostvars, self.options.check);
+        let shared = self.shared();
+        let first_ctx = self.context(&first, s, &shared, self.options.check);
         let run_once = match self.flag(&s.run_once, &first_ctx) {
             Ok(b) => b.unwrap_or(false),
             Err(e) => {
@@ -418,14 +426,14 @@ impl Run<'_> {
         let mut routes: HashMap<String, Result<String, String>> = HashMap::new();
         if s.delegate_to.is_some() || s.remote_user.is_some() {
             for h in &runners {
-                let ctx = self.context(h, s, &hostvars, self.options.check);
+                let ctx = self.context(h, s, &shared, self.options.check);
                 routes.insert(h.clone(), self.route(task, s, h, &ctx));
             }
             let keys: Vec<String> = routes.values().flatten().cloned().collect();
             self.connect(&keys).await;
         }
         let done = self
-            .run_on(task, s, &runners, &routes, &hostvars, &checkpoints)
+            .run_on(task, s, &runners, &routes, &shared, &checkpoints)
             .await;
         let mut ok = resumed;
         let mut fatal = false;
@@ -579,7 +587,7 @@ impl Run<'_> {
         s: &Scope,
         runners: &[String],
         routes: &HashMap<String, Result<String, String>>,
-        hostvars: &Json,
+        shared: &Shared,
         checkpoints: &HashMap<String, String>,
     ) -> Vec<(String, Done)> {
         let search = src_search(task, s, &self.base.playbook_dir);
@@ -588,7 +596,7 @@ impl Run<'_> {
         let empty = &empty;
         fanout::bounded(runners.to_vec(), self.options.forks, |host| async move {
             let mut done = self
-                .run_one(task, s, &host, routes, hostvars, search, empty)
+                .run_one(task, s, &host, routes, shared, search, empty)
                 .await;
             done.result.checkpoint = checkpoints.get(&host).cloned();
             // Reported as each host finishes, not when the whole task is done.
@@ -606,12 +614,12 @@ impl Run<'_> {
         s: &Scope,
         host: &str,
         routes: &HashMap<String, Result<String, String>>,
-        hostvars: &Json,
+        shared: &Shared,
         search: &[std::path::PathBuf],
         empty: &Vars,
     ) -> Done {
         let name = shown_name(task);
-        let mut ctx = self.context(host, s, hostvars, self.options.check);
+        let mut ctx = self.context(host, s, shared, self.options.check);
         let check = match self.flag(&s.check_mode, &ctx) {
             Ok(c) => c.unwrap_or(self.options.check),
             Err(e) => return self.refused(host, &name, e),
@@ -623,7 +631,7 @@ impl Run<'_> {
         if check != self.options.check {
             let mut json = ctx.json.clone();
             json.insert("ansible_check_mode".into(), check.into());
-            ctx = Context::new(json);
+            ctx = ctx.derive(json);
         }
         let environment = match self.environment(s, &ctx, task) {
             Ok(e) => e,
@@ -811,10 +819,10 @@ impl Run<'_> {
             Include::Tasks(f) => f.clone(),
             Include::Role(r) => r.clone(),
         };
-        let hostvars = self.base.hostvars(&self.facts);
+        let mut shared = self.shared();
         let mut groups: Vec<(String, Vec<String>)> = Vec::new();
         for h in &live {
-            let ctx = self.context(h, &s, &hostvars, self.options.check);
+            let ctx = self.context(h, &s, &shared, self.options.check);
             match self.templar.template(&Json::String(written.clone()), &ctx) {
                 Ok(v) => {
                     let v = match v {
@@ -829,6 +837,7 @@ impl Run<'_> {
                 Err(e) => {
                     let msg = format!("{e} (in the name of {} at {})", task.action, task.location);
                     self.fail_host(h, &name, &msg, &s);
+                    shared = self.shared();
                 }
             }
         }
@@ -959,10 +968,10 @@ impl Run<'_> {
         if s.when.is_empty() {
             return hosts.to_vec();
         }
-        let hostvars = self.base.hostvars(&self.facts);
+        let shared = self.shared();
         let mut out = Vec::new();
         for h in hosts {
-            let ctx = self.context(h, s, &hostvars, self.options.check);
+            let ctx = self.context(h, s, &shared, self.options.check);
             let all = s.when.iter().try_fold(true, |acc, c| {
                 Ok::<bool, String>(acc && self.templar.condition(c, &ctx)?)
             });
