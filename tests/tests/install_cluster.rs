@@ -30,14 +30,19 @@ const ALL: [&str; 6] = ["lab28", "lab29", "lab30", "lab31", "lab32", "lab33"];
 /// Where the first install is killed: after the certificates are copied, before etcd starts.
 const KILL_AT: &str = "etcd : Write etcd's environment file";
 
-/// tests/lab-cluster.yaml with this lab's key, free ports, the bundle built here, and `extra`
-/// hosts added as kube nodes.
-fn write_config(lab: &Lab, dir: &Path, bundle: &Path, extra: &[&str]) -> PathBuf {
+/// tests/lab-cluster.yaml with this lab's key, the installer's ports (`(http, ntp)`: the same
+/// for every run, as an operator's would be: they are in every host's apt and chrony
+/// configuration), the bundle built here, and `extra` hosts added as kube nodes.
+fn write_config(
+    lab: &Lab,
+    dir: &Path,
+    bundle: &Path,
+    (port, ntp): (u16, u16),
+    extra: &[&str],
+) -> PathBuf {
     let text = std::fs::read_to_string(repo_root().join("tests/lab-cluster.yaml")).unwrap();
     let mut y: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     y["defaults"]["auth"]["key"] = lab.key("id_ed25519").display().to_string().into();
-    let port = free_tcp_port("10.213.0.1");
-    let ntp = free_udp_port("10.213.0.1");
     y["installer"]["port"] = port.into();
     y["installer"]["ntp_port"] = ntp.into();
     y["bundle"] = bundle.display().to_string().into();
@@ -172,7 +177,8 @@ fn killed_install_resumes_then_reruns_clean_adds_a_host_and_limits() {
     let (bundle, _images) = lab_bundle(&dir);
     eprintln!("lab bundle built in {:?}", t0.elapsed());
     let state = dir.join("state");
-    let config = write_config(&lab, &dir, &bundle, &[]);
+    let ports = (free_tcp_port("10.213.0.1"), free_udp_port("10.213.0.1"));
+    let config = write_config(&lab, &dir, &bundle, ports, &[]);
 
     // 1. Killed in the middle of the etcd role.
     let t = Instant::now();
@@ -278,7 +284,7 @@ fn killed_install_resumes_then_reruns_clean_adds_a_host_and_limits() {
     assert_eq!(changed(&again), BTreeSet::new(), "{}", again.stderr);
 
     // 4. lab33 joins as a second node.
-    let config = write_config(&lab, &dir, &bundle, &[ADDED]);
+    let config = write_config(&lab, &dir, &bundle, ports, &[ADDED]);
     let t = Instant::now();
     let added = install_json(&lab, &state, &config, &[], None, &dir.join("4-added"));
     eprintln!("install with lab33 added took {:?}", t.elapsed());
