@@ -347,9 +347,9 @@ fn explain(
     }
     if e.kind() == ErrorKind::OutOfFuel {
         return format!(
-            "error in {source:?}: the template does too much work (over {FUEL} steps or \
-             {} MB of data): a loop or a repetition that runs away?",
-            FUEL * 64 / 1_000_000
+            "error in {source:?}: the template does too much work (more than {FUEL} units of \
+             fuel: instructions, 64-byte blocks of data, hash rounds): a loop, a size or a \
+             `rounds=` that runs away?"
         );
     }
     format!("error in {source:?}: {}", detail(e))
@@ -403,14 +403,41 @@ mod tests {
         assert_eq!(
             e,
             format!(
-                "error in {hang:?}: the template does too much work (over 20000000 steps or \
-                 1280 MB of data): a loop or a repetition that runs away?"
+                "error in {hang:?}: the template does too much work (more than 20000000 units \
+                 of fuel: instructions, 64-byte blocks of data, hash rounds): a loop, a size \
+                 or a `rounds=` that runs away?"
             )
         );
         assert!(t0.elapsed() < std::time::Duration::from_secs(60));
         // Expressions (`when:`, a lone `{{ }}`) have the same budget.
         let grow = "range(99999) | map('string') | join(',') * 99999";
         assert!(t.condition(grow, &c).unwrap_err().contains("too much work"));
+        // A password hashed with rounds that would take hours (found by the fuzz target), or
+        // a very long password at the default rounds.
+        let slow = "{{ 'x' | password_hash('sha512', 'salt', rounds=999999999) }}";
+        assert!(
+            t.template(&json!(slow), &c)
+                .unwrap_err()
+                .contains("too much work")
+        );
+        let long = format!(
+            "{{{{ '{}' | password_hash('sha512', 'salt') }}}}",
+            "p".repeat(1000)
+        );
+        assert!(
+            t.template(&json!(long), &c)
+                .unwrap_err()
+                .contains("too much work")
+        );
+        // Passlib's default rounds of a usual password hash as before.
+        let usual = "{{ 'secret' | password_hash('sha512', 'somesalt') }}";
+        assert!(
+            t.template(&json!(usual), &c)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .starts_with("$6$rounds=656000$somesalt$")
+        );
         // An /etc/hosts for 5,000 hosts is far from the limit.
         let hosts: Vec<Json> = (0..5000)
             .map(|i| json!({"name": format!("node{i}"), "ip": format!("10.0.{}.{}", i / 250, i % 250)}))
