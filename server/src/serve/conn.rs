@@ -25,9 +25,9 @@ use tokio::net::TcpListener;
 /// one); then the connection is closed. Hosts on the installer's LAN send a head in one packet.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A request head larger than this is refused with `431 Request Header Fields Too Large` (hyper's
-/// default is about 400 KiB, times every open connection). Bodies are streamed, not limited by
-/// this.
+/// A request head larger than this is refused with `431 Request Header Fields Too Large`
+/// (without it hyper's limit is its read buffer, about 400 KiB, and a 100 KiB header was
+/// accepted; nginx's is 32 KiB). Bodies are streamed, not limited by this.
 pub const MAX_HEAD_BYTES: usize = 64 << 10;
 
 /// How long to wait after an accept fails before accepting again (the usual cause is running
@@ -55,7 +55,7 @@ async fn serve_with(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
-        .max_buf_size(MAX_HEAD_BYTES);
+        .max_header_size(MAX_HEAD_BYTES);
     let graceful = GracefulShutdown::new();
     let mut stop = std::pin::pin!(stop);
     loop {

@@ -815,18 +815,25 @@ mod tests {
         assert!(parse(&nested).is_ok());
     }
 
+    /// The tree is walked recursively, so its depth is bounded: flow collections by the
+    /// parser itself, block collections (`- - - 1`, indentation) by [`MAX_DEPTH`].
     #[test]
     fn nesting_deeper_than_the_limit_is_refused() {
-        let ok = format!("{}1{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
-        assert!(parse(&ok).is_ok());
-        let deep = "[".repeat(100_000);
-        let e = parse(&deep).unwrap_err();
+        let block = |n: usize| format!("{}1\n", "- ".repeat(n));
+        if let Err(e) = parse(&block(MAX_DEPTH)) {
+            panic!("{e:?}");
+        }
+        let e = parse(&block(MAX_DEPTH + 1)).unwrap_err();
         assert_eq!(
             e.message,
             format!("collections nested more than {MAX_DEPTH} levels deep")
         );
-        assert_eq!((e.span.line, e.span.column), (1, MAX_DEPTH + 1));
+        assert_eq!((e.span.line, e.span.column), (1, 2 * MAX_DEPTH + 1));
         assert_eq!(e.help.as_deref(), Some("flatten the structure"));
+        let e = parse(&block(100_000)).unwrap_err();
+        assert!(e.message.contains("nested more than"), "{e:?}");
+        let e = parse(&"[".repeat(100_000)).unwrap_err();
+        assert_eq!(e.message, "invalid YAML: recursion limit exceeded");
     }
 
     #[test]
