@@ -10,10 +10,13 @@ mod net;
 mod pki;
 mod pull;
 mod push;
-mod serve;
 mod state_dir;
 mod store;
 mod wire;
+
+// `cairn serve` lives in the library (lib.rs) so the fuzz targets drive the same code; every
+// `crate::serve::…` path of the binary resolves through this import.
+use cairn::serve;
 
 use clap::Parser as _;
 

@@ -4,6 +4,7 @@
 //! The lab tests are compiled only with `--features lab` (see `scripts/test`); they then
 //! *require* a running lab and fail loudly without one, rather than skipping silently.
 
+pub mod fuzz;
 pub mod http;
 pub mod installed;
 pub mod oci;

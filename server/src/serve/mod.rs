@@ -7,11 +7,13 @@
 //! distribution pull API over the bundle's images), [`routes`] (URLs, status codes,
 //! streaming), [`metrics`] (`/metrics` and the layer that counts), [`ntp`] (the SNTP server on
 //! UDP), [`open`] (verify and index a bundle before serving it), [`console`] (the web console's
-//! embedded files, `cairn serve` only). This file wires them to the listeners with an access log and
+//! embedded files, `cairn serve` only), [`conn`] (accepting connections: the request-head
+//! timeout and size limit, graceful shutdown). This file wires them to the listeners with an access log and
 //! graceful shutdown. Must not: parse bundles or `.deb`s (that is `cairn-bundle`, which in turn
 //! knows nothing of HTTP), or print for a terminal (that is `cli/serve.rs`).
 
 pub mod apt_sign;
+pub mod conn;
 pub mod console;
 pub mod deb_repo;
 pub mod index;
@@ -85,9 +87,11 @@ pub async fn run_with(
         .merge(metrics::router(metrics.clone()))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
         .layer(middleware::from_fn(access_log));
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(stop)
-        .await;
+    // Many clients at once (a whole cluster's apt and containerd) need more descriptors than
+    // the usual soft limit of 1024.
+    let fds = conn::raise_fd_limit();
+    tracing::debug!("open file limit: {fds}");
+    let served = conn::serve(listener, app, stop).await;
     if let Some(t) = time {
         t.abort();
     }

@@ -131,9 +131,17 @@ impl Default for Templar {
 /// Words that make an undefined value harmless in a template (see `Templar::chainable`).
 const GUARDS: &[&str] = &["default", "d(", "defined", "undefined", "mandatory"];
 
+/// The work one render or evaluation may do (minijinja's fuel: about one unit per instruction
+/// and per 64 bytes of data made). A template that loops or grows without end
+/// (`{% for a in range(99999) %}{% for b in range(99999) %}`) must fail the task, not hang the
+/// run or fill the controller's memory (64 bytes a unit: about 1.3 GB at most). Real templates
+/// stay far below: an /etc/hosts of 5,000 hosts renders (pinned by a test).
+pub const FUEL: u64 = 20_000_000;
+
 fn environment(undefined: UndefinedBehavior) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(undefined);
+    env.set_fuel(Some(FUEL));
     // Ansible's templar: a block tag's own newline is dropped, trailing newlines are kept.
     if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
         .trim_blocks(true)
@@ -394,6 +402,13 @@ fn explain(
             }
         }
     }
+    if e.kind() == ErrorKind::OutOfFuel {
+        return format!(
+            "error in {source:?}: the template does too much work (more than {FUEL} units of \
+             fuel: instructions, 64-byte blocks of data, hash rounds): a loop, a size or a \
+             `rounds=` that runs away?"
+        );
+    }
     format!("error in {source:?}: {}", detail(e))
 }
 
@@ -431,6 +446,67 @@ mod tests {
             Json::Object(m) => Context::new(m),
             _ => unreachable!(),
         }
+    }
+
+    /// A runaway template is an error naming it, not a hang (found by the `template` fuzz
+    /// target: nested loops over `range(99999)` ran for hours); a large real one still renders.
+    #[test]
+    fn runaway_templates_run_out_of_fuel() {
+        let t = Templar::new();
+        let c = ctx(json!({}));
+        let hang = "{% for a in range(99999) %}{% for b in range(99999) %}{% endfor %}{% endfor %}";
+        let t0 = std::time::Instant::now();
+        let e = t.template(&json!(hang), &c).unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "error in {hang:?}: the template does too much work (more than 20000000 units \
+                 of fuel: instructions, 64-byte blocks of data, hash rounds): a loop, a size \
+                 or a `rounds=` that runs away?"
+            )
+        );
+        assert!(t0.elapsed() < std::time::Duration::from_secs(60));
+        // Expressions (`when:`, a lone `{{ }}`) have the same budget.
+        let grow = "range(99999) | map('string') | join(',') * 99999";
+        assert!(t.condition(grow, &c).unwrap_err().contains("too much work"));
+        // A password hashed with rounds that would take hours (found by the fuzz target), or
+        // a very long password at the default rounds.
+        let slow = "{{ 'x' | password_hash('sha512', 'salt', rounds=999999999) }}";
+        assert!(
+            t.template(&json!(slow), &c)
+                .unwrap_err()
+                .contains("too much work")
+        );
+        let long = format!(
+            "{{{{ '{}' | password_hash('sha512', 'salt') }}}}",
+            "p".repeat(1000)
+        );
+        assert!(
+            t.template(&json!(long), &c)
+                .unwrap_err()
+                .contains("too much work")
+        );
+        // Passlib's default rounds of a usual password hash as before.
+        let usual = "{{ 'secret' | password_hash('sha512', 'somesalt') }}";
+        assert!(
+            t.template(&json!(usual), &c)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .starts_with("$6$rounds=656000$somesalt$")
+        );
+        // An /etc/hosts for 5,000 hosts is far from the limit.
+        let hosts: Vec<Json> = (0..5000)
+            .map(|i| json!({"name": format!("node{i}"), "ip": format!("10.0.{}.{}", i / 250, i % 250)}))
+            .collect();
+        let c = ctx(json!({ "hosts": hosts }));
+        let out = t
+            .template(
+                &json!("{% for h in hosts %}{{ h.ip }} {{ h.name }}.cluster.local {{ h.name }}\n{% endfor %}"),
+                &c,
+            )
+            .unwrap();
+        assert_eq!(out.as_str().unwrap().lines().count(), 5000);
     }
 
     #[test]

@@ -186,12 +186,24 @@ pub fn parse(src: &str) -> Result<Node, YamlError> {
     Builder::new(src).run()
 }
 
+/// Nodes one document may expand to, aliases counted at their full size each time they are
+/// used: a few lines of nested aliases ("billion laughs") would otherwise build a tree larger
+/// than memory. Real inventories and playbooks stay far below (a 5,000-host cluster.yaml is
+/// about 100,000 nodes).
+pub const MAX_NODES: usize = 2_000_000;
+
+/// Collections nested deeper than this are refused: the tree is walked recursively (to JSON,
+/// when dropped), and no hand-written file nests this deep.
+pub const MAX_DEPTH: usize = 256;
+
 /// A node under construction: a collection waiting for its end event.
 enum Frame {
     Seq {
         items: Vec<Node>,
         start: Marker,
         anchor: usize,
+        /// `Builder::nodes` when the collection started: its size once it ends.
+        nodes_before: usize,
     },
     Map {
         /// `(key, value, key is a plain "<<" merge key)`.
@@ -199,6 +211,7 @@ enum Frame {
         pending_key: Option<(Node, bool)>,
         start: Marker,
         anchor: usize,
+        nodes_before: usize,
     },
 }
 
@@ -207,9 +220,14 @@ struct Builder<'a> {
     /// Character length of each line (without the line break): to clamp spans to one line.
     line_lengths: Vec<usize>,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// Each anchored node, and how many nodes it holds (itself included).
+    anchors: HashMap<usize, (Node, usize)>,
     root: Option<Node>,
     documents: usize,
+    /// Nodes built so far, aliases expanded (see [`MAX_NODES`]).
+    nodes: usize,
+    /// Nodes in the copies `anchors` keeps (limited by [`MAX_NODES`] too).
+    kept: usize,
 }
 
 impl<'a> Builder<'a> {
@@ -221,7 +239,35 @@ impl<'a> Builder<'a> {
             anchors: HashMap::new(),
             root: None,
             documents: 0,
+            nodes: 0,
+            kept: 0,
         }
+    }
+
+    /// Counts `n` more nodes, refusing the document past [`MAX_NODES`].
+    fn count(&mut self, n: usize, at: Span) -> Result<(), YamlError> {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > MAX_NODES {
+            return Err(YamlError::new(
+                format!("the document expands to more than {MAX_NODES} values"),
+                at,
+            )
+            .help("aliases (`*name`) copy what their anchor holds: nest fewer of them"));
+        }
+        Ok(())
+    }
+
+    /// Opens a collection, refusing one nested deeper than [`MAX_DEPTH`].
+    fn open(&mut self, frame: Frame, at: Span) -> Result<(), YamlError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(YamlError::new(
+                format!("collections nested more than {MAX_DEPTH} levels deep"),
+                at,
+            )
+            .help("flatten the structure"));
+        }
+        self.stack.push(frame);
+        Ok(())
     }
 
     fn run(mut self) -> Result<Node, YamlError> {
@@ -261,37 +307,52 @@ impl<'a> Builder<'a> {
                         value,
                         span: node_span,
                     };
-                    self.remember(anchor, &node);
+                    self.count(1, node_span)?;
+                    self.remember(anchor, &node, 1)?;
                     self.complete(node, merge);
                 }
                 Event::Alias(id) => {
-                    let node = self.anchors.get(&id).cloned().ok_or_else(|| {
-                        YamlError::new("unknown alias", self.span(span.start, span.end))
-                    })?;
+                    let at = self.span(span.start, span.end);
+                    let (node, size) = self
+                        .anchors
+                        .get(&id)
+                        .cloned()
+                        .ok_or_else(|| YamlError::new("unknown alias", at))?;
+                    // Counted before the copy is kept: the copy is what costs memory.
+                    self.count(size, at)?;
                     self.complete(node, false);
                 }
                 Event::SequenceStart(anchor, tag) => {
-                    check_collection_tag(tag.as_deref(), "seq", self.span(span.start, span.end))?;
-                    self.stack.push(Frame::Seq {
+                    let at = self.span(span.start, span.end);
+                    check_collection_tag(tag.as_deref(), "seq", at)?;
+                    self.count(1, at)?;
+                    let frame = Frame::Seq {
                         items: Vec::new(),
                         start: span.start,
                         anchor,
-                    });
+                        nodes_before: self.nodes - 1,
+                    };
+                    self.open(frame, at)?;
                 }
                 Event::MappingStart(anchor, tag) => {
-                    check_collection_tag(tag.as_deref(), "map", self.span(span.start, span.end))?;
-                    self.stack.push(Frame::Map {
+                    let at = self.span(span.start, span.end);
+                    check_collection_tag(tag.as_deref(), "map", at)?;
+                    self.count(1, at)?;
+                    let frame = Frame::Map {
                         entries: Vec::new(),
                         pending_key: None,
                         start: span.start,
                         anchor,
-                    });
+                        nodes_before: self.nodes - 1,
+                    };
+                    self.open(frame, at)?;
                 }
                 Event::SequenceEnd => {
                     let Some(Frame::Seq {
                         items,
                         start,
                         anchor,
+                        nodes_before,
                     }) = self.stack.pop()
                     else {
                         unreachable!("the parser balances sequence events");
@@ -300,7 +361,7 @@ impl<'a> Builder<'a> {
                         value: NodeValue::Seq(items),
                         span: self.span(start, span.end),
                     };
-                    self.remember(anchor, &node);
+                    self.remember(anchor, &node, self.nodes - nodes_before)?;
                     self.complete(node, false);
                 }
                 Event::MappingEnd => {
@@ -308,6 +369,7 @@ impl<'a> Builder<'a> {
                         entries,
                         start,
                         anchor,
+                        nodes_before,
                         ..
                     }) = self.stack.pop()
                     else {
@@ -317,7 +379,7 @@ impl<'a> Builder<'a> {
                         value: NodeValue::Map(merge_keys(entries)?),
                         span: self.span(start, span.end),
                     };
-                    self.remember(anchor, &node);
+                    self.remember(anchor, &node, self.nodes - nodes_before)?;
                     self.complete(node, false);
                 }
                 Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
@@ -329,10 +391,21 @@ impl<'a> Builder<'a> {
         }))
     }
 
-    fn remember(&mut self, anchor: usize, node: &Node) {
+    /// Keeps a copy of an anchored node for its aliases (counted: nested anchors each keep
+    /// their own copy of what they hold).
+    fn remember(&mut self, anchor: usize, node: &Node, size: usize) -> Result<(), YamlError> {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.kept = self.kept.saturating_add(size);
+            if self.kept > MAX_NODES {
+                return Err(YamlError::new(
+                    format!("anchors hold more than {MAX_NODES} values"),
+                    node.span,
+                )
+                .help("nest fewer anchors (`&name`) inside one another"));
+            }
+            self.anchors.insert(anchor, (node.clone(), size));
         }
+        Ok(())
     }
 
     /// Attach a finished node to its parent (or make it the document).
@@ -713,6 +786,54 @@ mod tests {
             assert_eq!(e.message, message, "{src:?}");
             assert_eq!((e.span.line, e.span.column), (line, column), "{src:?}");
         }
+    }
+
+    /// "Billion laughs": each level aliases the previous one ten times, so nine levels would
+    /// expand to a billion values. Refused with a position, in a moment and without the memory.
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut src = String::from("l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let p = i - 1;
+            src.push_str(&format!(
+                "l{i}: &l{i} [*l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}]\n"
+            ));
+        }
+        let t0 = std::time::Instant::now();
+        let e = parse(&src).unwrap_err();
+        assert_eq!(
+            e.message,
+            format!("the document expands to more than {MAX_NODES} values")
+        );
+        assert_eq!(e.span.line, 7, "{e:?}");
+        assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+        // Six levels (a million values) are still read.
+        let six: String = src.lines().take(6).map(|l| format!("{l}\n")).collect();
+        assert!(parse(&six).is_ok());
+        // Anchors nested in anchors keep a copy each: bounded too, without alias uses.
+        let nested = format!("{}x{}", "&a [".repeat(200), "]".repeat(200));
+        assert!(parse(&nested).is_ok());
+    }
+
+    /// The tree is walked recursively, so its depth is bounded: flow collections by the
+    /// parser itself, block collections (`- - - 1`, indentation) by [`MAX_DEPTH`].
+    #[test]
+    fn nesting_deeper_than_the_limit_is_refused() {
+        let block = |n: usize| format!("{}1\n", "- ".repeat(n));
+        if let Err(e) = parse(&block(MAX_DEPTH)) {
+            panic!("{e:?}");
+        }
+        let e = parse(&block(MAX_DEPTH + 1)).unwrap_err();
+        assert_eq!(
+            e.message,
+            format!("collections nested more than {MAX_DEPTH} levels deep")
+        );
+        assert_eq!((e.span.line, e.span.column), (1, 2 * MAX_DEPTH + 1));
+        assert_eq!(e.help.as_deref(), Some("flatten the structure"));
+        let e = parse(&block(100_000)).unwrap_err();
+        assert!(e.message.contains("nested more than"), "{e:?}");
+        let e = parse(&"[".repeat(100_000)).unwrap_err();
+        assert_eq!(e.message, "invalid YAML: recursion limit exceeded");
     }
 
     #[test]
