@@ -25,7 +25,7 @@ use cairn_tests::installed::{CleanOnDrop, clean, lab_bundle, run_ok as run};
 use cairn_tests::{Lab, cairn_bin, repo_root, scratch};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Instant;
 
 const HOSTS: [&str; 3] = ["lab25", "lab26", "lab27"];

@@ -676,10 +676,10 @@ async fn install(
     };
     let recorded = Recorded::begin_as(&args.reach, resume::KIND, &settings.name);
     let run_id = recorded.as_ref().map_or(0, |r| r.journal.run_id());
-    if let (Some(r), Some((previous, _))) = (&recorded, resumed) {
-        if let Err(e) = r.store.set_resumes(run_id, *previous) {
-            eprintln!("[WARNING]: this run is not recorded as resuming run {previous}: {e}");
-        }
+    if let (Some(r), Some((previous, _))) = (&recorded, resumed)
+        && let Err(e) = r.store.set_resumes(run_id, *previous)
+    {
+        eprintln!("[WARNING]: this run is not recorded as resuming run {previous}: {e}");
     }
     let terminal = Terminal::new().with_diff(args.diff);
     let json = JsonLines::new(run_id);

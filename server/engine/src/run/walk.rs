@@ -445,13 +445,14 @@ impl Run<'_> {
                 let cp = checkpoints.get(&host)?;
                 Some((r, r.get(&host, cp)?))
             });
-            if let Some((r, f)) = prior {
-                if f.changed && d.result.outcome == (Outcome::Ok { changed: false }) {
-                    if let Some(o) = d.registered.as_object_mut() {
-                        o.insert("changed".into(), Json::Bool(true));
-                    }
-                    self.renotify(task, &host, f, r);
+            if let Some((r, f)) = prior
+                && f.changed
+                && d.result.outcome == (Outcome::Ok { changed: false })
+            {
+                if let Some(o) = d.registered.as_object_mut() {
+                    o.insert("changed".into(), Json::Bool(true));
                 }
+                self.renotify(task, &host, f, r);
             }
             let targets: Vec<String> = if run_once {
                 live.clone()
