@@ -56,7 +56,7 @@ pub fn clean(lab: &Lab, hosts: &[&str]) {
          rm -f /usr/local/share/ca-certificates/cairn-*.crt /etc/apt/sources.list.d/cairn.list \
            /etc/sysctl.d/90-cairn.conf /etc/modules-load.d/cairn.conf \
            /etc/systemd/system/chrony.service.d/cairn-container.conf; \
-         update-ca-certificates --fresh >/dev/null 2>&1; \
+         update-ca-certificates --fresh >/dev/null 2>&1; sysctl -qw net.ipv4.ip_forward=0; \
          if [ -d /etc/apt/sources.cairn-backup ]; then \
            for f in /etc/apt/sources.cairn-backup/*; do [ -e \"$f\" ] || continue; \
              case ${f##*/} in sources.list) mv \"$f\" /etc/apt/ ;; *) mv \"$f\" /etc/apt/sources.list.d/ ;; esac; \

@@ -22,6 +22,7 @@
 //! containerd's mirror configuration). Afterwards a guard stops what the install started,
 //! removes what it wrote, and puts the hosts' apt sources back; packages stay.
 
+use cairn_tests::installed::clean;
 use cairn_tests::{Lab, cairn_bin, free_tcp_port, free_udp_port, repo_root, scratch};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -69,46 +70,17 @@ fn ssh_ok(lab: &Lab, host: &str, cmd: &str) -> String {
     out
 }
 
-/// Puts the hosts back whatever happened: services stopped and disabled, Cairn's and the
-/// kube roles' files removed (the directories check mode created included), apt sources back.
+/// Puts the hosts back whatever happened (`cairn_tests::installed::clean`, which knows every
+/// shipped role's files, the directories check mode created included), and removes what this
+/// test copied there to verify.
 struct Cleanup(Lab);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
         for h in HOSTS {
-            let o = ssh(
-                &self.0,
-                h,
-                &format!(
-                    "systemctl disable --now prometheus-node-exporter etcd chrony 2>&1; \
-                     systemctl disable --now docker-registry >/dev/null 2>&1; \
-                     rm -rf /var/lib/docker-registry/docker /etc/docker/registry/pki /etc/containers/certs.d; \
-                     rm -f /usr/local/share/ca-certificates/cairn-*.crt; \
-                     update-ca-certificates --fresh >/dev/null 2>&1; \
-                     rm -rf /var/lib/etcd/member /etc/etcd/pki {VERIFY_DIR} \
-                       /etc/kubernetes /var/lib/kubelet /var/lib/kube-proxy /var/log/kubernetes; \
-                     dpkg -s containerd >/dev/null 2>&1 || rm -rf /etc/containerd; \
-                     dpkg -s haproxy >/dev/null 2>&1 || rm -rf /etc/haproxy; \
-                     rm -f /etc/apt/sources.list.d/cairn.list /etc/sysctl.d/90-cairn.conf \
-                       /etc/modules-load.d/cairn.conf /etc/systemd/system/chrony.service.d/cairn-container.conf; \
-                     sysctl -qw net.ipv4.ip_forward=0; \
-                     if [ -d /etc/apt/sources.cairn-backup ]; then \
-                       for f in /etc/apt/sources.cairn-backup/*; do [ -e \"$f\" ] || continue; \
-                         case ${{f##*/}} in sources.list) mv \"$f\" /etc/apt/ ;; *) mv \"$f\" /etc/apt/sources.list.d/ ;; esac; \
-                       done; rmdir /etc/apt/sources.cairn-backup; fi; \
-                     sed -i '/CAIRN CLUSTER HOSTS/,/CAIRN CLUSTER HOSTS/d' /etc/hosts; \
-                     systemctl daemon-reload"
-                ),
-                None,
-            );
-            if !o.status.success() {
-                eprintln!(
-                    "cleanup of {h} failed: {}{}",
-                    String::from_utf8_lossy(&o.stdout),
-                    String::from_utf8_lossy(&o.stderr)
-                );
-            }
+            self.0.ssh(h, &format!("rm -rf {VERIFY_DIR}"));
         }
+        clean(&self.0, &HOSTS);
     }
 }
 
