@@ -11,6 +11,7 @@
 //! disabled, etcd's data, the repository file and Cairn's settings removed and the hosts'
 //! own apt sources put back; the packages stay.
 
+use cairn_tests::installed::run_ok as run;
 use cairn_tests::{Lab, cairn_bin, repo_root, scratch};
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -66,17 +67,6 @@ fn serve(bundle: &Path, http: SocketAddr, ntp: SocketAddr, log: &Path) -> Server
         std::thread::sleep(Duration::from_millis(50));
     }
     server
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        o.status.success(),
-        "{cmd:?}: {}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
 }
 
 /// A CA and etcd's certificates, as Cairn's PKI generator lays them out: `ca.crt`,
