@@ -227,9 +227,16 @@ impl Served {
                 s
             })
         });
-        let served = Served { child, log };
+        let mut served = Served { child, log };
         let t0 = std::time::Instant::now();
         while std::net::TcpStream::connect(listen).is_err() {
+            if let Ok(Some(status)) = served.child.try_wait() {
+                let log = served.log.take().and_then(|h| h.join().ok());
+                panic!(
+                    "cairn serve exited ({status}) before listening on {listen}: {}",
+                    log.unwrap_or_default()
+                );
+            }
             assert!(
                 t0.elapsed() < Duration::from_secs(30),
                 "cairn serve did not listen on {listen}"
@@ -264,6 +271,12 @@ impl Drop for Served {
         if let Ok(None) = self.child.try_wait() {
             self.terminate();
             let _ = self.child.wait();
+        }
+        // A failing test shows what the server said (whether it crashed, refused, or answered).
+        if std::thread::panicking()
+            && let Some(log) = self.log.take().and_then(|h| h.join().ok())
+        {
+            eprintln!("--- cairn serve's log ---\n{log}--- end of cairn serve's log ---");
         }
     }
 }

@@ -132,13 +132,6 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             }
         }
     };
-    let listener = match tokio::net::TcpListener::bind(args.listen).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: cannot listen on {}: {e}", args.listen);
-            return Ok(EXIT_FAILED);
-        }
-    };
     let ntp = if args.no_ntp {
         None
     } else {
@@ -205,6 +198,16 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         }
     } else {
         axum::Router::new()
+    };
+    // Listen only once everything else is ready: the kernel completes TCP handshakes on a bound
+    // socket by itself, so a client that connected during a startup that then failed (the store,
+    // the API) would be reset instead of refused.
+    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {}: {e}", args.listen);
+            return Ok(EXIT_FAILED);
+        }
     };
     let m = &index.manifest;
     let files = index.under("files").count();
