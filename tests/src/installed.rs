@@ -4,6 +4,7 @@
 //!
 //! Must not: assert anything about an install (the tests do).
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -108,6 +109,50 @@ impl JsonRun {
             .unwrap_or(0)
     }
 
+    /// (host, checkpoint) → whether it changed, for the tasks that finished (ok or changed).
+    pub fn finished(&self) -> BTreeMap<(String, String), bool> {
+        self.results()
+            .filter(|r| {
+                r["checkpoint"].is_string() && (r["outcome"] == "ok" || r["outcome"] == "changed")
+            })
+            .map(|r| {
+                (
+                    (text(&r["host"]), text(&r["checkpoint"])),
+                    r["outcome"] == "changed",
+                )
+            })
+            .collect()
+    }
+
+    /// Checks that this run resumed `earlier`: each task that finished there is either left
+    /// out here (`skipped`, `resumed: "run N"`) or run again without changing anything (it
+    /// registers or sets facts). Returns how many were left out and the tasks run again.
+    pub fn check_resumes(&self, earlier: &JsonRun) -> (usize, Vec<String>) {
+        let done = earlier.finished();
+        let mut left_out = 0;
+        let mut ran_again = Vec::new();
+        for r in self.results() {
+            let key = (text(&r["host"]), text(&r["checkpoint"]));
+            let Some(was_changed) = done.get(&key) else {
+                continue;
+            };
+            if r["resumed"].is_string() {
+                assert_eq!(r["outcome"], "skipped", "{r}");
+                assert_eq!(r["resumed"], format!("run {}", earlier.run_id()), "{r}");
+                left_out += 1;
+            } else {
+                assert_ne!(
+                    r["outcome"],
+                    "changed",
+                    "finished in run {} (changed: {was_changed}), redone and changed again: {r}",
+                    earlier.run_id()
+                );
+                ran_again.push(text(&r["task"]));
+            }
+        }
+        (left_out, ran_again)
+    }
+
     /// The recap's counters of `host` (`ok`, `changed`, `failed`...).
     pub fn recap(&self, host: &str, key: &str) -> u64 {
         self.events
@@ -117,6 +162,21 @@ impl JsonRun {
             .and_then(|e| e["hosts"][host][key].as_u64())
             .unwrap_or_else(|| panic!("no recap {key} for {host}:\n{}", self.stderr))
     }
+}
+
+/// A JSON string's text ("" for anything else).
+pub fn text(v: &Value) -> String {
+    v.as_str().unwrap_or("").to_string()
+}
+
+/// When a test SIGKILLs the installer.
+pub enum Kill<'a> {
+    /// As soon as a task of this name starts.
+    AtTask(&'a str),
+    /// Once a task of this name has started, as soon as `now` says so: polled every 100 ms
+    /// from another thread, since the moment is told by a host's state (a `dpkg` running, a
+    /// file growing), not by an event.
+    During(&'a str, Box<dyn FnMut() -> bool + Send>),
 }
 
 /// Run `cairn install --json --config CONFIG` with the repository's playbooks, state in
@@ -130,6 +190,29 @@ pub fn install_json(
     kill_at: Option<&str>,
     log: &Path,
 ) -> JsonRun {
+    let playbooks = repo_root().join("playbooks");
+    install_json_killed(
+        lab,
+        state,
+        config,
+        &playbooks,
+        extra,
+        kill_at.map(Kill::AtTask),
+        log,
+    )
+}
+
+/// [`install_json`] with another playbook set and any [`Kill`]. A `Kill::During` whose moment
+/// never comes lets the install finish (the test sees an exit code, not a kill).
+pub fn install_json_killed(
+    lab: &Lab,
+    state: &Path,
+    config: &Path,
+    playbooks: &Path,
+    extra: &[&str],
+    kill: Option<Kill<'_>>,
+    log: &Path,
+) -> JsonRun {
     let mut child = Command::new(cairn_bin())
         .args(["install", "--json", "--config"])
         .arg(config)
@@ -138,18 +221,26 @@ pub fn install_json(
         .arg("--known-hosts")
         .arg(&lab.known_hosts)
         .arg("--playbooks")
-        .arg(repo_root().join("playbooks"))
+        .arg(playbooks)
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("run cairn install");
+    let pid = child.id() as i32;
     let stderr = child.stderr.take().unwrap();
     let err_thread = std::thread::spawn(move || {
         let mut s = String::new();
         let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut s);
         s
     });
+    let (at, mut during) = match kill {
+        Some(Kill::AtTask(t)) => (Some(t), None),
+        Some(Kill::During(t, now)) => (Some(t), Some(now)),
+        None => (None, None),
+    };
+    let mut watcher = None;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut events = Vec::new();
     let mut lines = String::new();
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
@@ -160,12 +251,38 @@ pub fn install_json(
         lines.push_str(&line);
         lines.push('\n');
         let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
-        let hit = kill_at.is_some_and(|t| v["type"] == "task_started" && v["name"] == t);
+        let hit = at.is_some_and(|t| v["type"] == "task_started" && v["name"] == t);
         events.push(v);
-        if hit {
-            child.kill().expect("kill cairn install");
-            break;
+        if !hit {
+            continue;
         }
+        match during.take() {
+            None if watcher.is_none() => {
+                child.kill().expect("kill cairn install");
+                break;
+            }
+            None => {}
+            Some(mut now) => {
+                // Reads on: the install goes on until the moment comes (or ends by itself).
+                let done = done.clone();
+                watcher = Some(std::thread::spawn(move || {
+                    use std::sync::atomic::Ordering;
+                    while !done.load(Ordering::SeqCst) {
+                        if now() && !done.load(Ordering::SeqCst) {
+                            // SAFETY: signalling our own child, not yet waited for.
+                            unsafe { libc::kill(pid, libc::SIGKILL) };
+                            return;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                }));
+            }
+        }
+    }
+    // The child is not reaped before the watcher has stopped: it never signals a reused pid.
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    if let Some(w) = watcher {
+        let _ = w.join();
     }
     let status = child.wait().expect("wait for cairn install");
     let stderr = err_thread.join().unwrap_or_default();

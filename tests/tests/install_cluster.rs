@@ -16,10 +16,12 @@
 //! Host use: lab28..lab33 only. Before and after (a guard, also on failure) the hosts are put
 //! back (`cairn_tests::installed::clean`).
 
-use cairn_tests::installed::{CleanOnDrop, JsonRun, clean, install_json, lab_bundle, run_ok};
+use cairn_tests::installed::{
+    CleanOnDrop, JsonRun, clean, install_json, lab_bundle, run_ok, text as s,
+};
 use cairn_tests::{Lab, cairn_bin, free_tcp_port, free_udp_port, repo_root, scratch};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -72,30 +74,11 @@ fn is_kube(task: &str) -> bool {
     task.starts_with("kube_master : ") || task.starts_with("kube_node : ")
 }
 
-fn s(v: &Value) -> String {
-    v.as_str().unwrap_or("").to_string()
-}
-
 /// (host, task, item) of the results that changed something, kube roles left out.
 fn changed(run: &JsonRun) -> BTreeSet<(String, String, String)> {
     run.results()
         .filter(|r| r["outcome"] == "changed" && !is_kube(&s(&r["task"])))
         .map(|r| (s(&r["host"]), s(&r["task"]), s(&r["item"])))
-        .collect()
-}
-
-/// (host, checkpoint) → changed, for the tasks that finished in `run`.
-fn finished(run: &JsonRun) -> BTreeMap<(String, String), bool> {
-    run.results()
-        .filter(|r| {
-            r["checkpoint"].is_string() && (r["outcome"] == "ok" || r["outcome"] == "changed")
-        })
-        .map(|r| {
-            (
-                (s(&r["host"]), s(&r["checkpoint"])),
-                r["outcome"] == "changed",
-            )
-        })
         .collect()
 }
 
@@ -193,7 +176,7 @@ fn killed_install_resumes_then_reruns_clean_adds_a_host_and_limits() {
     eprintln!("killed after {:?}", t.elapsed());
     assert_eq!(killed.code, None, "killed by a signal:\n{}", killed.stderr);
     let first_run = killed.run_id();
-    let done = finished(&killed);
+    let done = killed.finished();
     assert!(
         done.len() > 5 * 10 && done.values().any(|c| *c),
         "the first run finished tasks before it was killed: {done:?}"
@@ -230,25 +213,7 @@ fn killed_install_resumes_then_reruns_clean_adds_a_host_and_limits() {
         "{}",
         resumed.stderr
     );
-    let mut left_out = 0;
-    let mut ran_again = Vec::new();
-    for r in resumed.results() {
-        let key = (s(&r["host"]), s(&r["checkpoint"]));
-        let Some(was_changed) = done.get(&key) else {
-            continue;
-        };
-        if r["resumed"].is_string() {
-            assert_eq!(r["outcome"], "skipped", "{r}");
-            assert_eq!(r["resumed"], format!("run {first_run}"), "{r}");
-            left_out += 1;
-        } else {
-            assert_ne!(
-                r["outcome"], "changed",
-                "finished in run {first_run} (changed: {was_changed}), redone and changed again: {r}"
-            );
-            ran_again.push(s(&r["task"]));
-        }
-    }
+    let (left_out, ran_again) = resumed.check_resumes(&killed);
     eprintln!(
         "resume: {left_out} finished tasks left out, {} run again (they register or set facts): {:?}",
         ran_again.len(),

@@ -6,7 +6,10 @@
 //! asks `apt-get -s` what it would do (its `Inst`/`Remv`/`Purg` lines decide `changed`, in
 //! check mode too, where nothing else runs), then runs `apt-get -y`. Always non-interactive
 //! (`DEBIAN_FRONTEND=noninteractive`, keep changed config files), waiting up to `lock_timeout`
-//! seconds for another apt or dpkg to let go of its lock.
+//! seconds for another apt or dpkg to let go of its lock. Unlike Ansible's, when apt-get
+//! refuses because "dpkg was interrupted" (an install cut off: the installer killed, the host's
+//! power lost), it runs `dpkg --configure -a` and apt-get once more, and says so in
+//! `warnings`: a resumed install must not stop on what the install itself left half-done.
 
 use serde_json::json;
 
@@ -176,7 +179,15 @@ printf '%s\n' "$sim" | grep -E '^(Inst|Remv|Purg) ' | sed 's/^/@change=/'
 printf '%s\n' "$sim" | grep -qE '^(Inst|Remv|Purg) ' || exit 0
 [ "$check" = 1 ] && exit 0
 echo "@@run"
-apt-get -y $O $verb $todo 2>&1 || echo "@failed=$verb"
+out=$(apt-get -y $O $verb $todo 2>&1); rc=$?
+if [ "$rc" != 0 ] && printf '%s\n' "$out" | grep -q "dpkg was interrupted"; then
+  printf '%s\n' "$out"
+  echo "@repaired=dpkg"
+  dpkg --force-confdef --force-confold --configure -a 2>&1
+  out=$(apt-get -y $O $verb $todo 2>&1); rc=$?
+fi
+printf '%s\n' "$out"
+[ "$rc" = 0 ] || echo "@failed=$verb"
 "#,
         check = bit(check),
         update = bit(w.update_cache),
@@ -247,13 +258,23 @@ pub fn result(w: &Want, out: &crate::ssh::ExecOutput, rep: &Report, host: &str) 
         );
     }
     let run_text = rep.text.split_once("@@run\n").map_or("", |(_, t)| t);
+    let repaired = rep.is("repaired", "dpkg").then(|| {
+        format!(
+            "dpkg had been interrupted on {host} (a package install cut off): Cairn ran \
+             `dpkg --configure -a`, then apt-get again"
+        )
+    });
     if let Some(verb) = rep.get("failed") {
         let text = if run_text.is_empty() {
             rep.text.as_str()
         } else {
             run_text
         };
-        return sh::failure(out, rep, failure_message(verb, text));
+        let mut msg = failure_message(verb, text);
+        if let Some(r) = &repaired {
+            msg = format!("{msg} ({r})");
+        }
+        return sh::failure(out, rep, msg);
     }
     let changes = rep.all("change");
     let cache_updated = rep.is("cache_updated", "1");
@@ -279,6 +300,9 @@ pub fn result(w: &Want, out: &crate::ssh::ExecOutput, rep: &Report, host: &str) 
     r.extra.insert("stdout_lines".into(), json!(lines));
     // What apt-get did (or, in check mode, would do): its `Inst`/`Remv`/`Purg` lines.
     r.extra.insert("changes".into(), json!(changes));
+    if let Some(w) = repaired {
+        r.extra.insert("warnings".into(), json!([w]));
+    }
     r
 }
 
@@ -352,6 +376,34 @@ mod tests {
         for (verb, text, msg) in cases {
             assert_eq!(failure_message(verb, text), msg);
         }
+    }
+
+    /// An install cut off earlier: apt-get refused, dpkg --configure -a ran, apt-get again.
+    #[test]
+    fn an_interrupted_dpkg_is_repaired_and_said() {
+        let ok = ExecOutput {
+            exit_status: Some(0),
+            ..Default::default()
+        };
+        let a = w(json!({"name": "prometheus"})).unwrap();
+        let said = "dpkg had been interrupted on lab51 (a package install cut off): Cairn ran \
+                    `dpkg --configure -a`, then apt-get again";
+        let text = "@change=Inst prometheus (2.42)\n@@run\nE: dpkg was interrupted, you must \
+                    manually run 'sudo dpkg --configure -a' to correct the problem.\n\
+                    @repaired=dpkg\nSetting up libjs-d3\nSetting up prometheus\n";
+        let r = result(&a, &ok, &Report::parse(text), "lab51");
+        assert!(r.changed && !r.failed);
+        assert_eq!(r.extra["warnings"], json!([said]));
+        let failed = text.replace(
+            "Setting up prometheus\n",
+            "E: Sub-process /usr/bin/dpkg returned an error code (1)\n@failed=install\n",
+        );
+        let r = result(&a, &ok, &Report::parse(&failed), "lab51");
+        assert!(r.failed);
+        assert_eq!(
+            r.msg.as_deref(),
+            Some(format!("'apt-get install' failed: E: dpkg was interrupted, you must manually run 'sudo dpkg --configure -a' to correct the problem.; E: Sub-process /usr/bin/dpkg returned an error code (1) ({said})").as_str())
+        );
     }
 
     #[test]
