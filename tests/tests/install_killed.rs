@@ -169,6 +169,13 @@ fn killed_mid_package_install() {
     assert_eq!(resumed.recap(HOST, "failed"), 0);
     let audit = lab.ssh_stdout(HOST, "dpkg --audit; dpkg -s prometheus | grep '^Status'");
     assert_eq!(audit.trim(), "Status: install ok installed", "{audit}");
+    // The packages came from the installer's repository as apt verified it (signed-by, the
+    // installer's key), not as `trusted=yes`.
+    let list = lab.ssh_stdout(HOST, "grep -v '^#' /etc/apt/sources.list.d/cairn.list");
+    assert!(
+        list.starts_with("deb [signed-by=/etc/apt/keyrings/cairn.gpg] http://"),
+        "{list}"
+    );
     let up = lab.ssh(HOST, "systemctl is-active prometheus");
     assert!(
         up.status.success(),

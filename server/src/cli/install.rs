@@ -107,6 +107,8 @@ pub struct Args {
 struct ServedAt {
     contents: crate::installer_checks::Contents,
     installer: cairn_engine::inventory::install_settings::Installer,
+    /// The public key the apt repository is signed with (binary keyring), for the hosts.
+    apt_keyring: Option<PathBuf>,
 }
 
 /// Progress lines: stdout for people, stderr under `--json` (stdout is the event stream).
@@ -320,9 +322,27 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     // 3. Serve the bundle and time while the install runs.
     let has_debs = opened.deb.count > 0;
     let contents = crate::installer_checks::Contents::of(&opened.index.manifest);
+    let mut deb = opened.deb;
+    let apt_keyring = if has_debs {
+        let dir = state_dir.join("serve");
+        let signed =
+            tokio::task::spawn_blocking(move || sign_apt(&mut deb, &dir).map(|k| (deb, k))).await?;
+        match signed {
+            Ok((signed_deb, keyring)) => {
+                deb = signed_deb;
+                Some(keyring)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(EXIT_FAILED);
+            }
+        }
+    } else {
+        None
+    };
     let served = Arc::new(Served {
         index: opened.index,
-        deb: opened.deb,
+        deb,
         registry: opened.registry,
     });
     let server = match Server::start(
@@ -362,6 +382,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         &kube,
         extra,
         &ServedAt {
+            apt_keyring,
             contents,
             installer: cairn_engine::inventory::install_settings::Installer {
                 address: server.http.ip(),
@@ -379,6 +400,27 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
 }
 
 /// The names of the bundle's packages (Debian and RPM).
+/// Signs the apt repository with the state dir's key (`serve/apt-signing-key.asc`, the one
+/// `cairn serve` uses too: created at the first use, 0600) and writes its public keyring beside
+/// it (`serve/apt-keyring.gpg`), which the repo role puts on the hosts for `signed-by=`: hosts
+/// then verify every index, and through them every package, instead of trusting the network.
+fn sign_apt(deb: &mut crate::serve::deb_repo::DebRepo, dir: &Path) -> Result<PathBuf, String> {
+    use crate::serve::apt_sign::AptKey;
+    let (key, _) = AptKey::load_or_create(&dir.join("apt-signing-key.asc"))
+        .map_err(|e| format!("{e} (the apt repository is signed with this key)"))?;
+    deb.sign(&key)
+        .map_err(|e| format!("signing the apt repository: {e}"))?;
+    let keyring = dir.join("apt-keyring.gpg");
+    let bytes = deb
+        .signed
+        .as_ref()
+        .map(|s| s.keyring.clone())
+        .unwrap_or_default();
+    std::fs::write(&keyring, &bytes)
+        .map_err(|e| format!("cannot write {}: {e}", keyring.display()))?;
+    Ok(std::path::absolute(&keyring).unwrap_or(keyring))
+}
+
 fn package_names(opened: &open::Opened) -> Vec<String> {
     let text = String::from_utf8_lossy(&opened.deb.packages);
     versions::from_deb_index(&text)
@@ -596,6 +638,12 @@ async fn install(
             .collect()
     };
     let mut extra_vars = install_vars(settings, repo_url, &pki_dir);
+    if let Some(k) = &at.apt_keyring {
+        extra_vars.insert(
+            "cairn_repo_apt_keyring".into(),
+            json!(k.display().to_string()),
+        );
+    }
     extra_vars.insert(
         "cairn_ci_secrets_dir".into(),
         json!(
