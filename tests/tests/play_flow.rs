@@ -1,6 +1,7 @@
 //! `cairn play` control flow on lab hosts: blocks with rescue/always, failed hosts leaving
 //! the play, serial batches, max_fail_percentage, handlers, loops with loop_control and
-//! register, until/retries, run_once, delegate_to, environment, roles, include_tasks,
+//! register, until/retries, run_once, delegate_to (to a host, and to localhost: the
+//! controller), environment, roles, include_tasks,
 //! include_role, variable precedence with -e, --tags/--skip-tags.
 //!
 //! Host use: lab1–lab3, ordinary work only (files under /tmp/cairn-flow-*, removed at the end).
@@ -802,6 +803,84 @@ fn remote_user_keyword_unless_the_inventory_names_the_user() {
     assert!(!err.contains("remote_user"), "{err}");
 }
 
+/// `delegate_to: localhost` (Ansible's implicit localhost): the module runs on the controller,
+/// without SSH, with the delegating host's variables; with `run_once` once; with `become`
+/// (the tests run as root: no sudo); `fetch`-like round trips (slurp on a host, copy here).
+#[test]
+fn delegate_to_localhost_runs_on_the_controller() {
+    let lab = Lab::from_env();
+    let dir = scratch("flow-local");
+    let inv = inventory(&lab, &dir, "");
+    let here = dir.join("here");
+    let me = String::from_utf8(Command::new("hostname").output().unwrap().stdout).unwrap();
+    write_all(
+        &dir,
+        &[(
+            "site.yml",
+            &r#"- hosts: lab
+  gather_facts: false
+  tasks:
+    - name: where it runs
+      command: hostname
+      delegate_to: localhost
+      register: where
+    - assert:
+        that: ["where.stdout == 'ME'"]
+    - name: a file per host, written here
+      copy:
+        content: "{{ inventory_hostname }}\n"
+        dest: HERE/{{ inventory_hostname }}.txt
+      delegate_to: 127.0.0.1
+    - name: once, as root
+      shell: id -u > HERE/once.txt; echo {{ inventory_hostname }} >> HERE/once.txt
+      delegate_to: localhost
+      run_once: true
+      become: true
+    - name: the host's own name, read on the host
+      slurp:
+        src: /etc/hostname
+      register: name
+    - name: and kept here
+      copy:
+        content: "{{ name.content | b64decode }}"
+        dest: HERE/{{ inventory_hostname }}.hostname
+      delegate_to: localhost
+"#
+            .replace("ME", me.trim())
+            .replace("HERE", &here.display().to_string()),
+        )],
+    );
+    std::fs::create_dir_all(&here).unwrap();
+    let (code, out, err) = play(&lab, &dir, &inv, &[]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let copied = section(&out, "TASK [a file per host, written here]");
+    for h in HOSTS {
+        assert!(
+            copied.contains(&format!("changed: [{h} -> 127.0.0.1]")),
+            "{copied}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(here.join(format!("{h}.txt"))).unwrap(),
+            format!("{h}\n")
+        );
+        assert_eq!(
+            std::fs::read_to_string(here.join(format!("{h}.hostname"))).unwrap(),
+            format!("{h}\n")
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(here.join("once.txt")).unwrap(),
+        "0\nlab1\n"
+    );
+    // A second run changes nothing but the once-task (a shell command).
+    let (code, out, err) = play(&lab, &dir, &inv, &[]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(
+        section(&out, "TASK [a file per host, written here]").contains("ok: [lab1 -> 127.0.0.1]"),
+        "{out}"
+    );
+}
+
 #[test]
 fn run_time_errors_name_their_place() {
     let lab = Lab::from_env();
@@ -812,10 +891,6 @@ fn run_time_errors_name_their_place() {
         format!("- hosts: lab1\n  gather_facts: false\n  tasks:\n    - name: t\n{body}")
     };
     let cases: Vec<(String, String)> = vec![
-        (
-            task("      debug: msg=x\n      delegate_to: localhost\n"),
-            format!("delegate_to: localhost (the controller) is not supported: Cairn runs modules on inventory hosts over SSH; delegate to a host of the inventory ({site}:4:7)"),
-        ),
         (
             task("      debug: msg=x\n      delegate_to: nowhere\n"),
             format!("delegate_to: \\\"nowhere\\\" is not a host of the inventory ({site}:4:7)"),

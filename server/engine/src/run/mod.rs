@@ -489,12 +489,31 @@ impl Run<'_> {
             .filter(|h| !self.conns.contains_key(*h) && !self.unreachable.contains_key(*h))
             .cloned()
             .collect();
+        // The controller itself: the implicit localhost of `delegate_to: localhost`, and
+        // inventory hosts with `ansible_connection: local`.
+        let local: HashSet<String> = todo
+            .iter()
+            .filter(|key| {
+                let host = key.split(AS_USER).next().unwrap_or(key);
+                match self.base.host_vars.get(host) {
+                    None => crate::ssh::local::is_localhost(host),
+                    Some(v) => {
+                        v.get("ansible_connection").and_then(|c| c.as_str()) == Some("local")
+                    }
+                }
+            })
+            .cloned()
+            .collect();
+        let local = &local;
         let (connector, target) = (self.connector, self.options.target);
         let results = fanout::bounded(todo, self.options.forks, |key| async move {
             let (host, user) = match key.split_once(AS_USER) {
                 Some((h, u)) => (h.to_string(), Some(u.to_string())),
                 None => (key.clone(), None),
             };
+            if local.contains(&key) {
+                return (key, Ok(Connection::local(&host, connector.options())));
+            }
             let conn = match target(&host) {
                 Ok(mut t) => {
                     if let Some(u) = user {

@@ -692,11 +692,10 @@ impl Run<'_> {
                 let to = render("delegate_to", d)?;
                 if self.base.host_vars.contains_key(&to) {
                     to
-                } else if ["localhost", "127.0.0.1", "::1"].contains(&to.as_str()) {
-                    return Err(format!(
-                        "delegate_to: {to} (the controller) is not supported: Cairn runs modules on inventory hosts over SSH; delegate to a host of the inventory ({})",
-                        task.location
-                    ));
+                } else if crate::ssh::local::is_localhost(&to) {
+                    // Ansible's implicit localhost: the controller, without SSH, as the user
+                    // running Cairn (remote_user does not apply).
+                    return Ok(to);
                 } else {
                     return Err(format!(
                         "delegate_to: {to:?} is not a host of the inventory ({})",

@@ -99,10 +99,17 @@ impl ExecOutput {
 /// concurrently on it, each on its own channel.
 pub struct Connection {
     target: Target,
-    handle: Handle<Verifier>,
+    link: Link,
     channels: Arc<Semaphore>,
     command_timeout: Option<Duration>,
     connect_time: Duration,
+}
+
+/// How commands reach the host.
+enum Link {
+    Ssh(Handle<Verifier>),
+    /// The controller itself (see [`super::local`]).
+    Local,
 }
 
 impl Connection {
@@ -114,11 +121,29 @@ impl Connection {
     ) -> Self {
         Connection {
             target,
-            handle,
+            link: Link::Ssh(handle),
             channels: Arc::new(Semaphore::new(options.max_channels.max(1))),
             command_timeout: options.command_timeout,
             connect_time,
         }
+    }
+
+    /// The controller itself as the host `name` (`delegate_to: localhost`): commands run
+    /// here with `/bin/sh`, as the user running Cairn (`become` through `sudo -n`).
+    pub fn local(name: &str, options: &SshOptions) -> Self {
+        let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+        Connection {
+            target: Target::new(name, "127.0.0.1", user),
+            link: Link::Local,
+            channels: Arc::new(Semaphore::new(options.max_channels.max(1))),
+            command_timeout: options.command_timeout,
+            connect_time: Duration::ZERO,
+        }
+    }
+
+    /// Whether this is the controller itself rather than an SSH connection.
+    pub fn is_local(&self) -> bool {
+        matches!(self.link, Link::Local)
     }
 
     pub fn target(&self) -> &Target {
@@ -135,7 +160,10 @@ impl Connection {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.handle.is_closed()
+        match &self.link {
+            Link::Ssh(h) => h.is_closed(),
+            Link::Local => false,
+        }
     }
 
     /// Run a command and collect its output.
@@ -176,6 +204,17 @@ impl Connection {
         req: ExecRequest<'_>,
         sink: &mut (dyn FnMut(Stream, &[u8]) + Send),
     ) -> Result<ExecOutput, SshError> {
+        let handle = match &self.link {
+            Link::Ssh(h) => h,
+            Link::Local => {
+                let _permit = self
+                    .channels
+                    .acquire()
+                    .await
+                    .expect("channel semaphore is never closed");
+                return super::local::exec(self.host(), req, sink).await;
+            }
+        };
         let started = Instant::now();
         let host = self.host().to_string();
         let chan_err = |e: russh::Error| SshError::Channel {
@@ -187,8 +226,8 @@ impl Connection {
             .acquire()
             .await
             .expect("channel semaphore is never closed");
-        let channel = self.handle.channel_open_session().await.map_err(|e| {
-            if self.handle.is_closed() {
+        let channel = handle.channel_open_session().await.map_err(|e| {
+            if handle.is_closed() {
                 SshError::Disconnected {
                     host: host.clone(),
                     reason: e.to_string(),
@@ -323,7 +362,7 @@ impl Connection {
             }
         };
         let mut out = received?;
-        if out.exit_status.is_none() && out.exit_signal.is_none() && self.handle.is_closed() {
+        if out.exit_status.is_none() && out.exit_signal.is_none() && handle.is_closed() {
             return Err(SshError::Disconnected {
                 host: host.clone(),
                 reason: "the connection closed while the command ran".into(),
@@ -335,10 +374,11 @@ impl Connection {
 
     /// Close the connection politely.
     pub async fn close(&self) {
-        let _ = self
-            .handle
-            .disconnect(russh::Disconnect::ByApplication, "", "en")
-            .await;
+        if let Link::Ssh(h) = &self.link {
+            let _ = h
+                .disconnect(russh::Disconnect::ByApplication, "", "en")
+                .await;
+        }
     }
 }
 

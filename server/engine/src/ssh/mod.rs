@@ -1,7 +1,8 @@
 //! The SSH transport (russh): one persistent connection per host, many channels on it.
 //!
 //! `Connector` opens connections (host key verification is mandatory, see `known_hosts`),
-//! `Connection` runs commands and moves files, `fanout` runs work on many hosts with a bound.
+//! `Connection` runs commands and moves files (over SSH, or on the controller itself for
+//! `delegate_to: localhost`: `local`), `fanout` runs work on many hosts with a bound.
 //! Must not: know about playbooks, HTTP or storage.
 
 // SshError is large (it carries fingerprints, paths and reasons for the operator) but is
@@ -13,6 +14,7 @@ mod connector;
 pub mod error;
 pub mod fanout;
 pub mod known_hosts;
+pub mod local;
 pub mod options;
 pub mod quote;
 pub mod target;
