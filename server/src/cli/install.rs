@@ -729,7 +729,8 @@ async fn install(
     {
         eprintln!("[WARNING]: this run is not recorded as resuming run {previous}: {e}");
     }
-    let terminal = Terminal::new().with_diff(args.diff);
+    let plan = super::render::play_tasks([book], &options.tags);
+    let terminal = Terminal::new().with_diff(args.diff).with_progress(plan);
     let json = JsonLines::new(run_id);
     let shown: &dyn EventSink = if args.json { &json } else { &terminal };
     let mut sinks = vec![shown];

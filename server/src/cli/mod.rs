@@ -19,6 +19,7 @@ mod inventory;
 mod json_lines;
 mod ping;
 mod play;
+mod play_progress;
 mod preflight;
 mod registry;
 mod render;

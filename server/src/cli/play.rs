@@ -218,7 +218,11 @@ async fn execute(args: &Args) -> anyhow::Result<u8> {
     };
     let recorded = Recorded::begin(&args.reach, &args.playbooks);
     let run_id = recorded.as_ref().map_or(0, |r| r.journal.run_id());
-    let terminal = Terminal::new().with_diff(args.diff);
+    let plan = super::render::play_tasks(
+        loaded.iter().map(|l| &l.playbook),
+        &TagFilter::new(&args.tags, &args.skip_tags),
+    );
+    let terminal = Terminal::new().with_diff(args.diff).with_progress(plan);
     let json = JsonLines::new(run_id);
     let shown: &dyn EventSink = if args.json { &json } else { &terminal };
     let mut sinks = vec![shown];

@@ -1,9 +1,11 @@
 //! The terminal renderer for a playbook run: reads the engine's [`Event`]s and prints them the
 //! way ansible-playbook does (`PLAY [..] ***`, `ok: [host]`, `fatal: [host]: FAILED! => {..}`,
-//! `PLAY RECAP`), results on stdout, warnings on stderr.
+//! `PLAY RECAP`), results on stdout, warnings on stderr; in a terminal, a progress bar per
+//! play below them (`play_progress`).
 //!
 //! Owns the text only. Must not: decide outcomes or exit codes beyond reading the recap.
 
+use super::play_progress::PlayProgress;
 use cairn_engine::event::{Event, EventSink, HostResult, Outcome, Stats};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -13,7 +15,8 @@ use std::sync::Mutex;
 /// Prints each event as it arrives; one lock so lines from hosts finishing together do not
 /// interleave.
 pub struct Terminal {
-    out: Mutex<()>,
+    /// The lock for printing, and the progress bar (when stderr is a terminal).
+    out: Mutex<Option<PlayProgress>>,
     /// `--diff`: print each result's file diffs before its line.
     diff: bool,
 }
@@ -21,7 +24,7 @@ pub struct Terminal {
 impl Terminal {
     pub fn new() -> Terminal {
         Terminal {
-            out: Mutex::new(()),
+            out: Mutex::new(None),
             diff: false,
         }
     }
@@ -30,16 +33,41 @@ impl Terminal {
         self.diff = diff;
         self
     }
+
+    /// A progress bar per play on stderr (only when it is a terminal), for plays of these
+    /// task counts in run order (see [`play_tasks`]).
+    pub fn with_progress(self, plays: Vec<u64>) -> Terminal {
+        Terminal {
+            out: Mutex::new(PlayProgress::for_terminal(plays)),
+            diff: self.diff,
+        }
+    }
+}
+
+/// The tasks of each play of `books` as `--list-tasks` counts them (the bar's estimate).
+pub fn play_tasks<'a>(
+    books: impl IntoIterator<Item = &'a cairn_engine::playbook::Playbook>,
+    filter: &cairn_engine::playbook::TagFilter,
+) -> Vec<u64> {
+    books
+        .into_iter()
+        .flat_map(|b| b.plays.iter())
+        .map(|p| cairn_engine::playbook::play_tasks(p, filter).len() as u64)
+        .collect()
 }
 
 impl EventSink for Terminal {
     fn emit(&self, event: Event) {
-        let _guard = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let mut progress = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let suspend = |progress: &Option<PlayProgress>, print: &dyn Fn()| match progress {
+            Some(p) => p.suspend(print),
+            None => print(),
+        };
         if let Event::Warning { message, location } = &event {
-            match location {
+            suspend(&progress, &|| match location {
                 Some(l) => eprintln!("[WARNING]: {message} ({l})"),
                 None => eprintln!("[WARNING]: {message}"),
-            }
+            });
             return;
         }
         let mut text = render(&event);
@@ -47,9 +75,19 @@ impl EventSink for Terminal {
             use std::io::IsTerminal as _;
             text = super::diff::render(&r.diff, std::io::stdout().is_terminal()) + &text;
         }
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(text.as_bytes());
-        let _ = stdout.flush();
+        if let Some(p) = progress.as_mut() {
+            match &event {
+                Event::PlayStarted { name, .. } => p.play_started(name),
+                Event::TaskStarted { name, .. } => p.task_started(name),
+                Event::Recap(_) | Event::NoMoreHosts { .. } => p.finish(),
+                _ => {}
+            }
+        }
+        suspend(&progress, &|| {
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(text.as_bytes());
+            let _ = stdout.flush();
+        });
     }
 }
 
