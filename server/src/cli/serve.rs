@@ -1,6 +1,6 @@
 //! `cairn serve --bundle FILE [--listen ADDR:PORT] [--key PUB] [--ntp ADDR:PORT | --no-ntp]
-//! [--ntp-stratum N] [--state-dir DIR] [--no-api] [--playbooks DIR]`: verify a bundle, index it
-//! and serve it over HTTP (and time over SNTP), with the console's `/api` on the same port,
+//! [--ntp-stratum N] [--state-dir DIR] [--no-api] [--playbooks DIR] [--tls [--tls-cert C
+//! --tls-key K]]`: verify a bundle, index it and serve it over HTTP or HTTPS (and time over SNTP), with the console's `/api` on the same port,
 //! until SIGINT/SIGTERM.
 //!
 //! Parses flags, reports on stderr and picks exit codes. Must not: hold serving logic (that is
@@ -55,6 +55,17 @@ pub struct Args {
     /// Installs started from the console run DIR/site.yml instead of the bundle's playbooks.
     #[arg(long, value_name = "DIR")]
     pub playbooks: Option<PathBuf>,
+    /// Serve HTTPS (console, API and bundle alike) with a self-signed certificate kept in
+    /// STATE_DIR/serve/ (made at the first start; its SHA-256 fingerprint is printed to check
+    /// the browser's), or with --tls-cert and --tls-key. The session cookie is then `Secure`.
+    #[arg(long)]
+    pub tls: bool,
+    /// HTTPS with this certificate (PEM; the chain after the server's certificate).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The NTP address used when `--ntp` is not given.
@@ -168,10 +179,28 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         ),
         None => String::new(),
     };
+    let tls = if args.tls || args.tls_cert.is_some() {
+        let made = match (&args.tls_cert, &args.tls_key) {
+            (Some(c), Some(k)) => serve::tls::load(c, k),
+            _ => serve::tls::load_or_create(
+                &crate::state_dir::resolve(args.state_dir.clone()).join("serve"),
+                &serve::tls::default_names(args.listen.ip()),
+            ),
+        };
+        match made {
+            Ok(id) => Some(id),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(EXIT_USAGE);
+            }
+        }
+    } else {
+        None
+    };
     let api = if let Some(info) = info {
         let setup = crate::api::Setup {
             state_dir: crate::state_dir::resolve(args.state_dir.clone()),
-            tls: false,
+            tls: tls.is_some(),
             bundle: Some(info),
             bundle_path: Some(std::path::absolute(&args.bundle).unwrap_or(args.bundle.clone())),
             playbooks: args
@@ -211,8 +240,21 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     };
     let m = &index.manifest;
     let files = index.under("files").count();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    if let Some(id) = &tls {
+        eprintln!(
+            "TLS certificate {} ({}), SHA-256 fingerprint {}",
+            id.cert_path.display(),
+            if id.created {
+                "self-signed, made now"
+            } else {
+                "as found"
+            },
+            id.fingerprint
+        );
+    }
     eprintln!(
-        "serving {} {} ({shown}) on http://{}: {files} files under /files/, {} packages under \
+        "serving {} {} ({shown}) on {scheme}://{}: {files} files under /files/, {} packages under \
          /repo/deb/, {} packages under /repo/rpm/, {} images ({} repositories) under \
          /v2/{ntp_note}{signing} (verified in {:.2} s, indexes built in {} ms)",
         m.name,
@@ -234,6 +276,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         }),
         ntp,
         api,
+        tls.map(|id| id.acceptor),
     )
     .await?;
     Ok(EXIT_OK)

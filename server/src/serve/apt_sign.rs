@@ -138,7 +138,7 @@ impl AptKey {
 /// Writes `bytes` to a new file `path` with mode 0600 (parent directories 0700 when created):
 /// a temporary file beside it, then a hard link (which fails with `AlreadyExists` rather than
 /// replace a key), so a crash leaves no half key.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::DirBuilder::new()

@@ -9,7 +9,7 @@
 //! accept that fails (out of file descriptors under a flood of connections) waits a moment and
 //! goes on instead of ending the server.
 //!
-//! Owns: the accept loop, per-connection HTTP/1 settings, the file descriptor limit raised at
+//! Owns: the accept loop, TLS handshakes when serving HTTPS, per-connection HTTP/1 settings, the file descriptor limit raised at
 //! start, draining on shutdown. Must not: route or answer requests (that is the router given).
 
 use axum::Router;
@@ -36,18 +36,22 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Serves `app` on `listener` until `stop` completes, then stops accepting and lets the open
 /// connections finish their requests (kept-alive connections are closed after theirs).
+/// With `tls`, every connection is HTTPS (a client that does not finish its TLS handshake
+/// within [`HEADER_READ_TIMEOUT`] is dropped, as a slow request head is).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with(listener, app, stop, HEADER_READ_TIMEOUT).await
+    serve_with(listener, app, tls, stop, HEADER_READ_TIMEOUT).await
 }
 
 /// [`serve`] with another request-head timeout (the unit tests' short one).
 async fn serve_with(
     listener: TcpListener,
     app: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
     header_timeout: Duration,
 ) -> std::io::Result<()> {
@@ -63,15 +67,33 @@ async fn serve_with(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     let service = TowerToHyperService::new(app.clone());
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        // A client that goes away or breaks the protocol ends only its own
-                        // connection: nothing to report beyond hyper's trace.
-                        if let Err(e) = conn.await {
-                            tracing::debug!("connection ended: {e}");
+                    match &tls {
+                        None => {
+                            let conn = builder.serve_connection(TokioIo::new(stream), service);
+                            spawn_conn(graceful.watch(conn));
                         }
-                    });
+                        Some(acceptor) => {
+                            // The handshake runs on the connection's own task: a slow client
+                            // must not hold up the accept loop.
+                            let (acceptor, builder) = (acceptor.clone(), builder.clone());
+                            let watcher = graceful.watcher();
+                            tokio::spawn(async move {
+                                let shaken =
+                                    tokio::time::timeout(header_timeout, acceptor.accept(stream)).await;
+                                match shaken {
+                                    Ok(Ok(stream)) => {
+                                        let conn =
+                                            builder.serve_connection(TokioIo::new(stream), service);
+                                        if let Err(e) = watcher.watch(conn).await {
+                                            tracing::debug!("connection ended: {e}");
+                                        }
+                                    }
+                                    Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
+                                    Err(_) => tracing::debug!("TLS handshake timed out"),
+                                }
+                            });
+                        }
+                    }
                 }
                 Err(e) => {
                     tracing::warn!("accepting a connection failed: {e} (retrying)");
@@ -84,6 +106,21 @@ async fn serve_with(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// Serves one plain connection on its own task.
+fn spawn_conn<F, E>(conn: F)
+where
+    F: std::future::Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Display,
+{
+    tokio::spawn(async move {
+        // A client that goes away or breaks the protocol ends only its own connection:
+        // nothing to report beyond hyper's trace.
+        if let Err(e) = conn.await {
+            tracing::debug!("connection ended: {e}");
+        }
+    });
 }
 
 /// Raises this process's open-file limit to its hard limit (a server with many clients needs
@@ -129,6 +166,7 @@ mod tests {
         let server = tokio::spawn(serve_with(
             listener,
             app,
+            None,
             async {
                 let _ = rx.await;
             },
@@ -165,7 +203,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let app = Router::new().route("/", axum::routing::get(|| async { "ok" }));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, app, async {
+        let server = tokio::spawn(serve(listener, app, None, async {
             let _ = rx.await;
         }));
         let status = |req: Vec<u8>| {

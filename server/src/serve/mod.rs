@@ -23,6 +23,7 @@ pub mod open;
 pub mod range;
 pub mod registry;
 pub mod routes;
+pub mod tls;
 pub mod yum_repo;
 
 use axum::body::HttpBody as _;
@@ -49,6 +50,7 @@ pub async fn run(
     served: Arc<routes::Served>,
     ntp: Option<Ntp>,
     extra: axum::Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> std::io::Result<()> {
     // `cairn serve` only: the web console's pages and assets beside the API.
     run_with(
@@ -56,6 +58,7 @@ pub async fn run(
         served,
         ntp,
         extra.merge(console::router()),
+        tls,
         shutdown_signal(),
     )
     .await
@@ -69,7 +72,7 @@ pub async fn run_until(
     ntp: Option<Ntp>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    run_with(listener, served, ntp, axum::Router::new(), stop).await
+    run_with(listener, served, ntp, axum::Router::new(), None, stop).await
 }
 
 /// [`run_until`] with more routes on the same port (`cairn serve`'s `/api`).
@@ -78,6 +81,7 @@ pub async fn run_with(
     served: Arc<routes::Served>,
     ntp: Option<Ntp>,
     extra: axum::Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let metrics = Arc::new(metrics::Metrics::default());
@@ -91,7 +95,7 @@ pub async fn run_with(
     // the usual soft limit of 1024.
     let fds = conn::raise_fd_limit();
     tracing::debug!("open file limit: {fds}");
-    let served = conn::serve(listener, app, stop).await;
+    let served = conn::serve(listener, app, tls, stop).await;
     if let Some(t) = time {
         t.abort();
     }
