@@ -253,6 +253,23 @@ await step('done', async () => {
   await page.goto(`${URL}/done`);
   await page.waitForSelector('#endpoints');
   await page.waitForSelector('#recap');
+  // The CA certificate the install made, through the page's own link and session.
+  const href = await page.getAttribute('#download-ca', 'href');
+  const ca = await page.evaluate(async (u) => {
+    const r = await fetch(u);
+    return { status: r.status, text: await r.text() };
+  }, href);
+  if (ca.status !== 200 || !ca.text.startsWith('-----BEGIN CERTIFICATE-----')) {
+    throw new Error(`CA download ${href}: ${ca.status} ${ca.text.slice(0, 200)}`);
+  }
+  // A kube_master was assigned: the install made the admin kubeconfig.
+  const kc = await page.evaluate(async (u) => {
+    const r = await fetch(u);
+    return { status: r.status, text: await r.text() };
+  }, await page.getAttribute('#download-kubeconfig', 'href'));
+  if (kc.status !== 200 || !kc.text.includes('kind: Config')) {
+    throw new Error(`kubeconfig download: ${kc.status} ${kc.text.slice(0, 200)}`);
+  }
 });
 
 // The load measurement: a finished synthetic run of 500 hosts x 100 tasks, replayed in one

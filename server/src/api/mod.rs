@@ -16,6 +16,7 @@
 pub mod auth;
 pub mod bundle;
 pub mod config;
+pub mod downloads;
 pub mod error;
 pub mod events;
 pub mod hosts;
@@ -123,6 +124,8 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/roles", get(roles::get).put(roles::put))
         .route("/api/preflight", post(launch::preflight))
         .route("/api/cluster.yaml", get(config::export))
+        .route("/api/pki/ca.crt", get(downloads::ca))
+        .route("/api/pki/kubeconfig", get(downloads::kubeconfig))
         .route("/api/config", post(config::import))
         .route("/api/install", post(launch::install))
         .layer(middleware::from_fn_with_state(

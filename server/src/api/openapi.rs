@@ -231,6 +231,22 @@ pub const ROUTES: &[Route] = &[
         "the generated cluster.yaml",
     ),
     (
+        "GET",
+        "/api/pki/ca.crt",
+        None,
+        "200",
+        "application/x-pem-file",
+        "the cluster CA certificate (404 before the install made it)",
+    ),
+    (
+        "GET",
+        "/api/pki/kubeconfig",
+        None,
+        "200",
+        "application/yaml",
+        "the cluster's admin kubeconfig, with its private key (404 without kube masters installed)",
+    ),
+    (
         "POST",
         "/api/config",
         Some("ConfigImport"),

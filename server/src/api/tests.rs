@@ -185,3 +185,48 @@ async fn every_documented_route_is_routed() {
         );
     }
 }
+
+/// The done page's downloads: 401 without a session, a 404 that says why before the install,
+/// then the files as the install wrote them, never cached.
+#[tokio::test]
+async fn ca_and_kubeconfig_downloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (api, token) = setup(dir.path());
+    let name = api.wizard.snapshot().cluster.name;
+    let app = router(api);
+    let (s, _, _) = send(&app, get("/api/pki/ca.crt", None)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let cookie = login(&app, &token).await;
+    let (s, _, body) = send(&app, get("/api/pki/ca.crt", Some(&cookie))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let said: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        said["error"],
+        format!("cluster {name:?} has no CA yet: it is made by the install's first run")
+    );
+    let (s, _, body) = send(&app, get("/api/pki/kubeconfig", Some(&cookie))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+    let pki = crate::pki::cluster_dir(dir.path(), &name);
+    std::fs::create_dir_all(pki.join("kube")).unwrap();
+    std::fs::write(pki.join("ca.crt"), "-----BEGIN CERTIFICATE-----\nx\n").unwrap();
+    std::fs::write(
+        pki.join("kube/admin.conf"),
+        "apiVersion: v1\nkind: Config\n",
+    )
+    .unwrap();
+    let (s, h, body) = send(&app, get("/api/pki/ca.crt", Some(&cookie))).await;
+    assert_eq!(
+        (s, body.as_str()),
+        (StatusCode::OK, "-----BEGIN CERTIFICATE-----\nx\n")
+    );
+    assert_eq!(h[header::CACHE_CONTROL], "no-store");
+    assert_eq!(
+        h[header::CONTENT_DISPOSITION],
+        format!("attachment; filename=\"{name}-ca.crt\"").as_str()
+    );
+    let (s, _, body) = send(&app, get("/api/pki/kubeconfig", Some(&cookie))).await;
+    assert_eq!(
+        (s, body.as_str()),
+        (StatusCode::OK, "apiVersion: v1\nkind: Config\n")
+    );
+}

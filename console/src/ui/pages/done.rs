@@ -1,6 +1,7 @@
 //! `/done` (step 7): what was installed and how to reach it: the endpoints of each role as the
 //! shipped playbooks configure them (their `defaults/`), the last install's per-host recap, and
-//! the downloads the server offers (cluster.yaml).
+//! the downloads the server offers (cluster.yaml, the cluster CA certificate, the admin
+//! kubeconfig).
 
 use cairn_protocol::api::{RunRecord, WizardState};
 use leptos::prelude::*;
@@ -92,7 +93,8 @@ pub fn DonePage() -> impl IntoView {
         <h2>"Downloads"</h2>
         <ul>
             <li><a href="/api/cluster.yaml" download="cluster.yaml">"cluster.yaml"</a>" (re-runs and upgrades take the same file)"</li>
-            <li class="muted">"The cluster CA certificate and a kubeconfig are not offered by the server yet (they are in the state directory's pki/ on this machine)."</li>
+            <li><a id="download-ca" href="/api/pki/ca.crt" download="">"the cluster CA certificate"</a>" (to trust the cluster's TLS endpoints: etcd, the registry)"</li>
+            <li><a id="download-kubeconfig" href="/api/pki/kubeconfig" download="">"the admin kubeconfig"</a>" (holds the cluster admin's key: keep it private; only when the cluster has Kubernetes masters)"</li>
         </ul>
         <p><a href="/runs">"All runs"</a></p>
     }
