@@ -55,7 +55,7 @@ pub fn clean(lab: &Lab, hosts: &[&str]) {
          dpkg -s containerd >/dev/null 2>&1 || rm -rf /etc/containerd; \
          dpkg -s haproxy >/dev/null 2>&1 || rm -rf /etc/haproxy; \
          rm -f /usr/local/share/ca-certificates/cairn-*.crt /etc/apt/sources.list.d/cairn.list \
-           /etc/apt/keyrings/cairn.gpg \
+           /etc/apt/keyrings/cairn.gpg /etc/systemd/system/etcd.service.d/cairn-initial.conf \
            /etc/sysctl.d/90-cairn.conf /etc/modules-load.d/cairn.conf \
            /etc/systemd/system/chrony.service.d/cairn-container.conf; \
          update-ca-certificates --fresh >/dev/null 2>&1; sysctl -qw net.ipv4.ip_forward=0; \

@@ -219,8 +219,16 @@ fn killed_mid_upload() {
         }
     }
     let _guard = Remove(lab.clone(), rm);
-    // 1 GiB that is not all zeros (a pattern repeated), written once here.
+    // 1 GiB that is not all zeros (a pattern repeated), written once here and removed at the
+    // end, also on failure (scratch directories are kept).
     let big = dir.join("big.bin");
+    struct RemoveFile(PathBuf);
+    impl Drop for RemoveFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _big_guard = RemoveFile(big.clone());
     {
         use std::io::Write;
         let mut f = std::io::BufWriter::new(std::fs::File::create(&big).unwrap());

@@ -262,6 +262,7 @@ impl Drop for Cleanup {
                  rm -f /usr/local/share/ca-certificates/cairn-*.crt; update-ca-certificates --fresh >/dev/null 2>&1; \
                  rm -rf /var/lib/etcd/member /etc/etcd/pki /etc/prometheus/etcd /etc/prometheus/rules; \
                  rm -f /etc/apt/sources.list.d/cairn.list /etc/sysctl.d/90-cairn.conf \
+                   /etc/systemd/system/etcd.service.d/cairn-initial.conf \
                    /etc/modules-load.d/cairn.conf /etc/systemd/system/chrony.service.d/cairn-container.conf; \
                  sysctl -qw net.ipv4.ip_forward=0; \
                  if [ -d /etc/apt/sources.cairn-backup ]; then \

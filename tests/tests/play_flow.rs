@@ -881,6 +881,70 @@ fn delegate_to_localhost_runs_on_the_controller() {
     );
 }
 
+/// `include_tasks` with `loop`: the file once per item with `loop_var`/`index_var` set, item
+/// after item, each host with its own items; a host failing in one item's tasks does not go on
+/// to the next item.
+#[test]
+fn include_tasks_in_a_loop() {
+    let lab = Lab::from_env();
+    let dir = scratch("flow-include-loop");
+    let inv = inventory(&lab, &dir, "");
+    let out_file = format!("/tmp/cairn-flow-incloop-{}", std::process::id());
+    write_all(
+        &dir,
+        &[
+            (
+                "site.yml",
+                &r#"- hosts: lab
+  gather_facts: false
+  vars:
+    mine:
+      lab1: [a, b]
+      lab2: [c]
+      lab3: [d, e]
+  tasks:
+    - name: start empty
+      file: { path: OUT, state: absent }
+    - name: each of mine
+      include_tasks: one.yml
+      loop: "{{ mine[inventory_hostname] }}"
+      loop_control:
+        loop_var: letter
+        index_var: n
+    - command: cat OUT
+      register: seen
+      changed_when: false
+    - assert:
+        that:
+          - "seen.stdout_lines == {'lab1': ['0 a', '1 b'], 'lab2': ['0 c'], 'lab3': ['0 d']}[inventory_hostname]"
+"#
+                .replace("OUT", &out_file),
+            ),
+            (
+                "one.yml",
+                &r#"- name: write the letter
+  shell: echo "{{ n }} {{ letter }}" >> OUT
+- name: lab3 stops at d
+  fail: { msg: "no e" }
+  when: letter == 'd'
+  ignore_errors: "{{ false }}"
+"#
+                .replace("OUT", &out_file),
+            ),
+        ],
+    );
+    let (code, out, err) = play(&lab, &dir, &inv, &[]);
+    let lab3 = lab.ssh_stdout("lab3", &format!("cat {out_file}"));
+    for h in HOSTS {
+        lab.ssh(h, &format!("rm -f {out_file}"));
+    }
+    assert_eq!(code, Some(2), "{out}\n{err}");
+    assert_eq!(lab3, "0 d\n", "lab3 stopped after its first item");
+    assert!(recap(&out, "lab1").contains("failed=0"), "{out}");
+    assert!(recap(&out, "lab2").contains("failed=0"), "{out}");
+    assert!(recap(&out, "lab3").contains("failed=1"), "{out}");
+}
+
 #[test]
 fn run_time_errors_name_their_place() {
     let lab = Lab::from_env();
@@ -912,8 +976,8 @@ fn run_time_errors_name_their_place() {
             format!("apply: \\\"loop\\\" is not supported (tags, when, become, become_user, ignore_errors, no_log, check_mode, diff, run_once, delegate_to, environment, vars are) ({site}:4:7)"),
         ),
         (
-            task("      include_tasks: x.yml\n      loop: [1]\n"),
-            format!("a loop on include_tasks is not implemented yet: loop inside the included file instead ({site}:4:7)"),
+            task("      include_tasks: x.yml\n      loop: \"{{ 'x' }}\"\n"),
+            format!("Invalid data passed to 'loop', it requires a list, got this instead: x. Hint: If you passed a list/dict of just one element, try adding wantlist=True to your lookup invocation or use q/query instead of lookup. (the task at {site}:4:7)"),
         ),
         (
             "- hosts: lab1\n  gather_facts: false\n  serial: \"{{ 'many' }}\"\n  tasks: []\n".into(),

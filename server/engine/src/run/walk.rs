@@ -29,6 +29,9 @@ use crate::playbook::dynamic::{self, Origin};
 use crate::playbook::{Common, Flag, RoleRef, Task, TaskKind, Vars};
 use crate::ssh::fanout;
 
+/// One item of a looped include: its index and value (None: the include has no loop).
+type LoopItem = Option<(usize, Json)>;
+
 /// Whether a task runs as a task or as a handler (`RUNNING HANDLER`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -795,16 +798,6 @@ impl Run<'_> {
         });
         let live = self.report_unreachable(&live, &name);
         let live = self.when_hosts(task, &s, &live);
-        if task.r#loop.is_some() {
-            let msg = format!(
-                "a loop on {} is not implemented yet: loop inside the included file instead ({})",
-                task.action, task.location
-            );
-            for h in &live {
-                self.fail_host(h, &name, &msg, &s);
-            }
-            return;
-        }
         let apply = match args.get("apply").map(apply_keywords).transpose() {
             Ok(a) => a.unwrap_or_default(),
             Err(e) => {
@@ -819,28 +812,64 @@ impl Run<'_> {
             Include::Tasks(f) => f.clone(),
             Include::Role(r) => r.clone(),
         };
+        // With a loop, one include per item (its variables set, as in a looped task); hosts
+        // including the same file with the same item run it together, item after item.
+        let control = task.loop_control.clone().unwrap_or_default();
+        let loop_var = control.loop_var.clone().unwrap_or_else(|| "item".into());
+        let search = super::src_search(task, &s, &self.base.playbook_dir);
         let mut shared = self.shared();
-        let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+        let mut groups: Vec<(String, LoopItem, Vec<String>)> = Vec::new();
         for h in &live {
             let ctx = self.context(h, &s, &shared, self.options.check);
-            match self.templar.template(&Json::String(written.clone()), &ctx) {
-                Ok(v) => {
-                    let v = match v {
-                        Json::String(s) => s,
-                        other => other.to_string(),
-                    };
-                    match groups.iter_mut().find(|(f, _)| *f == v) {
-                        Some((_, g)) => g.push(h.clone()),
-                        None => groups.push((v, vec![h.clone()])),
+            let includes: Vec<(LoopItem, Context)> = match &task.r#loop {
+                None => vec![(None, ctx)],
+                Some(lp) => {
+                    match super::looping::items(lp, &self.templar, &ctx, &search, &task.location) {
+                        Ok(list) => list
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, item)| {
+                                let mut json = ctx.json.clone();
+                                json.insert(loop_var.clone(), item.clone());
+                                json.insert("ansible_loop_var".into(), loop_var.clone().into());
+                                if let Some(iv) = &control.index_var {
+                                    json.insert(iv.clone(), i.into());
+                                }
+                                (Some((i, item)), ctx.derive(json))
+                            })
+                            .collect(),
+                        Err(e) => {
+                            self.fail_host(h, &name, &e, &s);
+                            shared = self.shared();
+                            continue;
+                        }
                     }
                 }
-                Err(e) => {
-                    let msg = format!("{e} (in the name of {} at {})", task.action, task.location);
-                    self.fail_host(h, &name, &msg, &s);
-                    shared = self.shared();
+            };
+            for (item, ctx) in includes {
+                match self.templar.template(&Json::String(written.clone()), &ctx) {
+                    Ok(v) => {
+                        let v = match v {
+                            Json::String(s) => s,
+                            other => other.to_string(),
+                        };
+                        match groups.iter_mut().find(|(f, i, _)| *f == v && *i == item) {
+                            Some((_, _, g)) => g.push(h.clone()),
+                            None => groups.push((v, item, vec![h.clone()])),
+                        }
+                    }
+                    Err(e) => {
+                        let msg =
+                            format!("{e} (in the name of {} at {})", task.action, task.location);
+                        self.fail_host(h, &name, &msg, &s);
+                        shared = self.shared();
+                        break;
+                    }
                 }
             }
         }
+        // Item by item (a stable sort: hosts' order within an item is kept).
+        groups.sort_by_key(|(_, item, _)| item.as_ref().map_or(0, |(i, _)| *i));
         // The included tasks inherit the include's keywords and vars, not its `when` or
         // tags (Ansible: use `apply:` for those).
         let mut child = scope.child_without_when(&task.common);
@@ -850,7 +879,23 @@ impl Run<'_> {
             roles_path: self.options.roles_path.clone(),
         };
         let playbook_dir = std::path::PathBuf::from(&self.base.playbook_dir);
-        for (file, group) in groups {
+        for (file, item, group) in groups {
+            // A host that failed an earlier item's tasks does not go on with the next.
+            let group = self.active(&group);
+            if group.is_empty() {
+                continue;
+            }
+            let mut child = child.clone();
+            if let Some((i, item)) = item {
+                child.vars.insert(loop_var.clone(), item);
+                child
+                    .vars
+                    .insert("ansible_loop_var".into(), loop_var.clone().into());
+                if let Some(iv) = &control.index_var {
+                    child.vars.insert(iv.clone(), i.into());
+                }
+            }
+            let child = &child;
             let origin = Origin {
                 at: &task.location,
                 role: s.role.as_ref().map(|r| (r.name.clone(), r.path.clone())),
@@ -861,7 +906,7 @@ impl Run<'_> {
                 Include::Tasks(_) => match dynamic::include_tasks(&origin, &file) {
                     Ok((path, tasks)) => {
                         self.included(&path.display().to_string(), &group);
-                        self.walk(&tasks, &child, &group).await;
+                        self.walk(&tasks, child, &group).await;
                     }
                     Err(e) => {
                         for h in &group {
@@ -874,8 +919,8 @@ impl Run<'_> {
                     match dynamic::include_role(&origin, &file, tasks_from) {
                         Ok(r) => {
                             self.included(&r.role.path.display().to_string(), &group);
-                            self.add_role_handlers(&r, &child);
-                            self.play_role(&r, &child, &group, false).await;
+                            self.add_role_handlers(&r, child);
+                            self.play_role(&r, child, &group, false).await;
                         }
                         Err(e) => {
                             for h in &group {
