@@ -151,6 +151,18 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         }
     };
     let state_dir = crate::state_dir::resolve(args.reach.state_dir.clone());
+    // Private before anything is written in it (the lock file is the first thing).
+    match crate::state_dir::ensure_private(&state_dir) {
+        Ok(None) => {}
+        Ok(Some(notice)) => eprintln!("{notice}"),
+        Err(e) => {
+            eprintln!(
+                "error: cannot create the state dir {}: {e}",
+                state_dir.display()
+            );
+            return Ok(EXIT_USAGE);
+        }
+    }
     let _lock = match lock::acquire(&state_dir, &settings.name) {
         Ok(l) => l,
         Err(e) => {
