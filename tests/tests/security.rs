@@ -50,10 +50,14 @@ static HOSTS_IN_USE: Mutex<()> = Mutex::new(());
 
 /// Files of the state dir that may be readable by others than the owner, and why. Everything
 /// else must be 0600 (files) or 0700 (directories).
-const READABLE: [(&str, &str); 3] = [
+const READABLE: [(&str, &str); 4] = [
     (
         ".crt",
         "certificates are public (the keys beside them are 0600)",
+    ),
+    (
+        ".pub",
+        "public keys (Kubernetes' service-account key pair: sa.key is 0600)",
     ),
     (
         "locks/",
@@ -493,9 +497,11 @@ fn secrets_never_leak_files_are_private_and_load_does_not_disturb() {
     let (_, serve_log) = server.stop();
     check_files("after cairn serve stopped");
     let serve_stdout = std::fs::read_to_string(&serve_out).unwrap();
+    // An install started from the API prints its events as JSON lines on the server's stdout.
     assert!(
-        serve_stdout.contains(&format!("install of cluster \"{CLUSTER}\" finished")),
-        "the API's install printed on the server's stdout: {serve_stdout}"
+        serve_stdout.contains(&format!("{{\"run\":{run},"))
+            && serve_stdout.contains("\"type\":\"recap\""),
+        "the API's install printed its events on the server's stdout: {serve_stdout}"
     );
     for (what, value, _) in &secrets {
         for (output, text) in [
