@@ -614,6 +614,25 @@ fn a_changed_host_key_is_refused_during_install() {
         false,
     );
 
+    // A state dir that cannot be made private (here: cannot be made at all) stops the install
+    // before anything else.
+    let not_a_dir = dir.join("hello.txt").join("state");
+    let o = Command::new(cairn_bin())
+        .args(["install", "--config"])
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(&not_a_dir)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        format!(
+            "error: cannot create the state dir {}: Not a directory (os error 20)\n",
+            not_a_dir.display()
+        )
+    );
+
     // What the installer trusts, then lab50 presents another key on the same address.
     let trusted = dir.join("known_hosts");
     std::fs::copy(&lab.known_hosts, &trusted).unwrap();
