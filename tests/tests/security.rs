@@ -128,6 +128,22 @@ fn write_config(dir: &Path, lab: &Lab, bundle: &Path, defaults: &str, roles: boo
     p
 }
 
+/// `installer.port` of the cluster.yaml [`write_config`] wrote.
+fn installer_port(config: &Path) -> u16 {
+    let text = std::fs::read_to_string(config).unwrap();
+    let line = text.lines().find(|l| l.starts_with("installer:")).unwrap();
+    let port = line
+        .split("port: ")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap();
+    port.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
 /// Every file under `dir` (recursively) whose bytes contain `needle`.
 fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -309,18 +325,9 @@ fn secrets_never_leak_files_are_private_and_load_does_not_disturb() {
         ),
         true,
     );
-    let yaml = std::fs::read_to_string(&config).unwrap();
-    let installer: SocketAddr = format!(
-        "{BRIDGE}:{}",
-        yaml.split("port: ")
-            .nth(1)
-            .unwrap()
-            .split(',')
-            .next()
-            .unwrap()
-    )
-    .parse()
-    .unwrap();
+    let installer: SocketAddr = format!("{BRIDGE}:{}", installer_port(&config))
+        .parse()
+        .unwrap();
     // SAFETY (of intent): this test's own variable; the other test does not read it.
     unsafe { std::env::set_var("CAIRN_SECURITY_BECOME", &password) };
     let state = dir.join("state");
