@@ -23,6 +23,9 @@
 //!   `--ignore-preflight ssh` lab48 and lab49 are installed and lab50 is refused again (exit 4),
 //!   nothing ran there (no file, and its sshd logged no login). `rekey` keeps the lab's
 //!   known_hosts current.
+//! - `wrong_admin_tokens_are_rate_limited`: `cairn serve` on loopback (no lab host): ten wrong
+//!   admin tokens get 401, then every login from that address gets 429 with `Retry-After`, the
+//!   right token included; the server logs the address, never the token.
 //!
 //! Host use: lab48, lab49, lab50 only, one test at a time (a lock). Before and after (a guard,
 //! also on failure) the services are removed (`cairn_tests::installed::clean`) and `ops`'s
@@ -580,6 +583,72 @@ fn fingerprint(known_hosts: &Path, lab: &Lab, host: &str) -> String {
 
 const MARK: &str = "/tmp/cairn-security-mark";
 
+/// A bundle of one file, built in `dir`.
+fn tiny_bundle(dir: &Path) -> PathBuf {
+    std::fs::write(dir.join("hello.txt"), "hello\n").unwrap();
+    std::fs::write(
+        dir.join("b.yaml"),
+        "apiVersion: cairn/v1\nkind: Bundle\nname: tiny\nversion: 0.0.1\nplatforms: [linux/amd64]\n\
+         files:\n  - path: hello.txt\n    sha256: 5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03\n",
+    )
+    .unwrap();
+    run_ok(
+        Command::new(cairn_bin())
+            .args(["bundle", "build", "b.yaml", "--out", "."])
+            .current_dir(dir),
+    );
+    dir.join("tiny-0.0.1.cairn")
+}
+
+/// Guessing the admin token over HTTP: ten wrong tokens, then 429 with `Retry-After` for every
+/// login from that address, the right token included. No lab host is used.
+#[test]
+fn wrong_admin_tokens_are_rate_limited() {
+    let dir = scratch("security-throttle");
+    let bundle = tiny_bundle(&dir);
+    let token = fresh("throttle-token-0123456789abcdef");
+    let listen: SocketAddr = format!("127.0.0.1:{}", free_tcp_port("127.0.0.1"))
+        .parse()
+        .unwrap();
+    let mut cmd = Command::new(cairn_bin());
+    cmd.args(["serve", "--bundle"])
+        .arg(&bundle)
+        .args(["--listen", &listen.to_string(), "--no-ntp", "--state-dir"])
+        .arg(dir.join("state"))
+        .env("CAIRN_ADMIN_TOKEN", &token);
+    let server = Served::spawn(cmd, listen);
+    let login = |t: &str| {
+        http::request(
+            listen,
+            "POST",
+            "/api/login",
+            &[("X-Cairn-Csrf", "1")],
+            Some(&json!({ "token": t }).to_string()),
+        )
+    };
+    for i in 0..10 {
+        let r = login(&format!("guess-{i}"));
+        assert_eq!(r.status, 401, "{}", r.body);
+    }
+    for t in ["guess-10", token.as_str()] {
+        let r = login(t);
+        assert_eq!(r.status, 429, "{}", r.body);
+        let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert_eq!(r.json()["code"], "too_many_attempts");
+        assert_eq!(
+            r.json()["error"],
+            format!("too many wrong tokens from this address: wait {wait} s before trying again")
+        );
+    }
+    let (_, log) = server.stop();
+    assert!(
+        log.contains("api: login refused: wrong token from 127.0.0.1"),
+        "{log}"
+    );
+    assert!(!log.contains(&token), "{log}");
+}
+
 #[test]
 fn a_changed_host_key_is_refused_during_install() {
     let _one = HOSTS_IN_USE.lock().unwrap_or_else(|e| e.into_inner());
@@ -598,22 +667,11 @@ fn a_changed_host_key_is_refused_during_install() {
         ),
     )
     .unwrap();
-    std::fs::write(dir.join("hello.txt"), "hello\n").unwrap();
-    std::fs::write(
-        dir.join("b.yaml"),
-        "apiVersion: cairn/v1\nkind: Bundle\nname: mitm\nversion: 0.0.1\nplatforms: [linux/amd64]\n\
-         files:\n  - path: hello.txt\n    sha256: 5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03\n",
-    )
-    .unwrap();
-    run_ok(
-        Command::new(cairn_bin())
-            .args(["bundle", "build", "b.yaml", "--out", "."])
-            .current_dir(&dir),
-    );
+    let bundle = tiny_bundle(&dir);
     let config = write_config(
         &dir,
         &lab,
-        &dir.join("mitm-0.0.1.cairn"),
+        &bundle,
         &format!(
             "user: root, auth: {{ key: {}, agent: false }}",
             lab.key("id_ed25519").display()
