@@ -7,6 +7,7 @@
 pub mod fuzz;
 pub mod http;
 pub mod installed;
+pub mod load;
 pub mod oci;
 pub mod tls;
 
@@ -213,10 +214,20 @@ impl Served {
     }
 
     /// Any prepared `cairn serve` command (its stderr is taken over), waited for on `listen`.
-    pub fn spawn(mut cmd: Command, listen: std::net::SocketAddr) -> Served {
+    pub fn spawn(cmd: Command, listen: std::net::SocketAddr) -> Served {
+        Served::spawn_with_stdout(cmd, listen, std::process::Stdio::null())
+    }
+
+    /// [`Served::spawn`] with its stdout sent to `stdout` (a file, when a test reads what an
+    /// install started from the API printed).
+    pub fn spawn_with_stdout(
+        mut cmd: Command,
+        listen: std::net::SocketAddr,
+        stdout: std::process::Stdio,
+    ) -> Served {
         use std::io::Read;
         let mut child = cmd
-            .stdout(std::process::Stdio::null())
+            .stdout(stdout)
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("start cairn serve");

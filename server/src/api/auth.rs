@@ -4,7 +4,8 @@
 //!   stderr, or taken from `CAIRN_ADMIN_TOKEN`; the store keeps only `sha256(salt || token)`
 //!   (a random 16-byte salt). A 256-bit random token needs no slow hash: guessing it is
 //!   hopeless either way; the salt keeps two installs' hashes apart.
-//! - `POST /api/login {token}` checks it in constant time and sets the session cookie
+//! - `POST /api/login {token}` checks it in constant time (wrong ones rate limited per address:
+//!   `throttle`) and sets the session cookie
 //!   (`HttpOnly; SameSite=Strict; Path=/`, `Secure` under TLS). The session id is 32 random
 //!   bytes; the store keeps its SHA-256 and expiry, so a copy of the database cannot log in.
 //! - Every `/api` route but login and the OpenAPI document needs a live session (401).
@@ -16,16 +17,17 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use cairn_protocol::api::{CSRF_HEADER, LoginRequest, SESSION_COOKIE, Session};
 use sha2::{Digest, Sha256};
 
 use super::Api;
 use super::error::{Error, Result};
+use crate::serve::conn::ClientAddr;
 use crate::store::api_state::TokenHash;
 
 /// How long a session lasts.
@@ -99,13 +101,37 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-pub async fn login(State(api): State<Arc<Api>>, Json(req): Json<LoginRequest>) -> Result<Response> {
+pub async fn login(
+    State(api): State<Arc<Api>>,
+    client: Option<Extension<ClientAddr>>,
+    Json(req): Json<LoginRequest>,
+) -> Result<Response> {
+    let addr = client.map(|Extension(ClientAddr(a))| a.ip());
+    let now = std::time::Instant::now();
+    if let Err(wait) = api.throttle.check(addr, now) {
+        let mut resp = Error::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            super::throttle::message(wait),
+        )
+        .into_response();
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(wait.as_secs().max(1)),
+        );
+        return Ok(resp);
+    }
     if !token_matches(&api.token, &req.token) {
-        tracing::warn!("api: login refused: wrong token");
+        api.throttle.failed(addr, now);
+        tracing::warn!(
+            "api: login refused: wrong token from {}",
+            addr.map_or_else(|| "an unknown address".to_string(), |a| a.to_string())
+        );
         return Err(Error::unauthorized(
             "wrong token: use the admin token cairn serve printed at its first start (or CAIRN_ADMIN_TOKEN)",
         ));
     }
+    api.throttle.succeeded(addr);
     let id = random_hex(32);
     let expires_ms = crate::store::now_ms() + SESSION_MS;
     api.store()?.add_session(&session_hash(&id), expires_ms)?;

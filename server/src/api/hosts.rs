@@ -375,7 +375,15 @@ pub async fn accept(
 /// real one if it is the fingerprint accepted.
 async fn record_key(api: &Api, h: &SavedHost, fingerprint: &str) -> Result<()> {
     let scratch_dir = api.state_dir.join("tmp");
-    std::fs::create_dir_all(&scratch_dir).map_err(|e| Error::internal("scratch dir", e))?;
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        // Private like the rest of the state dir (it holds what a connection recorded).
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&scratch_dir)
+            .map_err(|e| Error::internal("scratch dir", e))?;
+    }
     let scratch = scratch_dir.join(format!("accept-{}", super::auth::random_hex(8)));
     let c = connector(&scratch, HostKeyPolicy::AcceptNew)?;
     let t = target(h, &api.wizard.secrets(&h.id));

@@ -8,7 +8,7 @@
 //! in the store, secrets in memory), [`hosts`] (adding, scanning, accepting host keys),
 //! [`roles`] (assignment and its validation), [`config`] (cluster.yaml out and in), [`launch`]
 //! (pre-flight and install runs started in this process through the CLI's own code),
-//! [`openapi`] (the OpenAPI document).
+//! [`openapi`] (the OpenAPI document), [`throttle`] (wrong admin tokens rate limited per address).
 //!
 //! This layer is the only one that serializes for the wire, with `cairn-protocol`'s types.
 //! Must not: hold engine, store SQL or serving logic, or return/log a secret.
@@ -24,6 +24,7 @@ pub mod launch;
 pub mod openapi;
 pub mod roles;
 pub mod runs;
+pub mod throttle;
 pub mod watch;
 pub mod wizard;
 
@@ -54,6 +55,8 @@ pub struct Api {
     pub wizard: wizard::Wizard,
     /// One launch (pre-flight or install) at a time from this server.
     pub launching: tokio::sync::Mutex<()>,
+    /// Wrong admin tokens per client address.
+    pub throttle: throttle::Throttle,
 }
 
 /// What `cairn serve` hands the API.
@@ -86,6 +89,7 @@ impl Api {
                 playbooks: setup.playbooks,
                 wizard,
                 launching: tokio::sync::Mutex::new(()),
+                throttle: throttle::Throttle::default(),
             }),
             printed,
         ))

@@ -230,3 +230,46 @@ async fn ca_and_kubeconfig_downloads() {
         (StatusCode::OK, "apiVersion: v1\nkind: Config\n")
     );
 }
+
+#[tokio::test]
+async fn wrong_tokens_are_rate_limited_per_address() {
+    use crate::serve::conn::ClientAddr;
+    let dir = tempfile::tempdir().unwrap();
+    let (api, token) = setup(dir.path());
+    let app = router(api);
+    let from = |addr: &str, token: &str| {
+        let mut r = post(
+            "/api/login",
+            &format!(r#"{{"token":"{token}"}}"#),
+            None,
+            true,
+        );
+        r.extensions_mut().insert(ClientAddr(addr.parse().unwrap()));
+        r
+    };
+    for _ in 0..throttle::FAILURES {
+        let (s, _, _) = send(&app, from("10.1.1.1:4000", "guess")).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    // Blocked: even the right token is not checked from there.
+    for t in ["guess", token.as_str()] {
+        let (s, headers, body) = send(&app, from("10.1.1.1:4001", t)).await;
+        assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{body}");
+        let wait: u64 = headers[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert!(body.contains(r#""code":"too_many_attempts""#), "{body}");
+        assert!(
+            body.contains(&format!(
+                "too many wrong tokens from this address: wait {wait} s before trying again"
+            )),
+            "{body}"
+        );
+    }
+    // Another address logs in.
+    let (s, _, body) = send(&app, from("10.1.1.2:4000", &token)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+}

@@ -153,6 +153,18 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         }
     };
     let state_dir = crate::state_dir::resolve(args.reach.state_dir.clone());
+    // Private before anything is written in it (the lock file is the first thing).
+    match crate::state_dir::ensure_private(&state_dir) {
+        Ok(None) => {}
+        Ok(Some(notice)) => eprintln!("{notice}"),
+        Err(e) => {
+            eprintln!(
+                "error: cannot create the state dir {}: {e}",
+                state_dir.display()
+            );
+            return Ok(EXIT_USAGE);
+        }
+    }
     let _lock = match lock::acquire(&state_dir, &settings.name) {
         Ok(l) => l,
         Err(e) => {
@@ -416,8 +428,22 @@ fn sign_apt(deb: &mut crate::serve::deb_repo::DebRepo, dir: &Path) -> Result<Pat
         .as_ref()
         .map(|s| s.keyring.clone())
         .unwrap_or_default();
-    std::fs::write(&keyring, &bytes)
-        .map_err(|e| format!("cannot write {}: {e}", keyring.display()))?;
+    // Public, but like everything in the state dir only Cairn's own user reads it (0600).
+    let written = {
+        use std::io::Write as _;
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&keyring)
+            .and_then(|mut f| {
+                f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+                f.write_all(&bytes)
+            })
+    };
+    written.map_err(|e| format!("cannot write {}: {e}", keyring.display()))?;
     Ok(std::path::absolute(&keyring).unwrap_or(keyring))
 }
 

@@ -20,6 +20,10 @@ use hyper_util::service::TowerToHyperService;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
+/// The address a request came from, in its extensions (put there by the accept loop).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
 /// A client must send a whole request head within this time, counted from when the server
 /// starts waiting for it (a new connection, or the end of the previous response on a kept-alive
 /// one); then the connection is closed. Hosts on the installer's LAN send a head in one packet.
@@ -65,8 +69,15 @@ async fn serve_with(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
-                    let service = TowerToHyperService::new(app.clone());
+                Ok((stream, peer)) => {
+                    // Each request knows its client's address (the API's login throttle).
+                    let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+                        app.clone(),
+                        move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                            req.extensions_mut().insert(ClientAddr(peer));
+                            req
+                        },
+                    ));
                     match &tls {
                         None => {
                             let conn = builder.serve_connection(TokioIo::new(stream), service);

@@ -47,6 +47,13 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error(
+        "cannot create the state store {path}: {source} (is the state dir writable? set --state-dir or CAIRN_STATE_DIR)"
+    )]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
         "the state store {path} has schema version {found}, newer than this cairn understands ({SCHEMA_VERSION}): use a newer cairn"
     )]
     TooNew { path: PathBuf, found: i64 },
@@ -91,13 +98,18 @@ pub fn now_ms() -> i64 {
 }
 
 impl Store {
-    /// The store of `state_dir` (created with its directory if missing, mode 0700).
+    /// The store of `state_dir` (created with its directory if missing, mode 0700; see
+    /// [`crate::state_dir::ensure_private`]).
     pub fn open_in(state_dir: &Path) -> Result<Store, StoreError> {
         let path = state_dir.join("cairn.db");
-        create_private_dir(state_dir).map_err(|source| StoreError::Dir {
-            path: state_dir.to_path_buf(),
-            source,
-        })?;
+        let notice =
+            crate::state_dir::ensure_private(state_dir).map_err(|source| StoreError::Dir {
+                path: state_dir.to_path_buf(),
+                source,
+            })?;
+        if let Some(n) = notice {
+            eprintln!("{n}");
+        }
         Store::open(&path)
     }
 
@@ -106,6 +118,10 @@ impl Store {
             path: path.to_path_buf(),
             source,
         };
+        private_file(path).map_err(|source| StoreError::File {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         // WAL: readers (the console) never block the writer (a run), and a process killed
@@ -258,15 +274,22 @@ impl Store {
     }
 }
 
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
-        return Ok(());
+/// The database file readable by its owner only (0600), before SQLite opens it: SQLite would
+/// create it 0644, and gives its `-wal` and `-shm` files the database's mode. The store holds
+/// the API's token and session hashes and every run's output. An existing file with a wider
+/// mode (made by an older cairn) is narrowed.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    let mode = f.metadata()?.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        f.set_permissions(std::fs::Permissions::from_mode(mode & 0o700))?;
     }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+    Ok(())
 }
 
 fn process_alive(pid: i64) -> bool {

@@ -287,3 +287,37 @@ fn checkpoints_of_a_resume_chain_come_back_finished_only() {
         Err(StoreError::NoSuchRun(999))
     ));
 }
+
+#[test]
+fn the_store_and_its_wal_are_private_to_the_owner() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let s = Store::open_in(&state).unwrap();
+    s.begin_run("play", "site.yml").unwrap();
+    assert_eq!(mode(&state), 0o700);
+    for f in ["cairn.db", "cairn.db-wal", "cairn.db-shm"] {
+        assert_eq!(mode(&state.join(f)), 0o600, "{f}");
+    }
+    drop(s);
+    // A store an older cairn left readable by everyone is narrowed when opened.
+    std::fs::set_permissions(
+        state.join("cairn.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    drop(Store::open_in(&state).unwrap());
+    assert_eq!(mode(&state.join("cairn.db")), 0o600);
+    // A store that cannot be created says so and what to do.
+    let bad = dir.path().join("bad");
+    std::fs::create_dir_all(bad.join("cairn.db")).unwrap();
+    let e = Store::open_in(&bad).err().unwrap().to_string();
+    assert!(
+        e.starts_with(&format!(
+            "cannot create the state store {}: ",
+            bad.join("cairn.db").display()
+        )) && e.ends_with("(is the state dir writable? set --state-dir or CAIRN_STATE_DIR)"),
+        "{e}"
+    );
+}
