@@ -119,6 +119,15 @@ impl JsonRun {
     }
 }
 
+/// What [`install_json_with`]'s hook asks after an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Keep reading the installer's events.
+    Go,
+    /// SIGKILL the installer now.
+    Kill,
+}
+
 /// Run `cairn install --json --config CONFIG` with the repository's playbooks, state in
 /// `state`, and `extra` arguments. With `kill_at`, the installer is SIGKILLed as soon as a
 /// task of that name starts. The output is also written to `log` (`.jsonl` and `.stderr`).
@@ -129,6 +138,26 @@ pub fn install_json(
     extra: &[&str],
     kill_at: Option<&str>,
     log: &Path,
+) -> JsonRun {
+    install_json_with(lab, state, config, extra, log, &mut |v| {
+        if kill_at.is_some_and(|t| v["type"] == "task_started" && v["name"] == t) {
+            Next::Kill
+        } else {
+            Next::Go
+        }
+    })
+}
+
+/// [`install_json`] with a hook called on each event as it arrives, while the installer keeps
+/// running (so a test can act at a given moment, e.g. make a host fail when a task starts),
+/// which may also kill the installer.
+pub fn install_json_with(
+    lab: &Lab,
+    state: &Path,
+    config: &Path,
+    extra: &[&str],
+    log: &Path,
+    hook: &mut dyn FnMut(&Value) -> Next,
 ) -> JsonRun {
     let mut child = Command::new(cairn_bin())
         .args(["install", "--json", "--config"])
@@ -160,9 +189,9 @@ pub fn install_json(
         lines.push_str(&line);
         lines.push('\n');
         let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
-        let hit = kill_at.is_some_and(|t| v["type"] == "task_started" && v["name"] == t);
+        let next = hook(&v);
         events.push(v);
-        if hit {
+        if next == Next::Kill {
             child.kill().expect("kill cairn install");
             break;
         }
