@@ -10,11 +10,14 @@
 //!    exact task it had not finished, within the SSH dead-peer limit (keepalive interval ×
 //!    (count + 1) = 40 s by default, plus one keepalive period) and never hang; lab44 finishes
 //!    its work; the exit code, the verdict, the recap and the store (`cairn runs show`) say
-//!    which host stopped where. Then `heal`, and `cairn install --resume` completes the three
-//!    hosts without running lab44 again nor redoing what they had finished.
-//! 2. Power loss: lab44 (etcd, chrony, node exporter) is crashed (`fail crash`: cgroup killed,
-//!    disk kept) and booted again (`heal`): the services the install enabled are active again,
-//!    and a second install changes nothing anywhere.
+//!    which host stopped where. Then lab45 and lab47 are healed but lab46's sshd stays
+//!    stopped: `--resume` is refused by pre-flight (connection refused, exit 4, no task run).
+//!    Then lab46 is healed too, and `--resume` completes the three hosts without running lab44
+//!    again nor redoing what they had finished; no package is left half-installed.
+//! 2. Power loss: in a second install of the complete cluster, lab44 (etcd, chrony, node
+//!    exporter) is crashed at [`CRASH_AT`] (`fail crash`: cgroup killed, disk kept): reported
+//!    unreachable, the others change nothing; booted again (`heal`), the services the install
+//!    enabled are active, and `--resume` finishes lab44 changing nothing.
 //!
 //! Each time to detect is printed (`fault ... detected after`); docs/reliability.md keeps
 //! them.
@@ -268,6 +271,7 @@ fn faulted_hosts_stop_where_they_were_then_resume_and_a_crashed_host_comes_back(
     // Each faulted host: one unreachable result, at the task it had not finished, nothing
     // after it, within the dead-peer limit; the message names the host.
     let mut stopped_at = BTreeMap::new();
+    let mut messages = BTreeMap::new();
     for inj in &injected {
         let want = expected_stop(&faulted, inj.host, inj.at_ms);
         let mine = results_of(&faulted, inj.host);
@@ -333,6 +337,7 @@ fn faulted_hosts_stop_where_they_were_then_resume_and_a_crashed_host_comes_back(
         }
         assert_eq!(faulted.recap(inj.host, "unreachable"), 1, "{}", inj.host);
         assert_eq!(faulted.recap(inj.host, "failed"), 0, "{}", inj.host);
+        messages.insert(inj.host, msg);
         stopped_at.insert(inj.host, want);
     }
     // lab44 finished its work, the checks included.
@@ -364,7 +369,11 @@ fn faulted_hosts_stop_where_they_were_then_resume_and_a_crashed_host_comes_back(
                     && l.contains(&format!("[{host}] {task} "))
             })
             .unwrap_or_else(|| panic!("cairn runs show {run_a}: {host} at {task}:\n{shown}"));
-        assert!(line.contains(host), "{line}");
+        // `  unreachable [HOST] TASK (FILE:LINE) MSms: MESSAGE`
+        assert!(
+            line.ends_with(&format!("ms: {}", messages[host])),
+            "the store keeps why: {line}"
+        );
     }
 
     // Heal, then --resume: the three hosts finish; lab44 is not run again.
