@@ -170,13 +170,23 @@ pub fn text(v: &Value) -> String {
     v.as_str().unwrap_or("").to_string()
 }
 
-/// When a test SIGKILLs the installer.
+/// What [`install_json_with`]'s hook asks after an event.
+pub enum Next {
+    /// Keep reading the installer's events.
+    Go,
+    /// SIGKILL the installer now.
+    Kill,
+    /// SIGKILL it as soon as this says so: polled every 100 ms from another thread while the
+    /// install goes on, since the moment is told by a host's state (a `dpkg` running, a file
+    /// growing), not by an event. If the moment never comes the install ends by itself.
+    KillWhen(Box<dyn FnMut() -> bool + Send>),
+}
+
+/// When a test SIGKILLs the installer ([`install_json_killed`]).
 pub enum Kill<'a> {
     /// As soon as a task of this name starts.
     AtTask(&'a str),
-    /// Once a task of this name has started, as soon as `now` says so: polled every 100 ms
-    /// from another thread, since the moment is told by a host's state (a `dpkg` running, a
-    /// file growing), not by an event.
+    /// Once a task of this name has started, as soon as `now` says so ([`Next::KillWhen`]).
     During(&'a str, Box<dyn FnMut() -> bool + Send>),
 }
 
@@ -191,20 +201,31 @@ pub fn install_json(
     kill_at: Option<&str>,
     log: &Path,
 ) -> JsonRun {
-    let playbooks = repo_root().join("playbooks");
-    install_json_killed(
-        lab,
-        state,
-        config,
-        &playbooks,
-        extra,
-        kill_at.map(Kill::AtTask),
-        log,
-    )
+    install_json_with(lab, state, config, extra, log, &mut |v| {
+        if kill_at.is_some_and(|t| v["type"] == "task_started" && v["name"] == t) {
+            Next::Kill
+        } else {
+            Next::Go
+        }
+    })
 }
 
-/// [`install_json`] with another playbook set and any [`Kill`]. A `Kill::During` whose moment
-/// never comes lets the install finish (the test sees an exit code, not a kill).
+/// [`install_json`] with a hook called on each event as it arrives, while the installer keeps
+/// running (so a test can act at a given moment, e.g. make a host fail when a task starts),
+/// which may also kill the installer.
+pub fn install_json_with(
+    lab: &Lab,
+    state: &Path,
+    config: &Path,
+    extra: &[&str],
+    log: &Path,
+    hook: &mut dyn FnMut(&Value) -> Next,
+) -> JsonRun {
+    let playbooks = repo_root().join("playbooks");
+    run_install(lab, state, config, &playbooks, extra, log, hook)
+}
+
+/// [`install_json`] with another playbook set and any [`Kill`].
 pub fn install_json_killed(
     lab: &Lab,
     state: &Path,
@@ -213,6 +234,33 @@ pub fn install_json_killed(
     extra: &[&str],
     kill: Option<Kill<'_>>,
     log: &Path,
+) -> JsonRun {
+    let (at, mut now) = match kill {
+        Some(Kill::AtTask(t)) => (Some(t), None),
+        Some(Kill::During(t, now)) => (Some(t), Some(now)),
+        None => (None, None),
+    };
+    let mut hit = false;
+    run_install(lab, state, config, playbooks, extra, log, &mut |v| {
+        if hit || !at.is_some_and(|t| v["type"] == "task_started" && v["name"] == t) {
+            return Next::Go;
+        }
+        hit = true;
+        match now.take() {
+            None => Next::Kill,
+            Some(now) => Next::KillWhen(now),
+        }
+    })
+}
+
+fn run_install(
+    lab: &Lab,
+    state: &Path,
+    config: &Path,
+    playbooks: &Path,
+    extra: &[&str],
+    log: &Path,
+    hook: &mut dyn FnMut(&Value) -> Next,
 ) -> JsonRun {
     let mut child = Command::new(cairn_bin())
         .args(["install", "--json", "--config"])
@@ -235,11 +283,6 @@ pub fn install_json_killed(
         let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut s);
         s
     });
-    let (at, mut during) = match kill {
-        Some(Kill::AtTask(t)) => (Some(t), None),
-        Some(Kill::During(t, now)) => (Some(t), Some(now)),
-        None => (None, None),
-    };
     let mut watcher = None;
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut events = Vec::new();
@@ -252,18 +295,15 @@ pub fn install_json_killed(
         lines.push_str(&line);
         lines.push('\n');
         let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
-        let hit = at.is_some_and(|t| v["type"] == "task_started" && v["name"] == t);
+        let next = hook(&v);
         events.push(v);
-        if !hit {
-            continue;
-        }
-        match during.take() {
-            None if watcher.is_none() => {
+        match next {
+            Next::Go => {}
+            Next::Kill => {
                 child.kill().expect("kill cairn install");
                 break;
             }
-            None => {}
-            Some(mut now) => {
+            Next::KillWhen(mut now) if watcher.is_none() => {
                 // Reads on: the install goes on until the moment comes (or ends by itself).
                 let done = done.clone();
                 watcher = Some(std::thread::spawn(move || {
@@ -278,6 +318,7 @@ pub fn install_json_killed(
                     }
                 }));
             }
+            Next::KillWhen(_) => {}
         }
     }
     // The child is not reaped before the watcher has stopped: it never signals a reused pid.

@@ -4,6 +4,7 @@
 //! stdout/stderr, exit status, command timeouts and privilege escalation with sudo. Must not:
 //! open connections (see `connector`) or decide what a failure means for a run.
 
+use super::closed::Closed;
 use super::connector::Verifier;
 use super::error::{Phase, SshError};
 use super::options::SshOptions;
@@ -100,6 +101,8 @@ impl ExecOutput {
 pub struct Connection {
     target: Target,
     link: Link,
+    /// Why the session ended, once it has (set by the russh handler).
+    closed: Closed,
     channels: Arc<Semaphore>,
     command_timeout: Option<Duration>,
     connect_time: Duration,
@@ -116,12 +119,14 @@ impl Connection {
     pub(crate) fn new(
         target: Target,
         handle: Handle<Verifier>,
+        closed: Closed,
         options: &SshOptions,
         connect_time: Duration,
     ) -> Self {
         Connection {
             target,
             link: Link::Ssh(handle),
+            closed,
             channels: Arc::new(Semaphore::new(options.max_channels.max(1))),
             command_timeout: options.command_timeout,
             connect_time,
@@ -135,6 +140,7 @@ impl Connection {
         Connection {
             target: Target::new(name, "127.0.0.1", user),
             link: Link::Local,
+            closed: Closed::default(),
             channels: Arc::new(Semaphore::new(options.max_channels.max(1))),
             command_timeout: options.command_timeout,
             connect_time: Duration::ZERO,
@@ -226,16 +232,16 @@ impl Connection {
             .acquire()
             .await
             .expect("channel semaphore is never closed");
-        let channel = handle.channel_open_session().await.map_err(|e| {
-            if handle.is_closed() {
-                SshError::Disconnected {
+        let channel = match handle.channel_open_session().await {
+            Ok(c) => c,
+            Err(e) if handle.is_closed() => {
+                return Err(SshError::Disconnected {
                     host: host.clone(),
-                    reason: e.to_string(),
-                }
-            } else {
-                chan_err(e)
+                    reason: self.why_closed(e.to_string()).await,
+                });
             }
-        })?;
+            Err(e) => return Err(chan_err(e)),
+        };
         let (mut reader, writer) = channel.split();
 
         // Under become, the command runs only once sudo has accepted us; we know that when
@@ -361,15 +367,43 @@ impl Connection {
                 }
             }
         };
-        let mut out = received?;
+        let mut out = match received {
+            // The connection died while sudo's marker was awaited: the host is lost, sudo
+            // did not fail (reporting it as a failed become would count a lost host as a
+            // failed one, and `--resume` would treat it so).
+            Err(SshError::Become { .. }) if handle.is_closed() => {
+                return Err(SshError::Disconnected {
+                    host: host.clone(),
+                    reason: self
+                        .why_closed("the connection closed while the command ran".into())
+                        .await,
+                });
+            }
+            r => r?,
+        };
         if out.exit_status.is_none() && out.exit_signal.is_none() && handle.is_closed() {
             return Err(SshError::Disconnected {
                 host: host.clone(),
-                reason: "the connection closed while the command ran".into(),
+                reason: self
+                    .why_closed("the connection closed while the command ran".into())
+                    .await,
             });
         }
         out.duration = started.elapsed();
         Ok(out)
+    }
+
+    /// Why the session ended (the handler's words), else `fallback`. The handler records the
+    /// reason just after russh closes its queues, so a command that saw the end first waits
+    /// a moment for it.
+    async fn why_closed(&self, fallback: String) -> String {
+        for _ in 0..20 {
+            if let Some(r) = self.closed.get() {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        fallback
     }
 
     /// Close the connection politely.

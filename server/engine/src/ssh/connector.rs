@@ -5,6 +5,7 @@
 //! `connection`).
 
 use super::Connection;
+use super::closed::{self, Closed};
 use super::error::{Phase, SshError};
 use super::known_hosts::{self, KnownHosts, Verdict};
 use super::options::{HostKeyPolicy, SshOptions};
@@ -34,10 +35,30 @@ pub(crate) struct Verifier {
     policy: HostKeyPolicy,
     known_hosts: Arc<Mutex<KnownHosts>>,
     refusal: Arc<Mutex<Option<SshError>>>,
+    /// Why the session ended, for the commands that were running on it.
+    closed: Closed,
+    /// The silence allowed before a peer counts as gone (for the words of `closed`).
+    dead_after: std::time::Duration,
 }
 
 impl client::Handler for Verifier {
     type Error = russh::Error;
+
+    async fn disconnected(
+        &mut self,
+        reason: client::DisconnectReason<Self::Error>,
+    ) -> Result<(), Self::Error> {
+        match reason {
+            client::DisconnectReason::ReceivedDisconnect(info) => {
+                self.closed.set(closed::describe_disconnect(&info.message));
+                Ok(())
+            }
+            client::DisconnectReason::Error(e) => {
+                self.closed.set(closed::describe(&e, self.dead_after));
+                Err(e)
+            }
+        }
+    }
 
     async fn check_server_key(
         &mut self,
@@ -167,12 +188,15 @@ impl Connector {
         let _ = socket2::SockRef::from(&stream).set_tcp_user_timeout(Some(self.dead_after()));
 
         let refusal = Arc::new(Mutex::new(None));
+        let closed = Closed::default();
         let verifier = Verifier {
             host: host.clone(),
             endpoint: endpoint.clone(),
             policy: self.options.host_keys,
             known_hosts: self.known_hosts.clone(),
             refusal: refusal.clone(),
+            closed: closed.clone(),
+            dead_after: self.dead_after(),
         };
         let config = Arc::new(self.client_config(&endpoint));
         let handle = match timeout(to, client::connect_stream(config, stream, verifier)).await {
@@ -208,6 +232,7 @@ impl Connector {
         Ok(Connection::new(
             target.clone(),
             handle,
+            closed,
             &self.options,
             started.elapsed(),
         ))

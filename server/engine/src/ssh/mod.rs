@@ -9,6 +9,7 @@
 // returned only on the cold path, once per host at most: boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
+mod closed;
 mod connection;
 mod connector;
 pub mod error;
