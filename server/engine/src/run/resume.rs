@@ -140,10 +140,11 @@ const RUN_AGAIN: &[&str] = &[
 /// Whether `task`, finished on a host in an earlier run, may be left out of a resumed run
 /// (the module doc says why the others are not).
 pub fn skippable(task: &Task, run_once: bool) -> bool {
-    matches!(task.kind, TaskKind::Action(_))
-        && task.register.is_none()
-        && !run_once
-        && !RUN_AGAIN.contains(&task.action.as_str())
+    // The module's short name: `ansible.builtin.set_fact` is `set_fact` too.
+    let TaskKind::Action(a) = &task.kind else {
+        return false;
+    };
+    task.register.is_none() && !run_once && !RUN_AGAIN.contains(&a.module.as_str())
 }
 
 #[cfg(test)]
@@ -208,6 +209,10 @@ mod tests {
         for m in ["set_fact", "setup", "include_vars", "wait_for", "assert"] {
             assert!(!skippable(&task(m, json!({}), None), false), "{m}");
         }
+        // Written in full (as most roles do): the module is what counts.
+        let mut fqcn = task("set_fact", json!({}), None);
+        fqcn.action = "ansible.builtin.set_fact".into();
+        assert!(!skippable(&fqcn, false), "ansible.builtin.set_fact");
     }
 
     #[test]

@@ -234,13 +234,7 @@ impl Connection {
             .expect("channel semaphore is never closed");
         let channel = match handle.channel_open_session().await {
             Ok(c) => c,
-            Err(e) if handle.is_closed() => {
-                return Err(SshError::Disconnected {
-                    host: host.clone(),
-                    reason: self.why_closed(e.to_string()).await,
-                });
-            }
-            Err(e) => return Err(chan_err(e)),
+            Err(e) => return Err(self.channel_error(handle, &host, e).await),
         };
         let (mut reader, writer) = channel.split();
 
@@ -255,7 +249,9 @@ impl Connection {
             Some(b) => b.wrap(req.command),
             None => req.command.to_string(),
         };
-        writer.exec(true, command).await.map_err(chan_err)?;
+        if let Err(e) = writer.exec(true, command).await {
+            return Err(self.channel_error(handle, &host, e).await);
+        }
 
         // stdin goes on its own task-like future so a large upload and the output flow at the
         // same time (otherwise a chatty command could fill its window and deadlock us).
@@ -391,6 +387,28 @@ impl Connection {
         }
         out.duration = started.elapsed();
         Ok(out)
+    }
+
+    /// An error opening or using a channel: the host lost when the connection has ended
+    /// (closed, or russh's queue to its session gone: `SendError`, seen when a host crashes
+    /// between two commands), else a channel failure on a live connection.
+    async fn channel_error(
+        &self,
+        handle: &Handle<Verifier>,
+        host: &str,
+        e: russh::Error,
+    ) -> SshError {
+        if handle.is_closed() || matches!(e, russh::Error::SendError) {
+            SshError::Disconnected {
+                host: host.to_string(),
+                reason: self.why_closed(e.to_string()).await,
+            }
+        } else {
+            SshError::Channel {
+                host: host.to_string(),
+                reason: e.to_string(),
+            }
+        }
     }
 
     /// Why the session ended (the handler's words), else `fallback`. The handler records the
