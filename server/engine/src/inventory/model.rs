@@ -81,8 +81,11 @@ impl Inventory {
 
     /// The host `name`, created if needed, made a member of `group` (created if needed).
     pub fn add_host(&mut self, name: &str, group: &str) -> &mut Host {
+        // A host new to the inventory is in no group yet: no need to look (a range of 100 000
+        // hosts would otherwise cost 100 000² comparisons).
+        let known = self.hosts.contains_key(name);
         let g = self.add_group(group);
-        if !g.hosts.iter().any(|h| h == name) {
+        if !known || !g.hosts.iter().any(|h| h == name) {
             g.hosts.push(name.to_string());
         }
         self.hosts.entry(name.to_string()).or_insert_with(|| Host {
@@ -120,19 +123,34 @@ impl Inventory {
         for g in orphans {
             self.groups[ALL].children.push(g);
         }
-        let names: Vec<String> = self.hosts.keys().cloned().collect();
-        for host in names {
-            let elsewhere = self
-                .groups
-                .values()
-                .any(|g| g.name != ALL && g.name != UNGROUPED && g.hosts.contains(&host));
-            let ungrouped = &mut self.groups[UNGROUPED].hosts;
-            if elsewhere {
-                ungrouped.retain(|h| *h != host);
-            } else if !ungrouped.contains(&host) {
-                ungrouped.push(host);
-            }
-        }
+        // One pass over the groups' lists (sets, not a search per host: linear in hosts).
+        let grouped: std::collections::HashSet<&str> = self
+            .groups
+            .values()
+            .filter(|g| g.name != ALL && g.name != UNGROUPED)
+            .flat_map(|g| g.hosts.iter().map(String::as_str))
+            .collect();
+        let listed: std::collections::HashSet<&str> = self.groups[UNGROUPED]
+            .hosts
+            .iter()
+            .filter(|h| !grouped.contains(h.as_str()))
+            .map(String::as_str)
+            .collect();
+        // Ungrouped: those it listed that are in no other group (in their order), then the
+        // other hosts in no group (in the inventory's order).
+        let mut ungrouped: Vec<String> = self.groups[UNGROUPED]
+            .hosts
+            .iter()
+            .filter(|h| listed.contains(h.as_str()))
+            .cloned()
+            .collect();
+        ungrouped.extend(
+            self.hosts
+                .keys()
+                .filter(|h| !grouped.contains(h.as_str()) && !listed.contains(h.as_str()))
+                .cloned(),
+        );
+        self.groups[UNGROUPED].hosts = ungrouped;
     }
 
     /// Groups that list `group` among their children.
@@ -239,10 +257,11 @@ impl Inventory {
             return Vec::new();
         }
         let mut out: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let groups = std::iter::once(group.to_string()).chain(self.descendants(group));
         for g in groups {
             for h in &self.groups[&g].hosts {
-                if !out.contains(h) {
+                if seen.insert(h.as_str()) {
                     out.push(h.clone());
                 }
             }

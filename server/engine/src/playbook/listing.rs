@@ -115,6 +115,7 @@ pub fn render(shown: &str, playbook: &Playbook, options: &ListOptions) -> Result
                 )
             })?;
             if let Some(limit) = &limit {
+                let limit: std::collections::HashSet<&String> = limit.iter().collect();
                 hosts.retain(|h| limit.contains(h));
             }
             out.push_str(&format!(
