@@ -26,7 +26,10 @@ pub(crate) const PREFLIGHT_KEYS: &[&str] = &[
     "offset_fail_seconds",
     "fsync_probe",
     "fsync_warn_ms",
+    "roles",
 ];
+/// What `preflight.roles.<role>` may set.
+pub(crate) const PREFLIGHT_ROLE_KEYS: &[&str] = &["kernel_min", "os"];
 /// Components whose version cluster.yaml may pin, and the package names that carry each in a
 /// bundle (Debian names first, then EL names).
 pub const COMPONENTS: &[(&str, &[&str])] = &[
@@ -185,6 +188,18 @@ pub struct Preflight {
     pub fsync_probe: bool,
     /// The fsync p99 above which the probe warns (milliseconds; etcd asks for < 10 ms).
     pub fsync_warn_ms: Option<f64>,
+    /// Per role (`preflight.roles.<role>`): what a host holding it must run.
+    pub roles: std::collections::BTreeMap<String, RoleNeeds>,
+}
+
+/// `preflight.roles.<role>`: the kernel and releases a host of that role must have (instead of
+/// the built-in ones).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RoleNeeds {
+    /// `kernel_min: "5.4"`.
+    pub kernel_min: Option<(u32, u32)>,
+    /// `os: ["Debian 12", "Ubuntu 22"]`: distribution (as facts name it) and major version.
+    pub os: Option<Vec<(String, String)>>,
 }
 
 /// Everything cluster.yaml says beyond the inventory.
@@ -425,6 +440,69 @@ impl Reader<'_> {
         .ok_or_else(|| self.wrong_type(node, path, "a positive number of seconds"))
     }
 
+    fn preflight_roles(
+        &self,
+        node: &Node,
+        path: &YamlPath,
+    ) -> Result<std::collections::BTreeMap<String, RoleNeeds>, Diagnostic> {
+        let roles = self.fields(node, path, &format!("in {path}"), crate::inventory::ROLES)?;
+        let mut out = std::collections::BTreeMap::new();
+        for role in crate::inventory::ROLES {
+            let Some(r) = roles.get(role) else { continue };
+            let rp = path.key(role);
+            let f = self.fields(r, &rp, &format!("in {rp}"), PREFLIGHT_ROLE_KEYS)?;
+            let mut needs = RoleNeeds::default();
+            if let Some(k) = f.get("kernel_min") {
+                // A string only: YAML reads 5.10 as the number 5.1.
+                let text = match &k.value {
+                    NodeValue::String(t) => t.clone(),
+                    _ => String::new(),
+                };
+                let parsed = text.split_once('.').and_then(|(a, b)| {
+                    Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?))
+                });
+                needs.kernel_min = Some(parsed.ok_or_else(|| {
+                    self.wrong_type(
+                        k,
+                        &rp.key("kernel_min"),
+                        "a kernel version MAJOR.MINOR in quotes, like \"5.4\"",
+                    )
+                })?);
+            }
+            if let Some(list) = f.get("os") {
+                let NodeValue::Seq(items) = &list.value else {
+                    return Err(self.wrong_type(
+                        list,
+                        &rp.key("os"),
+                        "a list of \"Distribution MAJOR\" entries, like [\"Debian 12\"]",
+                    ));
+                };
+                let mut os = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    let ip = rp.key("os").index(i);
+                    let text = self.string(item, &ip)?;
+                    match text.rsplit_once(' ') {
+                        Some((d, v)) if !d.trim().is_empty() && v.parse::<u32>().is_ok() => {
+                            os.push((d.trim().to_string(), v.to_string()))
+                        }
+                        _ => {
+                            return Err(self
+                                .error(
+                                    item.span,
+                                    format!("{ip} must be \"Distribution MAJOR\", found {text:?}"),
+                                )
+                                .label("not a distribution and major version")
+                                .help("write it as facts name it, e.g. \"Debian 12\", \"Ubuntu 22\", \"Rocky 9\""));
+                        }
+                    }
+                }
+                needs.os = Some(os);
+            }
+            out.insert(role.to_string(), needs);
+        }
+        Ok(out)
+    }
+
     fn preflight(&self, node: &Node, path: &YamlPath) -> Result<Preflight, Diagnostic> {
         let f = self.fields(node, path, &format!("in {path}"), PREFLIGHT_KEYS)?;
         let mut p = Preflight::default();
@@ -464,6 +542,9 @@ impl Reader<'_> {
                     )
                 })?,
             );
+        }
+        if let Some(roles) = f.get("roles") {
+            p.roles = self.preflight_roles(roles, &path.key("roles"))?;
         }
         if let (Some(w), Some(fail)) = (p.offset_warn_seconds, p.offset_fail_seconds)
             && w > fail
@@ -594,7 +675,7 @@ mod tests {
              network: {pod_cidr: 10.32.0.0/16, service_cidr: 10.33.0.0/24, api_endpoint: '10.0.0.100:6443', cluster_domain: k8s.example}\n\
              versions: {etcd: 3.4.23}\n\
              pki: {validity_days: 30, ca_validity_days: 60}\n\
-             preflight: {ignore: [memory, 'port:2379'], offset_warn_seconds: 0.2, offset_fail_seconds: 2, fsync_probe: yes, fsync_warn_ms: 25}\n",
+             preflight: {ignore: [memory, 'port:2379'], offset_warn_seconds: 0.2, offset_fail_seconds: 2, fsync_probe: yes, fsync_warn_ms: 25, roles: {etcd: {kernel_min: '5.10', os: ['Debian 12', 'Rocky 9']}, ci: {}}}\n",
         )
         .unwrap();
         assert_eq!(
@@ -624,6 +705,17 @@ mod tests {
         assert_eq!(s.preflight.offset_fail_seconds, Some(2.0));
         assert!(s.preflight.fsync_probe);
         assert_eq!(s.preflight.fsync_warn_ms, Some(25.0));
+        assert_eq!(
+            s.preflight.roles["etcd"],
+            RoleNeeds {
+                kernel_min: Some((5, 10)),
+                os: Some(vec![
+                    ("Debian".into(), "12".into()),
+                    ("Rocky".into(), "9".into())
+                ]),
+            }
+        );
+        assert_eq!(s.preflight.roles["ci"], RoleNeeds::default());
     }
 
     #[test]
@@ -722,6 +814,22 @@ mod tests {
             (
                 "preflight: {fsync_probe: maybe}\n",
                 "cluster.yaml:6:26: error: preflight.fsync_probe must be true or false, found a string",
+            ),
+            (
+                "preflight: {roles: {etcd: {kernel_min: 5.10}}}\n",
+                "cluster.yaml:6:40: error: preflight.roles.etcd.kernel_min must be a kernel version MAJOR.MINOR in quotes, like \"5.4\", found a number",
+            ),
+            (
+                "preflight: {roles: {etcd: {os: [Debian]}}}\n",
+                "cluster.yaml:6:33: error: preflight.roles.etcd.os[0] must be \"Distribution MAJOR\", found \"Debian\"",
+            ),
+            (
+                "preflight: {roles: {etc: {}}}\n",
+                "cluster.yaml:6:21: error: unknown key \"etc\" in preflight.roles",
+            ),
+            (
+                "preflight: {roles: {etcd: {memory: 4}}}\n",
+                "cluster.yaml:6:28: error: unknown key \"memory\" in preflight.roles.etcd",
             ),
             (
                 "preflight: {offset_warn_seconds: 3, offset_fail_seconds: 1}\n",

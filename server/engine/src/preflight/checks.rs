@@ -56,7 +56,7 @@ pub fn host(policy: &Policy, h: &HostInput<'_>) -> Vec<Check> {
         None => Check::new(name, "sudo", Status::Warn, "could not tell the user id"),
     });
 
-    out.push(os(policy, name, p));
+    out.push(os(policy, name, p, &needs));
     out.push(kernel(name, p, &needs, container.as_deref()));
     out.push(arch(name, p, h.arches));
     if let Some(c) = &container {
@@ -475,20 +475,29 @@ fn grade_min(v: f64, fail: f64, warn: f64) -> Status {
     }
 }
 
-fn os(policy: &Policy, name: &str, p: &Probe) -> Check {
+fn os(policy: &Policy, name: &str, p: &Probe, needs: &Needs) -> Check {
     let dist = p.fact_str("distribution").unwrap_or("unknown");
     let ver = p.fact_str("distribution_version").unwrap_or("?");
     let major = p.fact_str("distribution_major_version").unwrap_or("?");
-    let supported = policy
-        .os
-        .iter()
-        .find(|(d, _)| *d == dist)
-        .is_some_and(|(_, vs)| vs.contains(&major));
-    let list: Vec<String> = policy
-        .os
-        .iter()
-        .map(|(d, vs)| format!("{d} {}", vs.join("/")))
-        .collect();
+    // The host's roles' own list (cluster.yaml `preflight.roles`), else the built-in one.
+    let (supported, list): (bool, Vec<String>) = match &needs.os {
+        Some(allowed) => (
+            allowed.iter().any(|(d, v)| d == dist && v == major),
+            allowed.iter().map(|(d, v)| format!("{d} {v}")).collect(),
+        ),
+        None => (
+            policy
+                .os
+                .iter()
+                .find(|(d, _)| *d == dist)
+                .is_some_and(|(_, vs)| vs.contains(&major)),
+            policy
+                .os
+                .iter()
+                .map(|(d, vs)| format!("{d} {}", vs.join("/")))
+                .collect(),
+        ),
+    };
     let c = Check::new(
         name,
         "os",

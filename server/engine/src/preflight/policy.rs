@@ -34,6 +34,9 @@ pub struct Needs {
     pub sysctls: Vec<(&'static str, &'static str)>,
     pub swap_off: bool,
     pub kernel_min: (u32, u32),
+    /// Releases allowed for this role (distribution, major version), when cluster.yaml's
+    /// `preflight.roles.<role>.os` lists them; otherwise [`Policy::os`] applies.
+    pub os: Option<Vec<(String, String)>>,
 }
 
 impl Needs {
@@ -69,6 +72,13 @@ impl Needs {
         }
         self.swap_off |= o.swap_off;
         self.kernel_min = self.kernel_min.max(o.kernel_min);
+        // Two roles that each list releases: the host must run one both allow.
+        self.os = match (self.os.take(), &o.os) {
+            (Some(mine), Some(theirs)) => {
+                Some(mine.into_iter().filter(|r| theirs.contains(r)).collect())
+            }
+            (mine, theirs) => mine.or_else(|| theirs.clone()),
+        };
     }
 }
 
@@ -233,6 +243,18 @@ impl Policy {
             p.fsync_warn_ms = ms;
         }
         p.fsync_probe = s.fsync_probe;
+        for (role, given) in &s.roles {
+            let Some(role) = ROLES.iter().find(|r| **r == role.as_str()) else {
+                continue;
+            };
+            let needs = p.roles.entry(role).or_default();
+            if let Some(k) = given.kernel_min {
+                needs.kernel_min = k;
+            }
+            if let Some(os) = &given.os {
+                needs.os = Some(os.clone());
+            }
+        }
         p
     }
 }
@@ -253,6 +275,7 @@ impl Default for Policy {
             sysctls: KUBE_SYSCTLS.to_vec(),
             swap_off: true,
             kernel_min: (4, 19),
+            os: None,
         };
         let mut roles = BTreeMap::new();
         roles.insert(

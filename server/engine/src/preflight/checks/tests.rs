@@ -692,3 +692,64 @@ fn percentiles_are_nearest_rank() {
     assert_eq!(percentile(&mut [3.0], 99.0), Some(3.0));
     assert_eq!(percentile(&mut [], 99.0), None);
 }
+
+/// cluster.yaml's `preflight.roles`: a role's own releases and kernel minimum replace the
+/// built-in ones for hosts of that role (two roles' lists: a release both allow).
+#[test]
+fn per_role_releases_and_kernel_from_cluster_yaml() {
+    use crate::inventory::install_settings::{Preflight, RoleNeeds};
+    let mut settings = Preflight::default();
+    settings.roles.insert(
+        "etcd".into(),
+        RoleNeeds {
+            kernel_min: Some((6, 5)),
+            os: Some(vec![
+                ("Debian".into(), "12".into()),
+                ("Rocky".into(), "9".into()),
+            ]),
+        },
+    );
+    settings.roles.insert(
+        "ci".into(),
+        RoleNeeds {
+            kernel_min: None,
+            os: Some(vec![("Rocky".into(), "9".into())]),
+        },
+    );
+    let policy = Policy::from_settings(&settings);
+    let check = |roles: &[&str], p: &Probe| {
+        let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+        host(
+            &policy,
+            &HostInput {
+                host: "node1",
+                roles: &roles,
+                probe: p,
+                offset: ok_offset(),
+                repo_wanted: true,
+                ntp: None,
+                arches: &[],
+            },
+        )
+    };
+    let p = healthy(); // Debian 12, kernel 6.1
+    let etcd = check(&["etcd"], &p);
+    assert_eq!(find(&etcd, "os").status, Status::Pass);
+    assert_eq!(
+        find(&etcd, "os").threshold.as_deref(),
+        Some("Debian 12, Rocky 9")
+    );
+    let kernel = find(&etcd, "kernel");
+    assert_eq!(
+        (kernel.status.clone(), kernel.threshold.as_deref()),
+        (Status::Fail, Some(">= 6.5"))
+    );
+    // etcd allows Debian 12 and Rocky 9, ci only Rocky 9: together, Rocky 9 only.
+    let both = check(&["etcd", "ci"], &p);
+    assert_eq!(find(&both, "os").status, Status::Fail);
+    assert_eq!(find(&both, "os").threshold.as_deref(), Some("Rocky 9"));
+    // A role without a list: the built-in releases, the built-in kernel minimum.
+    let node = check(&["monitoring"], &p);
+    assert_eq!(find(&node, "os").status, Status::Pass);
+    assert_eq!(find(&node, "kernel").status, Status::Pass);
+}
