@@ -25,6 +25,20 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     o
 }
 
+/// The `cairn runs` line of run `id` in the store of `state`.
+pub fn runs_line(state: &Path, id: i64) -> String {
+    let o = run_ok(
+        Command::new(cairn_bin())
+            .args(["runs", "--state-dir"])
+            .arg(state),
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(&id.to_string()))
+        .unwrap_or_else(|| panic!("run {id} is not listed"))
+        .to_string()
+}
+
 /// The lab bundle (`bundle/lab.yaml` with the images `scripts/lab-images` makes) built in
 /// `dir`: returns its path and the images' OCI layout.
 pub fn lab_bundle(dir: &Path) -> (PathBuf, PathBuf) {

@@ -17,9 +17,9 @@
 //! back (`cairn_tests::installed::clean`).
 
 use cairn_tests::installed::{
-    CleanOnDrop, JsonRun, clean, install_json, lab_bundle, run_ok, text as s,
+    CleanOnDrop, JsonRun, clean, install_json, lab_bundle, runs_line, text as s,
 };
-use cairn_tests::{Lab, cairn_bin, free_tcp_port, free_udp_port, repo_root, scratch};
+use cairn_tests::{Lab, free_tcp_port, free_udp_port, repo_root, scratch};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -181,18 +181,8 @@ fn killed_install_resumes_then_reruns_clean_adds_a_host_and_limits() {
         done.len() > 5 * 10 && done.values().any(|c| *c),
         "the first run finished tasks before it was killed: {done:?}"
     );
-    let runs = run_ok(
-        Command::new(cairn_bin())
-            .args(["runs", "--state-dir"])
-            .arg(&state),
-    );
-    let runs = String::from_utf8_lossy(&runs.stdout);
-    assert!(
-        runs.lines().any(
-            |l| l.trim_start().starts_with(&first_run.to_string()) && l.contains("interrupted")
-        ),
-        "{runs}"
-    );
+    let line = runs_line(&state, first_run);
+    assert!(line.contains("interrupted"), "{line}");
 
     // 2. --resume: from the first unfinished task on each host; nothing finished is redone.
     let t = Instant::now();

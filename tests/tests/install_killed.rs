@@ -21,7 +21,8 @@
 //! Host use: lab51, lab52, lab53 (cleaned before and after by guards).
 
 use cairn_tests::installed::{
-    CleanOnDrop, JsonRun, Kill, clean, install_json, install_json_killed, lab_bundle, run_ok, text,
+    CleanOnDrop, JsonRun, Kill, clean, install_json, install_json_killed, lab_bundle, run_ok,
+    runs_line, text,
 };
 use cairn_tests::{BRIDGE, Lab, cairn_bin, free_tcp_port, free_udp_port, scratch};
 use serde_json::Value;
@@ -76,20 +77,6 @@ fn config(lab: &Lab, dir: &Path, hosts: &[(&str, &[&str])]) -> PathBuf {
     let p = dir.join("cluster.yaml");
     std::fs::write(&p, y).unwrap();
     p
-}
-
-/// The `cairn runs` line of run `id`.
-fn runs_line(state: &Path, id: i64) -> String {
-    let o = run_ok(
-        Command::new(cairn_bin())
-            .args(["runs", "--state-dir"])
-            .arg(state),
-    );
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(&id.to_string()))
-        .unwrap_or_else(|| panic!("run {id} is not listed"))
-        .to_string()
 }
 
 #[test]
