@@ -154,6 +154,16 @@ fn killed_mid_package_install() {
         "{TASK} ran again"
     );
     assert_eq!(resumed.recap(HOST, "failed"), 0);
+    // The repair is said, as ansible-playbook says a module's warnings.
+    assert!(
+        resumed.events.iter().any(|e| e["type"] == "warning"
+            && e["message"]
+                == format!(
+                    "{HOST}: dpkg had been interrupted (a package install cut off): Cairn ran \
+                     `dpkg --configure -a`, then apt-get again"
+                )),
+        "no warning about the repair"
+    );
     let audit = lab.ssh_stdout(HOST, "dpkg --audit; dpkg -s prometheus | grep '^Status'");
     assert_eq!(audit.trim(), "Status: install ok installed", "{audit}");
     // The packages came from the installer's repository as apt verified it (signed-by, the

@@ -258,12 +258,10 @@ pub fn result(w: &Want, out: &crate::ssh::ExecOutput, rep: &Report, host: &str) 
         );
     }
     let run_text = rep.text.split_once("@@run\n").map_or("", |(_, t)| t);
-    let repaired = rep.is("repaired", "dpkg").then(|| {
-        format!(
-            "dpkg had been interrupted on {host} (a package install cut off): Cairn ran \
-             `dpkg --configure -a`, then apt-get again"
-        )
-    });
+    let repaired = rep.is("repaired", "dpkg").then_some(
+        "dpkg had been interrupted (a package install cut off): Cairn ran \
+         `dpkg --configure -a`, then apt-get again",
+    );
     if let Some(verb) = rep.get("failed") {
         let text = if run_text.is_empty() {
             rep.text.as_str()
@@ -386,7 +384,7 @@ mod tests {
             ..Default::default()
         };
         let a = w(json!({"name": "prometheus"})).unwrap();
-        let said = "dpkg had been interrupted on lab51 (a package install cut off): Cairn ran \
+        let said = "dpkg had been interrupted (a package install cut off): Cairn ran \
                     `dpkg --configure -a`, then apt-get again";
         let text = "@change=Inst prometheus (2.42)\n@@run\nE: dpkg was interrupted, you must \
                     manually run 'sudo dpkg --configure -a' to correct the problem.\n\

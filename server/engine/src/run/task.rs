@@ -214,6 +214,16 @@ impl HostTask<'_> {
             });
             tokio::time::sleep(std::time::Duration::from_secs(delay)).await;
         };
+        // A module's `warnings` (as Ansible's: e.g. apt repairing an interrupted dpkg) are
+        // said on their own, like ansible-playbook's `[WARNING]:` lines (not under no_log).
+        if !no_log && let Some(Json::Array(ws)) = mr.extra.get("warnings") {
+            for w in ws.iter().filter_map(Json::as_str) {
+                self.sink.emit(Event::Warning {
+                    message: format!("{}: {w}", self.host),
+                    location: Some(self.task.location.clone()),
+                });
+            }
+        }
         if mr.extra.get("skipped") == Some(&Json::Bool(true)) {
             let mut registered = result::registered(&mr);
             registered["skipped"] = true.into();
