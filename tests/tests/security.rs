@@ -286,12 +286,46 @@ fn exec_stdout(host: &str, cmd: &str) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// Count of sshd's log lines on `host` containing `what`.
+/// Count of sshd's log lines on `host` containing `what`. The journal is read through
+/// `scripts/lab exec`, which must succeed (an empty answer would count as "no login").
 fn sshd_log_count(host: &str, what: &str) -> usize {
-    exec_stdout(host, "journalctl -u ssh -o cat --no-pager")
+    let o = Command::new(repo_root().join("scripts/lab"))
+        .args([
+            "exec",
+            host,
+            "journalctl",
+            "-u",
+            "ssh",
+            "-o",
+            "cat",
+            "--no-pager",
+        ])
+        .output()
+        .expect("scripts/lab exec");
+    assert!(
+        o.status.success(),
+        "reading {host}'s journal: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout)
         .lines()
         .filter(|l| l.contains(what))
         .count()
+}
+
+/// Whether `host`'s sshd log gets more than `n` lines containing `what` within 20 s (journald
+/// writes what sshd sends it a moment later, and later still on a loaded machine).
+fn sshd_logged_more(host: &str, what: &str, n: usize) -> bool {
+    let t0 = Instant::now();
+    loop {
+        if sshd_log_count(host, what) > n {
+            return true;
+        }
+        if t0.elapsed() > Duration::from_secs(20) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 #[test]
@@ -378,7 +412,7 @@ fn secrets_never_leak_files_are_private_and_load_does_not_disturb() {
     // Password authentication was used (no key was given), and sudo with the password.
     for h in HOSTS {
         assert!(
-            sshd_log_count(h, "Accepted password for ops") > before[h],
+            sshd_logged_more(h, "Accepted password for ops", before[h]),
             "{h}: no password login of ops"
         );
         assert_eq!(sshd_log_count(h, "Accepted publickey for ops"), 0, "{h}");
@@ -469,7 +503,7 @@ fn secrets_never_leak_files_are_private_and_load_does_not_disturb() {
     }
     for h in HOSTS {
         assert!(
-            sshd_log_count(h, "Accepted password for ops") > before[h] + 1,
+            sshd_logged_more(h, "Accepted password for ops", before[h] + 1),
             "{h}: the API's install did not log in with the password"
         );
     }
