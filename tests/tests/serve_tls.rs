@@ -61,37 +61,25 @@ fn https_with_a_self_signed_or_given_certificate() {
     assert_eq!(status, "HTTP/1.1 200 OK", "{text}");
     let (status, text) = curl(&cert, &format!("{base}/hosts"), &[]);
     assert!(status.starts_with("HTTP/1.1 "), "{text}");
-    let (status, text) = curl(
-        &cert,
-        &format!("{base}/api/login"),
-        &[
-            "-H",
-            "Content-Type: application/json",
-            "-H",
-            "X-Cairn-Csrf: 1",
-            "-H",
-            &format!("Origin: {base}"),
-            "--data",
-            &format!("{{\"token\":\"{TOKEN}\"}}"),
-        ],
-    );
+    // A login from a page of `origin`.
+    let login = |origin: &str| {
+        curl(
+            &cert,
+            &format!("{base}/api/login"),
+            &[
+                "-H",
+                "Content-Type: application/json",
+                "-H",
+                "X-Cairn-Csrf: 1",
+                "-H",
+                &format!("Origin: {origin}"),
+                "--data",
+                &format!("{{\"token\":\"{TOKEN}\"}}"),
+            ],
+        )
+    };
+    let (status, text) = login(&base);
     assert!(status.starts_with("HTTP/1.1 2"), "{text}");
-    // The same from an http:// page of the same host and port is another origin.
-    let (refused, text2) = curl(
-        &cert,
-        &format!("{base}/api/login"),
-        &[
-            "-H",
-            "Content-Type: application/json",
-            "-H",
-            "X-Cairn-Csrf: 1",
-            "-H",
-            &format!("Origin: http://127.0.0.1:{}", addr.port()),
-            "--data",
-            &format!("{{\"token\":\"{TOKEN}\"}}"),
-        ],
-    );
-    assert_eq!(refused, "HTTP/1.1 403 Forbidden", "{text2}");
     let cookie = text
         .lines()
         .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
@@ -100,6 +88,9 @@ fn https_with_a_self_signed_or_given_certificate() {
         cookie.contains("; Secure") && cookie.contains("HttpOnly"),
         "{cookie}"
     );
+    // The same from an http:// page of the same host and port is another origin.
+    let (refused, text2) = login(&format!("http://127.0.0.1:{}", addr.port()));
+    assert_eq!(refused, "HTTP/1.1 403 Forbidden", "{text2}");
     // Plain HTTP to the HTTPS port: no HTTP answer (the TLS handshake fails).
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(15)))

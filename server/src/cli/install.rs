@@ -428,22 +428,9 @@ fn sign_apt(deb: &mut crate::serve::deb_repo::DebRepo, dir: &Path) -> Result<Pat
         .as_ref()
         .map(|s| s.keyring.clone())
         .unwrap_or_default();
-    // Public, but like everything in the state dir only Cairn's own user reads it (0600).
-    let written = {
-        use std::io::Write as _;
-        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&keyring)
-            .and_then(|mut f| {
-                f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-                f.write_all(&bytes)
-            })
-    };
-    written.map_err(|e| format!("cannot write {}: {e}", keyring.display()))?;
+    // Public, but like everything in the state dir only Cairn's own user reads it (0600);
+    // written to a temporary file and renamed, as the PKI's files are.
+    crate::pki::files::write_private(&keyring, &bytes).map_err(|e| e.to_string())?;
     Ok(std::path::absolute(&keyring).unwrap_or(keyring))
 }
 
