@@ -3,7 +3,8 @@
 //! `cairn serve` on loopback, and used by real `dnf` (Debian's dnf 4, `--installroot`) as its
 //! only repository: `makecache`, then `install` of a package whose dependencies are versioned,
 //! virtual (`Provides:`), on a file outside the primary paths, and with an epoch. A requirement
-//! no package satisfies must make dnf refuse.
+//! no package satisfies must make dnf refuse. Then the `dnf` module runs against the same
+//! repository (local connection: real dnf on the controller, in an installroot).
 //!
 //! Needs rpm (rpmbuild) and dnf on the controller, and root (dnf's installroot); no lab host.
 //! Behind the `lab` feature because CI runs that set as root. Paths: a scratch dir under /tmp.
@@ -178,5 +179,128 @@ fn dnf_installs_with_dependencies_from_the_served_bundle() {
     ] {
         assert!(log.contains(want), "{want} in the access log:\n{log}");
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The `dnf` module itself (local connection, so real dnf on the controller), against the
+/// served repository through a `.repo` file inside an installroot — the way the `repo` role
+/// points an EL host at the installer: install a pinned old version, `latest` in check mode
+/// (would change, changes nothing), `latest` (upgrades), a package with dependencies, the
+/// same again (`changed=false`), a package nothing can satisfy (failed, with dnf's reason),
+/// and `absent` twice. Every step is asserted in the playbook and on the rpm database.
+#[test]
+fn the_dnf_module_installs_upgrades_and_removes_from_the_served_bundle() {
+    let dir = scratch("yum-module");
+    build_rpms(&dir);
+    std::fs::write(
+        dir.join("yum.yaml"),
+        "apiVersion: cairn/v1\nkind: Bundle\nname: yum\nversion: 0.0.1\nrpms:\n  dirs: [rpms]\n",
+    )
+    .unwrap();
+    ok(Command::new(cairn_bin())
+        .args(["bundle", "build", "yum.yaml", "--out", "."])
+        .current_dir(&dir));
+    let bundle = dir.join("yum-0.0.1.cairn");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let server = Served::start(&bundle, addr, &[]);
+
+    let root = dir.join("installroot");
+    let repos = root.join("etc/yum.repos.d");
+    std::fs::create_dir_all(&repos).unwrap();
+    std::fs::write(
+        repos.join("cairn.repo"),
+        format!(
+            "[cairn]\nname=Cairn installer\nbaseurl=http://{addr}/repo/rpm/\nenabled=1\n\
+             gpgcheck=0\nskip_if_unavailable=False\nmetadata_expire=0\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("inventory"),
+        "controller ansible_connection=local\n",
+    )
+    .unwrap();
+    let root_s = root.display().to_string();
+    let playbook = format!(
+        r#"- hosts: controller
+  gather_facts: false
+  vars:
+    r: {root_s}
+  tasks:
+    - name: an old version, pinned
+      dnf: {{name: libfoo-1.1, installroot: "{{{{ r }}}}", releasever: "9", disablerepo: "*", enablerepo: cairn}}
+      register: old
+    - assert: {{that: [old is changed, "old.results | select('search', 'libfoo-1.1-1') | list | length == 1"]}}
+    - name: latest, in check mode
+      dnf: {{name: libfoo, state: latest, installroot: "{{{{ r }}}}", releasever: "9"}}
+      check_mode: true
+      register: would
+    - command: rpm --root {{{{ r }}}} -q --qf '%{{VERSION}}' libfoo
+      register: v1
+      changed_when: false
+    - assert: {{that: [would is changed, "v1.stdout == '1.1'"]}}
+    - name: latest
+      dnf: {{name: libfoo, state: latest, installroot: "{{{{ r }}}}", releasever: "9"}}
+      register: up
+    - command: rpm --root {{{{ r }}}} -q --qf '%{{VERSION}}' libfoo
+      register: v2
+      changed_when: false
+    - assert: {{that: [up is changed, "v2.stdout == '1.3'"]}}
+    - name: latest again
+      dnf: {{name: libfoo, state: latest, installroot: "{{{{ r }}}}", releasever: "9"}}
+      register: up2
+    - assert: {{that: [up2 is not changed]}}
+    - name: a package with dependencies (versioned, virtual, on a file, with an epoch)
+      dnf: {{name: cairn-tool, installroot: "{{{{ r }}}}", releasever: "9"}}
+      register: tool
+    - assert: {{that: [tool is changed, "tool.results | select('search', 'httpd-lite') | list | length == 1"]}}
+    - name: the same again
+      dnf: {{name: [cairn-tool, webserver], installroot: "{{{{ r }}}}", releasever: "9"}}
+      register: tool2
+    - assert: {{that: [tool2 is not changed, "tool2.msg == 'Nothing to do'"]}}
+    - name: nothing satisfies its requirement
+      dnf: {{name: needs-new, installroot: "{{{{ r }}}}", releasever: "9"}}
+      register: bad
+      ignore_errors: true
+    - assert: {{that: [bad is failed, "'nothing provides libfoo >= 2.0' in bad.msg"]}}
+    - name: removed
+      dnf: {{name: cairn-tool, state: absent, installroot: "{{{{ r }}}}", releasever: "9"}}
+      register: gone
+    - name: removed again
+      dnf: {{name: cairn-tool, state: absent, installroot: "{{{{ r }}}}", releasever: "9"}}
+      register: gone2
+    - assert: {{that: [gone is changed, gone2 is not changed]}}
+"#
+    );
+    std::fs::write(dir.join("dnf.yml"), playbook).unwrap();
+    let o = run(Command::new(cairn_bin())
+        .args(["play", "dnf.yml", "-i", "inventory", "--state-dir", "state"])
+        .current_dir(&dir));
+    let text =
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "cairn play failed:\n{text}");
+    assert!(
+        text.contains("controller") && text.contains("failed=0") && text.contains("ignored=1"),
+        "{text}"
+    );
+    let installed = ok(Command::new("rpm").arg("--root").arg(&root).args([
+        "-qa",
+        "--qf",
+        "%{NAME} %{EPOCHNUM}:%{VERSION}-%{RELEASE}\n",
+    ]));
+    let mut got: Vec<&str> = installed.lines().collect();
+    got.sort();
+    // libfoo was asked for by name; cairn-tool's dependencies left with it (dnf's
+    // clean_requirements_on_remove, as with Ansible's dnf module).
+    assert_eq!(got, ["libfoo 0:1.3-1"], "what the module left installed");
+    let (_, log) = server.stop();
+    assert!(
+        log.contains("GET /repo/rpm/Packages/cairn-tool-3.0-1.noarch.rpm 200"),
+        "{log}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -5,8 +5,10 @@
 //! One exec: `rpm -q` (or `--whatprovides`) splits the names into installed and missing,
 //! `check-update` (exit 100) finds upgrades for `latest`, and only the needed `install`,
 //! `upgrade` or `remove` runs (none in check mode). dnf is used when present, else yum.
-//! The command construction and output parsing are unit-tested; the lab hosts are Debian, so
-//! this module has not yet been run against an EL host.
+//! `installroot` and `releasever` as in Ansible: dnf and rpm then work on the tree under that
+//! path. The command construction and output parsing are unit-tested; `tests/yum.rs` runs the
+//! module (local connection) against real dnf 4 (Debian's) with an installroot and Cairn's yum
+//! repository as its only one. The lab hosts are Debian, so no EL host has run it yet.
 
 use serde_json::json;
 
@@ -29,6 +31,11 @@ pub struct Want {
     pub autoremove: bool,
     pub install_weak_deps: Option<bool>,
     pub allowerasing: bool,
+    /// Ansible's `installroot`: dnf and rpm work on the tree under this path (`/`: the host).
+    pub installroot: Option<String>,
+    /// Ansible's `releasever`: `$releasever` for the repositories (needed in an installroot
+    /// that has no release package yet).
+    pub releasever: Option<String>,
 }
 
 pub fn want(args: &Vars) -> Result<Want, String> {
@@ -54,22 +61,28 @@ pub fn want(args: &Vars) -> Result<Want, String> {
         autoremove: p.flag(&["autoremove"], false)?,
         install_weak_deps: p.bool(&["install_weak_deps"])?,
         allowerasing: p.flag(&["allowerasing"], false)?,
+        installroot: p.str(&["installroot"]).filter(|r| r != "/"),
+        releasever: p.str(&["releasever"]),
     };
     if w.names.is_empty() && !w.update_cache && !w.autoremove {
         return Err("one of the following is required: name, update_cache, autoremove".into());
     }
     // Options are word-split by the script (globbing off): keep them single words.
+    let root: Vec<String> = w.installroot.iter().cloned().collect();
+    let release: Vec<String> = w.releasever.iter().cloned().collect();
     for (key, values) in [
         ("enablerepo", &w.enablerepo),
         ("disablerepo", &w.disablerepo),
         ("exclude", &w.exclude),
+        ("installroot", &root),
+        ("releasever", &release),
     ] {
         if let Some(bad) = values.iter().find(|v| {
             v.chars()
                 .any(|c| c.is_whitespace() || "'\"$`\\;&|<>()".contains(c))
         }) {
             return Err(format!(
-                "{key}: {bad:?} is not a repository or package pattern"
+                "{key}: {bad:?} must be one word, without spaces, quotes or shell characters"
             ));
         }
     }
@@ -100,7 +113,21 @@ pub fn options(w: &Want) -> Vec<String> {
     if w.allowerasing {
         o.push("--allowerasing".into());
     }
+    if let Some(r) = &w.installroot {
+        o.push(format!("--installroot={r}"));
+    }
+    if let Some(r) = &w.releasever {
+        o.push(format!("--releasever={r}"));
+    }
     o
+}
+
+/// rpm's options: the same tree as dnf's.
+fn rpm_options(w: &Want) -> String {
+    match &w.installroot {
+        Some(r) => format!("--root {r}"),
+        None => String::new(),
+    }
 }
 
 pub fn script(w: &Want, check: bool) -> String {
@@ -112,7 +139,7 @@ check={check}; state={state}; refresh={refresh}; autoremove={autoremove}
 if command -v dnf >/dev/null 2>&1; then pm=dnf; elif command -v yum >/dev/null 2>&1; then pm=yum
 else echo "@nopm=1"; exit 0; fi
 echo "@pm=$pm"
-O="{opts}"
+O="{opts}"; R="{rpm}"
 pmrun() {{
   echo "@did=$*"
   [ "$check" = 1 ] && return 0
@@ -126,7 +153,7 @@ fi
 set -- {names}
 missing=""; installed=""
 for p in "$@"; do
-  if rpm -q "$p" >/dev/null 2>&1 || rpm -q --whatprovides "$p" >/dev/null 2>&1; then installed="$installed $p"
+  if rpm $R -q "$p" >/dev/null 2>&1 || rpm $R -q --whatprovides "$p" >/dev/null 2>&1; then installed="$installed $p"
   else missing="$missing $p"; fi
 done
 echo "@missing=$missing"; echo "@installed=$installed"
@@ -150,6 +177,7 @@ true
         refresh = bit(w.update_cache),
         autoremove = bit(w.autoremove),
         opts = opts.join(" "),
+        rpm = rpm_options(w),
         names = names.join(" "),
     )
 }
@@ -212,7 +240,22 @@ pub fn failure_message(verb: &str, text: &str) -> String {
             missing.join(" ")
         );
     }
-    let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("Error")).collect();
+    // dnf 4 puts a depsolve problem on the indented lines after a bare `Error: `: keep them
+    // with their error line.
+    let mut errors: Vec<String> = Vec::new();
+    let mut in_error = false;
+    for line in text.lines() {
+        if line.starts_with("Error") {
+            errors.push(line.trim().to_string());
+            in_error = true;
+        } else if in_error && line.starts_with(' ') && !line.trim().is_empty() {
+            let last = errors.last_mut().expect("an error line came first");
+            last.push(' ');
+            last.push_str(line.trim());
+        } else {
+            in_error = false;
+        }
+    }
     let detail = if errors.is_empty() {
         text.trim().to_string()
     } else {
@@ -296,9 +339,29 @@ mod tests {
         );
         assert_eq!(
             w(json!({"name": "x", "enablerepo": "a b"})).unwrap_err(),
-            "enablerepo: \"a b\" is not a repository or package pattern"
+            "enablerepo: \"a b\" must be one word, without spaces, quotes or shell characters"
         );
         assert!(s.contains("set -- tree etcd-3.5\n"));
+        assert!(
+            s.contains("R=\"\"\n"),
+            "no installroot: rpm on the host's tree: {s}"
+        );
+        let r = w(json!({"name": "x", "installroot": "/srv/root", "releasever": "9"})).unwrap();
+        assert_eq!(
+            options(&r),
+            vec!["--installroot=/srv/root", "--releasever=9"]
+        );
+        assert!(script(&r, false).contains("R=\"--root /srv/root\"\n"));
+        assert_eq!(
+            w(json!({"name": "x", "installroot": "/"}))
+                .unwrap()
+                .installroot,
+            None
+        );
+        assert_eq!(
+            w(json!({"name": "x", "installroot": "/a;b"})).unwrap_err(),
+            "installroot: \"/a;b\" must be one word, without spaces, quotes or shell characters"
+        );
         assert!(s.contains("check=0; state=present; refresh=1"));
         assert_eq!(
             w(json!({"name": "x", "state": "fixed"})).unwrap_err(),
@@ -336,6 +399,17 @@ mod tests {
                 "Error: Failed to download metadata for repo 'cairn'\n"
             ),
             "'install' failed: Error: Failed to download metadata for repo 'cairn'"
+        );
+        // dnf 4's depsolve failure: the reason is under a bare `Error: `.
+        assert_eq!(
+            failure_message(
+                "install",
+                "@@run install\nCairn installer   1.5 MB/s | 1.5 kB     00:00    \nError: \n \
+                 Problem: conflicting requests\n  - nothing provides libfoo >= 2.0 needed by \
+                 needs-new-1.0-1.noarch\n(try to add '--skip-broken' to skip uninstallable packages)"
+            ),
+            "'install' failed: Error: Problem: conflicting requests - nothing provides libfoo >= 2.0 \
+             needed by needs-new-1.0-1.noarch"
         );
         let ok = ExecOutput {
             exit_status: Some(0),

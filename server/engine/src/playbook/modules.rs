@@ -314,6 +314,8 @@ pub fn parameters(module: &str) -> Option<&'static [&'static str]> {
         "autoremove",
         "install_weak_deps",
         "allowerasing",
+        "installroot",
+        "releasever",
     ];
     Some(match module {
         "apt" => APT,
