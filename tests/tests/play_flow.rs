@@ -881,6 +881,73 @@ fn delegate_to_localhost_runs_on_the_controller() {
     );
 }
 
+/// A play on `hosts: localhost` with an inventory that has no such host: Ansible's implicit
+/// localhost (the controller, no SSH), in no group: `all` does not include it, and
+/// `hostvars` of the inventory's hosts are readable from it after their play registered.
+#[test]
+fn a_play_on_the_implicit_localhost() {
+    let lab = Lab::from_env();
+    let dir = scratch("flow-implicit-local");
+    let inv = inventory(&lab, &dir, "");
+    let here = dir.join("here");
+    let me = String::from_utf8(Command::new("hostname").output().unwrap().stdout).unwrap();
+    write_all(
+        &dir,
+        &[(
+            "site.yml",
+            &r#"- hosts: lab
+  gather_facts: false
+  tasks:
+    - command: cat /etc/hostname
+      register: hn
+      changed_when: false
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - command: hostname
+      register: where
+      changed_when: false
+    - assert:
+        that:
+          - "where.stdout == 'ME'"
+          - "inventory_hostname == 'localhost'"
+          - "'localhost' not in groups['all']"
+          - "group_names == []"
+          - "hostvars['lab2'].hn.stdout == 'lab2'"
+    - copy:
+        content: "{{ groups['lab'] | map('extract', hostvars, ['hn', 'stdout']) | join(',') }}\n"
+        dest: HERE/names.txt
+- hosts: all
+  gather_facts: false
+  tasks:
+    - command: "true"
+      changed_when: false
+"#
+            .replace("ME", me.trim())
+            .replace("HERE", &here.display().to_string()),
+        )],
+    );
+    std::fs::create_dir_all(&here).unwrap();
+    let (code, out, err) = play(&lab, &dir, &inv, &[]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert_eq!(
+        std::fs::read_to_string(here.join("names.txt")).unwrap(),
+        "lab1,lab2,lab3\n"
+    );
+    assert!(out.contains("changed: [localhost]"), "{out}");
+    let recap = section(&out, "PLAY RECAP");
+    assert!(
+        recap.contains("localhost                  : ok=3    changed=1"),
+        "{recap}"
+    );
+    // `all` (the third play) did not run on it: 2 tasks on each lab host, 3 on localhost.
+    assert!(
+        recap.contains("lab1                       : ok=2    changed=0"),
+        "{recap}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// `include_tasks` with `loop`: the file once per item with `loop_var`/`index_var` set, item
 /// after item, each host with its own items; a host failing in one item's tasks does not go on
 /// to the next item.

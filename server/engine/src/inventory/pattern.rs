@@ -10,7 +10,9 @@
 //!   outside `[...]` (so `web[1:3]` and IPv6 addresses stay whole);
 //! - parts are applied in this order whatever their position: plain parts (union), then
 //!   `&part` (intersection), then `!part` (exclusion); with no plain part, `all` is assumed;
-//! - a part that is exactly a host name selects that host;
+//! - a part that is exactly a host name selects that host; `localhost`, `127.0.0.1` or `::1`
+//!   that is neither a host nor a group selects Ansible's implicit localhost (the controller,
+//!   run without SSH by the engine; in no group, so never matched by `all` or a glob);
 //! - otherwise a trailing `[i]`, `[i:j]` (inclusive), `[i:]` or `[-i]` subscript is split off
 //!   (so `lab[12]` is "host 12 of lab", never a glob character class), then the rest is a
 //!   regex if it starts with `~` (matched at the start of names, as Python's `re.match`), else
@@ -111,6 +113,12 @@ impl Inventory {
     /// The hosts one part (without its `&`/`!`) selects, subscript applied.
     fn match_part(&self, part: &str) -> Result<Vec<String>, PatternError> {
         if self.hosts.contains_key(part) {
+            return Ok(vec![part.to_string()]);
+        }
+        // Ansible's implicit localhost: `localhost` (or 127.0.0.1, ::1) written out names the
+        // controller when the inventory has no such host or group. It is in no group, so
+        // `all` and globs never match it.
+        if crate::ssh::local::is_localhost(part) && !self.groups.contains_key(part) {
             return Ok(vec![part.to_string()]);
         }
         let (expr, subscript) = split_subscript(part);
@@ -617,6 +625,12 @@ mod tests {
             ("nothing", ""),
             ("nothing[0]", ""),
             ("web:&db", ""),
+            // the implicit localhost: named, never by `all` or a glob
+            ("localhost", "localhost"),
+            ("db2:localhost", "db2 localhost"),
+            ("127.0.0.1", "127.0.0.1"),
+            ("local*", ""),
+            ("localhost:&web", ""),
         ];
         for (pattern, want) in cases {
             let got = inv.select(pattern).unwrap().join(" ");
