@@ -106,10 +106,10 @@ fn dnf(root: &Path, url: &str, args: &[&str]) -> Command {
     c
 }
 
-#[test]
-fn dnf_installs_with_dependencies_from_the_served_bundle() {
-    let dir = scratch("yum");
-    build_rpms(&dir);
+/// The test packages built into a bundle under `dir`, verified, and served on a free loopback
+/// port: the server and its address.
+fn serve_test_bundle(dir: &Path) -> (Served, SocketAddr) {
+    build_rpms(dir);
     std::fs::write(
         dir.join("yum.yaml"),
         "apiVersion: cairn/v1\nkind: Bundle\nname: yum\nversion: 0.0.1\nrpms:\n  dirs: [rpms]\n",
@@ -117,18 +117,23 @@ fn dnf_installs_with_dependencies_from_the_served_bundle() {
     .unwrap();
     ok(Command::new(cairn_bin())
         .args(["bundle", "build", "yum.yaml", "--out", "."])
-        .current_dir(&dir));
+        .current_dir(dir));
     let bundle = dir.join("yum-0.0.1.cairn");
     ok(Command::new(cairn_bin())
         .args(["bundle", "verify"])
         .arg(&bundle));
-
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .unwrap()
         .port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let server = Served::start(&bundle, addr, &[]);
+    (Served::start(&bundle, addr, &[]), addr)
+}
+
+#[test]
+fn dnf_installs_with_dependencies_from_the_served_bundle() {
+    let dir = scratch("yum");
+    let (server, addr) = serve_test_bundle(&dir);
     let url = format!("http://{addr}/repo/rpm/");
     let root = dir.join("installroot");
 
@@ -191,22 +196,7 @@ fn dnf_installs_with_dependencies_from_the_served_bundle() {
 #[test]
 fn the_dnf_module_installs_upgrades_and_removes_from_the_served_bundle() {
     let dir = scratch("yum-module");
-    build_rpms(&dir);
-    std::fs::write(
-        dir.join("yum.yaml"),
-        "apiVersion: cairn/v1\nkind: Bundle\nname: yum\nversion: 0.0.1\nrpms:\n  dirs: [rpms]\n",
-    )
-    .unwrap();
-    ok(Command::new(cairn_bin())
-        .args(["bundle", "build", "yum.yaml", "--out", "."])
-        .current_dir(&dir));
-    let bundle = dir.join("yum-0.0.1.cairn");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let server = Served::start(&bundle, addr, &[]);
+    let (server, addr) = serve_test_bundle(&dir);
 
     let root = dir.join("installroot");
     let repos = root.join("etc/yum.repos.d");
