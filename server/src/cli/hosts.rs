@@ -150,6 +150,8 @@ pub struct SecretOverrides(pub std::sync::Arc<std::collections::HashMap<String, 
 #[derive(Clone, Default)]
 pub struct HostSecrets {
     pub password: Option<cairn_engine::secret::SecretSource>,
+    /// A private key's text pasted into the console: replaces the inventory's keys.
+    pub private_key: Option<cairn_engine::secret::Secret>,
     pub passphrase: Option<cairn_engine::secret::SecretSource>,
     pub become_password: Option<cairn_engine::secret::SecretSource>,
 }
@@ -242,12 +244,16 @@ impl ReachArgs {
             t.user = u.clone();
         }
         if let Some(k) = &self.private_key {
-            t.identities = vec![cairn_engine::ssh::Identity {
-                path: k.clone(),
-                passphrase: t.identities.first().and_then(|i| i.passphrase.clone()),
-            }];
+            t.identities = vec![cairn_engine::ssh::Identity::file(
+                k.clone(),
+                t.identities.first().and_then(|i| i.passphrase.clone()),
+            )];
         }
         if let Some(s) = self.secrets.0.get(host) {
+            if let Some(k) = &s.private_key {
+                t.identities = vec![cairn_engine::ssh::Identity::text(k.clone(), None)];
+                t.use_agent = false;
+            }
             if s.password.is_some() {
                 t.password = s.password.clone();
             }
