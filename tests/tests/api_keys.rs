@@ -14,7 +14,14 @@
 //!   state dir (SQLite file and WAL included) are searched for the key's text, each of its
 //!   lines and the passphrase: no hit.
 //!
+//! - `pasted_key_file_in_chromium`: the console's Hosts step in Debian's headless Chromium
+//!   (`tests/browser/keys.mjs`): a public key pasted by mistake is refused with the reason; the
+//!   private key's file chosen (read by the browser into the form) with its passphrase adds
+//!   lab58, shown as `pasted key SHA256:…`; test connection, accept, test again: logged in with
+//!   it. The key is then in no page text or form field, and not in the server's log or state.
+//!
 //! Host use: lab57, lab58 (root's authorized_keys, restored byte for byte; `/tmp/cairn-keys-test`).
+//! The two tests take turns (both change lab58's authorized_keys).
 
 use cairn_tests::http::{self, Response};
 use cairn_tests::{BRIDGE, Lab, Served, cairn_bin, free_tcp_port, free_udp_port, scratch};
@@ -47,9 +54,12 @@ struct Restore<'a> {
     saved: Vec<(&'static str, String)>,
 }
 
+/// One test at a time on these hosts' authorized_keys.
+static HOSTS_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl Restore<'_> {
-    fn save(lab: &Lab) -> Restore<'_> {
-        let saved = HOSTS
+    fn save<'a>(lab: &'a Lab, hosts: &[&'static str]) -> Restore<'a> {
+        let saved = hosts
             .iter()
             .map(|h| {
                 let o = lab.ssh(h, &format!("base64 -w0 {AUTHORIZED}"));
@@ -86,6 +96,14 @@ impl Drop for Restore<'_> {
 
 /// A fresh ed25519 key: (private text, public line, `SHA256:` fingerprint).
 fn keygen(dir: &Path, name: &str, passphrase: &str) -> (String, String, String) {
+    let out = keygen_keep(dir, name, passphrase);
+    // Only the pasted copy may exist from now on: the test then looks for the text everywhere.
+    std::fs::remove_file(dir.join(name)).unwrap();
+    out
+}
+
+/// [`keygen`], the private key's file left in place (0600, for the browser to read).
+fn keygen_keep(dir: &Path, name: &str, passphrase: &str) -> (String, String, String) {
     let path = dir.join(name);
     let p = path.to_str().unwrap();
     let run = |args: &[&str]| {
@@ -95,14 +113,11 @@ fn keygen(dir: &Path, name: &str, passphrase: &str) -> (String, String, String) 
     };
     run(&["-q", "-t", "ed25519", "-N", passphrase, "-C", "", "-f", p]);
     let fp = run(&["-l", "-E", "sha256", "-f", &format!("{p}.pub")]);
-    let out = (
+    (
         std::fs::read_to_string(&path).unwrap(),
         std::fs::read_to_string(format!("{p}.pub")).unwrap(),
         fp.split_whitespace().nth(1).unwrap().to_string(),
-    );
-    // Only the pasted copy may exist from now on: the test then looks for the text everywhere.
-    std::fs::remove_file(&path).unwrap();
-    out
+    )
 }
 
 /// A bundle with one file and the test playbook.
@@ -291,7 +306,8 @@ fn pasted_key_connects_installs_and_never_leaks() {
     let (stranger, _, stranger_fp) = keygen(&dir, "stranger", "");
     assert!(key.contains("-----BEGIN OPENSSH PRIVATE KEY-----"), "{key}");
 
-    let _restore = Restore::save(&lab);
+    let _turn = HOSTS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _restore = Restore::save(&lab, &HOSTS);
     for h in HOSTS {
         let o = lab.ssh(h, &format!("echo '{}' >> {AUTHORIZED}", public.trim()));
         assert!(o.status.success(), "{h}: installing the test key failed");
@@ -463,5 +479,87 @@ fn pasted_key_connects_installs_and_never_leaks() {
     assert!(
         state.join("cairn.db").exists(),
         "the store was not where it was searched"
+    );
+}
+
+#[test]
+fn pasted_key_file_in_chromium() {
+    let lab = Lab::from_env();
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "/usr/bin/chromium is missing: apt-get install chromium (.ci/run does)"
+    );
+    let dir = scratch("api-keys-browser");
+    let (bundle, pb) = bundle(&dir);
+    let state = dir.join("state");
+    let stdout = dir.join("serve.out");
+    let (key, public, fingerprint) = keygen_keep(&dir, "chosen", PASSPHRASE);
+    let host = "lab58";
+
+    let _turn = HOSTS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _restore = Restore::save(&lab, &[host]);
+    let o = lab.ssh(host, &format!("echo '{}' >> {AUTHORIZED}", public.trim()));
+    assert!(o.status.success(), "{host}: installing the test key failed");
+
+    let (server, addr) = serve(&bundle, &pb, &state, &stdout);
+    let browser = cairn_tests::repo_root().join("tests/browser");
+    npm_ci(&browser);
+    let o = Command::new("node")
+        .arg(browser.join("keys.mjs"))
+        .current_dir(&browser)
+        .env("URL", format!("http://{addr}"))
+        .env("TOKEN", TOKEN)
+        .env("ADDRESS", lab.address(host))
+        .env("NAME", host)
+        .env("KEY_FILE", dir.join("chosen"))
+        .env("PASSPHRASE", PASSPHRASE)
+        .env("PUBLIC", public.trim())
+        .env("FINGERPRINT", &fingerprint)
+        .env(
+            "SHOTS",
+            cairn_tests::repo_root().join("target/console-keys"),
+        )
+        .output()
+        .expect("node is needed for the browser test");
+    std::fs::remove_file(dir.join("chosen")).unwrap();
+    let (_, log) = server.stop();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{}{out}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("RESULT "), "{out}");
+    let served_out = std::fs::read_to_string(&stdout).unwrap_or_default();
+    let mut needles: Vec<&str> = key.lines().filter(|l| !l.starts_with("-----")).collect();
+    needles.push(PASSPHRASE);
+    for needle in needles {
+        assert!(!log.contains(needle), "the server log holds the key");
+        assert!(
+            !served_out.contains(needle),
+            "the server's stdout holds the key"
+        );
+        let leaked = files_containing(&state, needle);
+        assert!(leaked.is_empty(), "the key reached {leaked:?}");
+    }
+}
+
+/// `npm ci` in tests/browser once (playwright-core), as tests/console.rs does.
+fn npm_ci(dir: &Path) {
+    if dir
+        .join("node_modules/playwright-core/package.json")
+        .is_file()
+    {
+        return;
+    }
+    let o = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .output()
+        .expect("npm (node's package manager) is needed for the browser test");
+    assert!(
+        o.status.success(),
+        "npm ci: {}",
+        String::from_utf8_lossy(&o.stderr)
     );
 }
