@@ -341,3 +341,50 @@ where
     println!("{line}");
     code
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_engine::secret::{Secret, SecretSource};
+    use cairn_engine::ssh::{Identity, KeySource};
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Args {
+        #[command(flatten)]
+        reach: ReachArgs,
+    }
+
+    /// The console's pasted key replaces the inventory's key file (and the agent) for its host
+    /// only, with the console's passphrase; the inventory says nothing of it.
+    #[test]
+    fn a_console_key_replaces_the_inventorys_for_its_host_only() {
+        let inv = cairn_engine::inventory::load_str(
+            "hosts.ini",
+            "a ansible_host=10.0.0.1 ansible_ssh_private_key_file=/k/id\n\
+             b ansible_host=10.0.0.2 ansible_ssh_private_key_file=/k/id\n",
+        )
+        .unwrap()
+        .inventory;
+        let mut reach = Args::parse_from(["cairn"]).reach;
+        let key = Secret::new("-----BEGIN OPENSSH PRIVATE KEY-----\n...");
+        let pass = SecretSource::Inline(Secret::new("pp"));
+        reach.secrets = SecretOverrides(std::sync::Arc::new(
+            [(
+                "a".to_string(),
+                HostSecrets {
+                    private_key: Some(key.clone()),
+                    passphrase: Some(pass.clone()),
+                    ..Default::default()
+                },
+            )]
+            .into(),
+        ));
+        let a = reach.target(&inv, "a").unwrap();
+        assert_eq!(a.identities, [Identity::text(key, Some(pass))]);
+        assert!(!a.use_agent);
+        let b = reach.target(&inv, "b").unwrap();
+        assert_eq!(b.identities[0].key, KeySource::File("/k/id".into()));
+        assert!(!format!("{a:?} {reach:?}").contains("BEGIN OPENSSH"));
+    }
+}
