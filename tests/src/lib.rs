@@ -86,10 +86,7 @@ impl Lab {
     pub fn target(&self, host: &str, user: &str) -> Target {
         let mut t = Target::new(host, self.address(host), user);
         t.use_agent = false;
-        t.identities = vec![Identity {
-            path: self.key("id_ed25519"),
-            passphrase: None,
-        }];
+        t.identities = vec![Identity::file(self.key("id_ed25519"), None)];
         t
     }
 

@@ -272,10 +272,7 @@ async fn key_types_passphrases_and_passwords() {
     let connector = lab.connector(&dir);
     for key in ["id_ed25519", "id_rsa", "id_ecdsa"] {
         let mut t = lab.target("lab2", "cairn");
-        t.identities = vec![Identity {
-            path: lab.key(key),
-            passphrase: None,
-        }];
+        t.identities = vec![Identity::file(lab.key(key), None)];
         let c = connector
             .connect(&t)
             .await
@@ -285,10 +282,10 @@ async fn key_types_passphrases_and_passwords() {
 
     // Passphrase-protected key.
     let mut t = lab.target("lab2", "root");
-    t.identities = vec![Identity {
-        path: lab.key("id_ed25519_pass"),
-        passphrase: Some(env_secret("CAIRN_TEST_KEY_PASS", KEY_PASSPHRASE)),
-    }];
+    t.identities = vec![Identity::file(
+        lab.key("id_ed25519_pass"),
+        Some(env_secret("CAIRN_TEST_KEY_PASS", KEY_PASSPHRASE)),
+    )];
     connector.connect(&t).await.expect("passphrase key");
 
     t.identities[0].passphrase = None;
@@ -334,10 +331,7 @@ async fn key_types_passphrases_and_passwords() {
         .unwrap();
     assert!(st.success());
     let mut t = lab.target("lab2", "root");
-    t.identities = vec![Identity {
-        path: other.clone(),
-        passphrase: None,
-    }];
+    t.identities = vec![Identity::file(other.clone(), None)];
     let err = connector.connect(&t).await.err().expect("unknown key");
     assert_eq!(
         err.to_string(),
@@ -568,10 +562,7 @@ async fn ssh_agent_keys_are_used() {
     );
     let mut t = lab.target("lab3", "cairn");
     t.use_agent = true;
-    t.identities = vec![Identity {
-        path: stranger,
-        passphrase: None,
-    }];
+    t.identities = vec![Identity::file(stranger, None)];
     let c = lab.connector(&dir).connect(&t).await.expect("agent auth");
     assert_eq!(c.run("id -un").await.unwrap().stdout_str().trim(), "cairn");
 }

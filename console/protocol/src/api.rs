@@ -237,7 +237,8 @@ pub enum AuthInput {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         passphrase: Option<String>,
     },
-    /// A private key pasted in (OpenSSH PEM text).
+    /// A private key pasted in (OpenSSH or PEM text), checked when added (422 if it is not a
+    /// private key, is encrypted without a passphrase, or the passphrase is wrong).
     Key {
         private_key: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -276,6 +277,10 @@ pub struct HostView {
     /// For `key_path` only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_path: Option<String>,
+    /// For `key` (pasted) only: `SHA256:...` of the key's public half, as `ssh-keygen -l`
+    /// prints it for the `.pub` file. Never the key itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_fingerprint: Option<String>,
     /// A secret was given and is held in memory (false after a server restart: enter it again).
     pub secret_held: bool,
     /// The secret this auth kind needs is missing (given before a restart).

@@ -68,6 +68,9 @@ pub fn render(s: &Saved, bundle: Option<&std::path::Path>) -> String {
                     }
                     Value::Object(a)
                 }
+                // A pasted key stays in the server's memory: no path, no text in the file (the
+                // header comment says what to add for the command line).
+                "key" => json!({ "agent": false }),
                 "password" => json!({ "password_env": password_env(&h.id), "agent": false }),
                 "password_env" => json!({ "password_env": h.secret_ref }),
                 "password_file" => json!({ "password_file": h.secret_ref }),
@@ -119,9 +122,24 @@ pub fn render(s: &Saved, bundle: Option<&std::path::Path>) -> String {
         top.insert("preflight".into(), Value::Object(preflight));
     }
     let body = serde_yaml::to_string(&Value::Object(top)).expect("JSON values serialize");
+    let pasted: Vec<&str> = s
+        .hosts
+        .iter()
+        .filter(|h| h.auth_kind == "key")
+        .map(|h| h.id.as_str())
+        .collect();
+    let pasted = if pasted.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "# The private keys pasted into the console for {} are not in this file either:\n\
+             # for `cairn install --config`, save each to a file and give it as that host's auth.key.\n",
+            pasted.join(", ")
+        )
+    };
     format!(
         "# cluster.yaml written by the Cairn console (docs/cluster-yaml.md). No secret is in this\n\
-         # file: set the *_env variables it names before `cairn install --config` with it.\n{body}"
+         # file: set the *_env variables it names before `cairn install --config` with it.\n{pasted}{body}"
     )
 }
 
@@ -186,7 +204,10 @@ pub fn parse(yaml: &str) -> Result<(Saved, Vec<(String, HostSecrets)>)> {
             }
             (None, Some(id)) => {
                 h.auth_kind = "key_path".into();
-                h.key_path = Some(id.path.display().to_string());
+                // cluster.yaml names key files only (never key text).
+                if let cairn_engine::ssh::KeySource::File(p) = &id.key {
+                    h.key_path = Some(p.display().to_string());
+                }
             }
             (None, None) => h.auth_kind = "agent".into(),
         }
@@ -305,6 +326,32 @@ mod tests {
             text.contains("become_password_env: CAIRN_BECOME_PASSWORD_LAB_1"),
             "{text}"
         );
+        parse(&text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+    }
+
+    #[test]
+    fn a_pasted_key_host_has_no_key_in_the_file_and_the_header_says_so() {
+        let mut s = Saved::default();
+        s.hosts.push(SavedHost {
+            id: "lab57".into(),
+            address: "10.0.0.57".into(),
+            port: 22,
+            user: "root".into(),
+            auth_kind: "key".into(),
+            key_fingerprint: Some("SHA256:abc".into()),
+            secret_given: true,
+            ..Default::default()
+        });
+        let text = render(&s, None);
+        assert!(
+            text.contains(
+                "# The private keys pasted into the console for lab57 are not in this file either:\n\
+                 # for `cairn install --config`, save each to a file and give it as that host's auth.key.\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("auth:\n    agent: false\n"), "{text}");
+        // The same file loads (it is what a console install runs with).
         parse(&text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
     }
 

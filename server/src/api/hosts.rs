@@ -9,6 +9,10 @@
 //! 409: the host presented another key since). A `changed` key is never accepted here: the old
 //! line must be removed by hand (`ssh-keygen -R`), as the CLI says.
 //!
+//! A pasted private key is decoded when added (422 with the engine's `KeyError` message if it
+//! is not a private key, needs a passphrase, or the passphrase is wrong); only its public key's
+//! fingerprint is kept in the saved state and shown.
+//!
 //! Must not: return, log or store a secret (they go to [`super::wizard::Wizard`]'s memory).
 
 use std::io::Write;
@@ -21,7 +25,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use base64::Engine as _;
 use cairn_engine::secret::{Secret, SecretSource};
-use cairn_engine::ssh::{Connector, HostKeyPolicy, Identity, SshError, SshOptions, Target};
+use cairn_engine::ssh::{Connector, HostKeyPolicy, Identity, SshError, SshOptions, Target, key};
 use cairn_protocol::api::{AcceptRequest, AddHostsRequest, AuthInput, HostView, ScanResult};
 use sha2::{Digest, Sha256};
 
@@ -76,6 +80,7 @@ pub async fn add(
     if req.user.trim().is_empty() {
         return Err(Error::invalid("user is required (the SSH login user)"));
     }
+    let mut fingerprint = None;
     let (auth_kind, key_path, secrets) = match &req.auth {
         AuthInput::KeyPath { path, passphrase } => {
             if !Path::new(path).is_absolute() {
@@ -92,10 +97,23 @@ pub async fn add(
             };
             ("key_path", Some(path.clone()), s)
         }
-        AuthInput::Key { .. } => {
-            return Err(Error::invalid(
-                "pasted private keys are not supported yet: give the key's path on this machine (key_path), or a password",
-            ));
+        AuthInput::Key {
+            private_key,
+            passphrase,
+        } => {
+            let s = HostSecrets {
+                private_key: Some(Secret::new(private_key.clone())),
+                passphrase: passphrase
+                    .clone()
+                    .filter(|p| !p.is_empty())
+                    .map(Secret::new),
+                ..Default::default()
+            };
+            // Checked now, so a wrong paste is refused at once (the message never quotes it).
+            let key = key::decode(private_key, s.passphrase.as_ref())
+                .map_err(|e| Error::invalid(format!("the private key: {e}")))?;
+            fingerprint = Some(key::public_fingerprint(&key));
+            ("key", None, s)
         }
         AuthInput::Password { password } => {
             if password.is_empty() {
@@ -127,8 +145,11 @@ pub async fn add(
                 user: req.user.trim().to_string(),
                 auth_kind: auth_kind.into(),
                 key_path: key_path.clone(),
+                key_fingerprint: fingerprint.clone(),
                 secret_ref: None,
-                secret_given: secrets.password.is_some() || secrets.passphrase.is_some(),
+                secret_given: secrets.password.is_some()
+                    || secrets.private_key.is_some()
+                    || secrets.passphrase.is_some(),
                 become_password_given: become_password.is_some(),
                 r#become: req.r#become,
                 trust: "unknown".into(),
@@ -180,10 +201,17 @@ pub fn target(h: &SavedHost, s: &HostSecrets) -> Target {
             t.identities = h
                 .key_path
                 .iter()
-                .map(|p| Identity {
-                    path: p.into(),
-                    passphrase: inline(&s.passphrase),
-                })
+                .map(|p| Identity::file(p, inline(&s.passphrase)))
+                .collect();
+            t.use_agent = false;
+        }
+        "key" => {
+            // Without the key (forgotten at a restart) nothing is offered: launches refuse the
+            // host until its key is pasted again.
+            t.identities = s
+                .private_key
+                .iter()
+                .map(|k| Identity::text(k.clone(), inline(&s.passphrase)))
                 .collect();
             t.use_agent = false;
         }

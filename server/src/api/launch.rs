@@ -25,6 +25,7 @@ use cairn_protocol::api::{InstallRequest, PreflightRequest, RunStarted};
 
 use super::Api;
 use super::error::{Error, Result};
+use super::wizard::{HostSecrets, SavedHost};
 use crate::cli::embedded;
 
 /// How long a POST waits for the install's run to be recorded (bundle verification and
@@ -46,9 +47,9 @@ fn write_config(api: &Api) -> Result<PathBuf> {
         )));
     }
     if let Some(h) = s.hosts.iter().find(|h| api.wizard.view(h).secret_missing) {
-        return Err(Error::invalid(format!(
-            "host {} needs its password again (secrets are kept in memory only and the server restarted): add the host again",
-            h.id
+        return Err(Error::invalid(secret_missing_message(
+            h,
+            &api.wizard.secrets(&h.id),
         )));
     }
     if !view.valid {
@@ -66,6 +67,29 @@ fn write_config(api: &Api) -> Result<PathBuf> {
     let text = super::config::render(&s, api.bundle_path.as_deref());
     write_private(&path, &text).map_err(|e| Error::internal("writing cluster.yaml", e))?;
     Ok(path)
+}
+
+/// What a host whose secret was forgotten (a restart) needs again, and how to give it.
+pub fn secret_missing_message(h: &SavedHost, held: &HostSecrets) -> String {
+    let what = if h.auth_kind == "key" && held.private_key.is_none() {
+        format!(
+            "its private key ({}) pasted",
+            h.key_fingerprint
+                .as_deref()
+                .unwrap_or("the one given before")
+        )
+    } else if h.auth_kind == "password" && held.password.is_none() {
+        "its password".to_string()
+    } else if h.become_password_given && held.become_password.is_none() {
+        "its sudo password".to_string()
+    } else {
+        "its key passphrase".to_string()
+    };
+    format!(
+        "host {} needs {what} again (secrets are kept in memory only and the server restarted): \
+         remove the host and add it again",
+        h.id
+    )
 }
 
 fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
@@ -100,6 +124,7 @@ fn secrets(api: &Api) -> HashMap<String, embedded::Secrets> {
                 h,
                 embedded::Secrets {
                     password: s.password.map(SecretSource::Inline),
+                    private_key: s.private_key,
                     passphrase: s.passphrase.map(SecretSource::Inline),
                     become_password: s.become_password.map(SecretSource::Inline),
                 },
@@ -368,4 +393,40 @@ pub async fn retry_failed(
     }
     let run = start_install(api, false, true).await?;
     Ok((StatusCode::ACCEPTED, Json(RunStarted { run })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_engine::secret::Secret;
+
+    #[test]
+    fn a_forgotten_secret_is_named() {
+        let key = SavedHost {
+            id: "lab57".into(),
+            auth_kind: "key".into(),
+            key_fingerprint: Some("SHA256:abc".into()),
+            secret_given: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            secret_missing_message(&key, &HostSecrets::default()),
+            "host lab57 needs its private key (SHA256:abc) pasted again (secrets are kept in memory \
+             only and the server restarted): remove the host and add it again"
+        );
+        let pw = SavedHost {
+            auth_kind: "password".into(),
+            become_password_given: true,
+            ..key.clone()
+        };
+        assert!(
+            secret_missing_message(&pw, &HostSecrets::default())
+                .contains("needs its password again")
+        );
+        let held = HostSecrets {
+            password: Some(Secret::new("x")),
+            ..Default::default()
+        };
+        assert!(secret_missing_message(&pw, &held).contains("needs its sudo password again"));
+    }
 }

@@ -273,3 +273,117 @@ async fn wrong_tokens_are_rate_limited_per_address() {
     let (s, _, body) = send(&app, from("10.1.1.2:4000", &token)).await;
     assert_eq!(s, StatusCode::OK, "{body}");
 }
+
+/// A fresh ed25519 key from `ssh-keygen` (encrypted with `passphrase` when not empty): its
+/// private text, public line and `SHA256:` fingerprint.
+fn keygen(dir: &std::path::Path, name: &str, passphrase: &str) -> (String, String, String) {
+    let path = dir.join(name);
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new("ssh-keygen")
+            .args(args)
+            .output()
+            .expect("ssh-keygen (openssh-client) is installed");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let p = path.to_str().unwrap();
+    run(&["-q", "-t", "ed25519", "-N", passphrase, "-C", "", "-f", p]);
+    let fp = run(&["-l", "-E", "sha256", "-f", &format!("{p}.pub")]);
+    (
+        std::fs::read_to_string(&path).unwrap(),
+        std::fs::read_to_string(format!("{p}.pub")).unwrap(),
+        fp.split_whitespace().nth(1).unwrap().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn pasted_keys_are_checked_kept_in_memory_and_shown_by_fingerprint_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let (api, token) = setup(dir.path());
+    let app = router(api);
+    let cookie = login(&app, &token).await;
+    let (plain, public, _) = keygen(keys.path(), "plain", "");
+    let (locked, _, locked_fp) = keygen(keys.path(), "locked", "open sesame");
+    let add = |key: &str, passphrase: Option<&str>, name: &str| {
+        let auth =
+            serde_json::json!({ "kind": "key", "private_key": key, "passphrase": passphrase });
+        post(
+            "/api/hosts",
+            &serde_json::json!({ "address": "10.213.0.67", "name": name, "user": "root", "auth": auth })
+                .to_string(),
+            Some(&cookie),
+            true,
+        )
+    };
+    let body_of_line = plain.lines().nth(1).unwrap().to_string();
+    for (key, pass, message) in [
+        (
+            public.as_str(),
+            None,
+            "the private key: this is a public key, not a private key: give the private key (the \
+             file without .pub, starting with -----BEGIN OPENSSH PRIVATE KEY-----)",
+        ),
+        (
+            "hello",
+            None,
+            "the private key: this is not a private key: expected the text of an OpenSSH private \
+             key (-----BEGIN OPENSSH PRIVATE KEY-----) or a PEM one (-----BEGIN RSA/EC/ENCRYPTED \
+             PRIVATE KEY-----)",
+        ),
+        (
+            locked.as_str(),
+            None,
+            "the private key: the key is encrypted and no passphrase was given (give its \
+             passphrase: auth.passphrase_env / auth.passphrase_file in cluster.yaml, \
+             cairn_key_passphrase_env in an inventory, or the passphrase field in the console)",
+        ),
+        (
+            locked.as_str(),
+            Some("not it"),
+            "the private key: cannot decrypt it: wrong passphrase? (the passphrase given does \
+             not open this key)",
+        ),
+    ] {
+        let (s, _, body) = send(&app, add(key, pass, "lab57")).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let e: cairn_protocol::api::ApiError = serde_json::from_str(&body).unwrap();
+        assert_eq!(e.error, message);
+        for line in key.lines().filter(|l| l.len() > 20) {
+            assert!(!body.contains(line), "the error quotes the key: {body}");
+        }
+    }
+    let (s, _, body) = send(&app, add(&locked, Some("open sesame"), "lab57")).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let hosts: Vec<cairn_protocol::api::HostView> = serde_json::from_str(&body).unwrap();
+    assert_eq!(hosts[0].auth_kind, "key");
+    assert_eq!(
+        hosts[0].key_fingerprint.as_deref(),
+        Some(locked_fp.as_str())
+    );
+    assert!(hosts[0].secret_held && !hosts[0].secret_missing, "{body}");
+    let (s, _, body) = send(&app, add(&plain, None, "lab58")).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+
+    let locked_line = locked.lines().nth(1).unwrap().to_string();
+    for path in ["/api/hosts", "/api/wizard", "/api/cluster.yaml"] {
+        let (s, _, body) = send(&app, get(path, Some(&cookie))).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {body}");
+        for needle in [&locked_line, &body_of_line, "open sesame"] {
+            assert!(!body.contains(needle), "{path} returned a secret: {body}");
+        }
+    }
+    for f in std::fs::read_dir(dir.path()).unwrap() {
+        let f = f.unwrap().path();
+        if f.is_file() {
+            let bytes = std::fs::read(&f).unwrap();
+            for needle in [&locked_line, &body_of_line, "open sesame"] {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    "{} holds a secret",
+                    f.display()
+                );
+            }
+        }
+    }
+}

@@ -3,11 +3,11 @@
 //! roles, the last pre-flight and install runs. Saved as one JSON value in the store after each
 //! change.
 //!
-//! Secrets (SSH passwords, key passphrases, sudo passwords) are held ONLY in this process's
-//! memory, as `Secret`s (which never print), keyed by host id: they are never written to the
-//! store or a file, never returned, never logged; a restart forgets them (hosts then show
-//! `secret_missing`). Pasted private keys are refused (the engine authenticates with key files;
-//! writing the key to disk would store it in clear).
+//! Secrets (SSH passwords, pasted private keys, key passphrases, sudo passwords) are held ONLY
+//! in this process's memory, as `Secret`s (which never print), keyed by host id: they are never
+//! written to the store or a file, never returned, never logged; a restart forgets them (hosts
+//! then show `secret_missing`). A pasted key reaches the engine as key text in memory
+//! (`ssh::KeySource::Text`), never as a file; only its public key's fingerprint is saved.
 //!
 //! Must not: serialize a secret (the saved struct has no field for one).
 
@@ -33,14 +33,19 @@ pub struct SavedHost {
     pub address: String,
     pub port: u16,
     pub user: String,
-    /// `key_path`, `password`, `agent`, or `password_env`/`password_file` (imported references).
+    /// `key_path`, `key` (pasted), `password`, `agent`, or `password_env`/`password_file`
+    /// (imported references).
     pub auth_kind: String,
     #[serde(default)]
     pub key_path: Option<String>,
+    /// For a pasted key: `SHA256:...` of its public half (not a secret: what `ssh-keygen -l`
+    /// shows of the `.pub` file), so the console can say which key to paste again.
+    #[serde(default)]
+    pub key_fingerprint: Option<String>,
     /// For imported `*_env`/`*_file` references: the variable name or file path (not a secret).
     #[serde(default)]
     pub secret_ref: Option<String>,
-    /// A secret was entered for this host (password, passphrase): it lives in memory only.
+    /// A secret was entered for this host (password, key, passphrase): it lives in memory only.
     #[serde(default)]
     pub secret_given: bool,
     #[serde(default)]
@@ -97,6 +102,8 @@ impl Default for Saved {
 #[derive(Clone, Default, Debug)]
 pub struct HostSecrets {
     pub password: Option<Secret>,
+    /// A pasted private key's text.
+    pub private_key: Option<Secret>,
     pub passphrase: Option<Secret>,
     pub become_password: Option<Secret>,
 }
@@ -163,8 +170,10 @@ impl Wizard {
     /// A host as the API shows it.
     pub fn view(&self, h: &SavedHost) -> HostView {
         let held = self.secrets(&h.id);
-        let secret_held = held.password.is_some() || held.passphrase.is_some();
+        let secret_held =
+            held.password.is_some() || held.private_key.is_some() || held.passphrase.is_some();
         let secret_missing = (h.auth_kind == "password" && held.password.is_none())
+            || (h.auth_kind == "key" && held.private_key.is_none())
             || (h.secret_given && !secret_held)
             || (h.become_password_given && held.become_password.is_none());
         HostView {
@@ -174,6 +183,7 @@ impl Wizard {
             user: h.user.clone(),
             auth_kind: h.auth_kind.clone(),
             key_path: h.key_path.clone(),
+            key_fingerprint: h.key_fingerprint.clone(),
             secret_held,
             secret_missing,
             r#become: h.r#become,

@@ -150,6 +150,8 @@ pub struct SecretOverrides(pub std::sync::Arc<std::collections::HashMap<String, 
 #[derive(Clone, Default)]
 pub struct HostSecrets {
     pub password: Option<cairn_engine::secret::SecretSource>,
+    /// A private key's text pasted into the console: replaces the inventory's keys.
+    pub private_key: Option<cairn_engine::secret::Secret>,
     pub passphrase: Option<cairn_engine::secret::SecretSource>,
     pub become_password: Option<cairn_engine::secret::SecretSource>,
 }
@@ -242,12 +244,16 @@ impl ReachArgs {
             t.user = u.clone();
         }
         if let Some(k) = &self.private_key {
-            t.identities = vec![cairn_engine::ssh::Identity {
-                path: k.clone(),
-                passphrase: t.identities.first().and_then(|i| i.passphrase.clone()),
-            }];
+            t.identities = vec![cairn_engine::ssh::Identity::file(
+                k.clone(),
+                t.identities.first().and_then(|i| i.passphrase.clone()),
+            )];
         }
         if let Some(s) = self.secrets.0.get(host) {
+            if let Some(k) = &s.private_key {
+                t.identities = vec![cairn_engine::ssh::Identity::text(k.clone(), None)];
+                t.use_agent = false;
+            }
             if s.password.is_some() {
                 t.password = s.password.clone();
             }
@@ -334,4 +340,51 @@ where
     let (line, code) = summary(outcomes.iter());
     println!("{line}");
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_engine::secret::{Secret, SecretSource};
+    use cairn_engine::ssh::{Identity, KeySource};
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Args {
+        #[command(flatten)]
+        reach: ReachArgs,
+    }
+
+    /// The console's pasted key replaces the inventory's key file (and the agent) for its host
+    /// only, with the console's passphrase; the inventory says nothing of it.
+    #[test]
+    fn a_console_key_replaces_the_inventorys_for_its_host_only() {
+        let inv = cairn_engine::inventory::load_str(
+            "hosts.ini",
+            "a ansible_host=10.0.0.1 ansible_ssh_private_key_file=/k/id\n\
+             b ansible_host=10.0.0.2 ansible_ssh_private_key_file=/k/id\n",
+        )
+        .unwrap()
+        .inventory;
+        let mut reach = Args::parse_from(["cairn"]).reach;
+        let key = Secret::new("-----BEGIN OPENSSH PRIVATE KEY-----\n...");
+        let pass = SecretSource::Inline(Secret::new("pp"));
+        reach.secrets = SecretOverrides(std::sync::Arc::new(
+            [(
+                "a".to_string(),
+                HostSecrets {
+                    private_key: Some(key.clone()),
+                    passphrase: Some(pass.clone()),
+                    ..Default::default()
+                },
+            )]
+            .into(),
+        ));
+        let a = reach.target(&inv, "a").unwrap();
+        assert_eq!(a.identities, [Identity::text(key, Some(pass))]);
+        assert!(!a.use_agent);
+        let b = reach.target(&inv, "b").unwrap();
+        assert_eq!(b.identities[0].key, KeySource::File("/k/id".into()));
+        assert!(!format!("{a:?} {reach:?}").contains("BEGIN OPENSSH"));
+    }
 }

@@ -1,13 +1,15 @@
 //! `/hosts` (step 2): add hosts by address or range (`10.0.0.[11:20]`) with their SSH user and
-//! key path, pasted key, password or agent; test the connection, which shows each host's key
-//! fingerprint; and accept each key explicitly (TOFU made visible: nothing is trusted until
-//! the operator clicks, and only the fingerprint shown is accepted). Secrets typed here are
-//! sent once and cleared from the form; the server never sends them back.
+//! key path, pasted key (or a key file read by the browser), password or agent; test the
+//! connection, which shows each host's key fingerprint; and accept each key explicitly (TOFU
+//! made visible: nothing is trusted until the operator clicks, and only the fingerprint shown
+//! is accepted). Secrets typed here are sent once and cleared from the form; the server never
+//! sends them back (a pasted key shows as its public key's fingerprint).
 
 use cairn_protocol::api::{AcceptRequest, AddHostsRequest, AuthInput, HostView, ScanResult};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use crate::model::hosts::auth_label;
 use crate::ui::api;
 use crate::ui::parts::cluster_form::ClusterForm;
 use crate::ui::parts::load::{Loaded, error_box, load};
@@ -90,11 +92,7 @@ pub fn HostsPage() -> impl IntoView {
                                 let fp = h.fingerprint.clone().unwrap_or_default();
                                 let in_flight = move || busy.get().contains(&id);
                                 let can_accept = h.trust == "scanned" && !fp.is_empty();
-                                let auth = match (&h.auth_kind[..], &h.key_path) {
-                                    ("key_path", Some(p)) => format!("key {p}"),
-                                    (k, _) => k.replace('_', " "),
-                                } + if h.secret_missing { " (secret lost at restart: add again)" } else { "" }
-                                  + if h.r#become { ", sudo" } else { "" };
+                                let auth = auth_label(&h);
                                 view! {
                                     <tr data-host=h.id.clone()>
                                         <td>{h.id.clone()}</td>
@@ -232,6 +230,27 @@ fn AddHosts(on_added: impl Fn() + Clone + Send + Sync + 'static) -> impl IntoVie
             }
         });
     };
+    // The chosen file is read by the browser into the text box (not uploaded by itself): the
+    // key then goes with the form, once, like a pasted one.
+    let on_key_file = move |ev: leptos::ev::Event| {
+        use wasm_bindgen::JsCast;
+        let Some(input) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+        else {
+            return;
+        };
+        let Some(file) = input.files().and_then(|f| f.get(0)) else {
+            return;
+        };
+        // Forget the selection: the file's name and contents stay out of the page afterwards.
+        input.set_value("");
+        spawn_local(async move {
+            if let Ok(text) = wasm_bindgen_futures::JsFuture::from(file.text()).await {
+                private_key.set(text.as_string().unwrap_or_default());
+            }
+        });
+    };
     let shown = move |k: &'static str| move || kind.get() == k;
     view! {
         <form class="panel" on:submit=submit aria-labelledby="add-title">
@@ -305,9 +324,12 @@ fn AddHosts(on_added: impl Fn() + Clone + Send + Sync + 'static) -> impl IntoVie
                 </Show>
             </div>
             <Show when=shown("key")>
-                <label for="private-key">"Private key (OpenSSH format)"</label>
-                <textarea id="private-key" rows="5" class="mono" autocomplete="off"
+                <label for="private-key">"Private key (OpenSSH or PEM text: paste it, or choose the file)"</label>
+                <textarea id="private-key" rows="5" class="mono" autocomplete="off" spellcheck="false"
+                    placeholder="-----BEGIN OPENSSH PRIVATE KEY-----"
                     prop:value=move || private_key.get() on:input=move |ev| private_key.set(event_target_value(&ev))></textarea>
+                <label for="private-key-file">"Key file"</label>
+                <input id="private-key-file" type="file" on:change=on_key_file/>
             </Show>
             <p class="muted">"Passwords and keys are kept in the server's memory only: never written to disk, never shown again."</p>
             {move || error_box(error.get())}

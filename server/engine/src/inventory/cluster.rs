@@ -1050,10 +1050,7 @@ vars: { cluster_domain: cluster.local }
         assert_eq!(lab1.user, "root");
         assert_eq!(
             lab1.identities,
-            [Identity {
-                path: format!("{home}/.ssh/id_ed25519").into(),
-                passphrase: None
-            }]
+            [Identity::file(format!("{home}/.ssh/id_ed25519"), None)]
         );
         let pp = Some(SecretSource::File("/run/pp".into()));
         assert_eq!(
@@ -1064,14 +1061,8 @@ vars: { cluster_domain: cluster.local }
                 port: 22,
                 user: "admin".into(),
                 identities: vec![
-                    Identity {
-                        path: "/keys/a".into(),
-                        passphrase: pp.clone()
-                    },
-                    Identity {
-                        path: "/keys/b".into(),
-                        passphrase: pp
-                    },
+                    Identity::file("/keys/a", pp.clone()),
+                    Identity::file("/keys/b", pp),
                 ],
                 password: None,
                 use_agent: true,

@@ -58,10 +58,7 @@ impl Inventory {
         let identities = v
             .key_files()?
             .into_iter()
-            .map(|path| Identity {
-                path,
-                passphrase: passphrase.clone(),
-            })
+            .map(|path| Identity::file(path, passphrase.clone()))
             .collect();
         let password = v.secret_source(
             Some(&["ansible_password", "ansible_ssh_pass"]),
@@ -314,10 +311,10 @@ mod tests {
         assert_eq!(t.user, "admin");
         assert_eq!(
             t.identities,
-            [Identity {
-                path: PathBuf::from(format!("{home}/.ssh/id_lab")),
-                passphrase: None
-            }]
+            [Identity::file(
+                PathBuf::from(format!("{home}/.ssh/id_lab")),
+                None
+            )]
         );
         assert_eq!(
             t.password,
@@ -345,14 +342,8 @@ mod tests {
         assert_eq!(
             t.identities,
             [
-                Identity {
-                    path: "/k/a".into(),
-                    passphrase: pp.clone()
-                },
-                Identity {
-                    path: "/k/b".into(),
-                    passphrase: pp
-                },
+                Identity::file("/k/a", pp.clone()),
+                Identity::file("/k/b", pp),
             ]
         );
         assert_eq!(t.password, Some(SecretSource::Env("LAB_PW".into())));

@@ -7,6 +7,7 @@
 use super::Connection;
 use super::closed::{self, Closed};
 use super::error::{Phase, SshError};
+use super::key::{self as keys, KeySource};
 use super::known_hosts::{self, KnownHosts, Verdict};
 use super::options::{HostKeyPolicy, SshOptions};
 use super::target::{Identity, Target};
@@ -424,7 +425,12 @@ async fn authenticate(
                     continue;
                 }
             };
-            tried.push(format!("key {}", id.path.display()));
+            tried.push(match &id.key {
+                KeySource::File(path) => format!("key {}", path.display()),
+                KeySource::Text(_) => {
+                    format!("key {} (held in memory)", keys::public_fingerprint(&key))
+                }
+            });
             let hash = if key.algorithm().is_rsa() {
                 rsa_hash
             } else {
@@ -511,19 +517,11 @@ fn default_identities() -> Vec<Identity> {
         .iter()
         .map(|n| home.join(".ssh").join(n))
         .filter(|p| p.exists())
-        .map(|path| Identity {
-            path,
-            passphrase: None,
-        })
+        .map(|path| Identity::file(path, None))
         .collect()
 }
 
 fn load_key(host: &str, id: &Identity) -> Result<russh::keys::PrivateKey, SshError> {
-    let err = |reason: String| SshError::Key {
-        host: host.to_string(),
-        path: id.path.clone(),
-        reason,
-    };
     let passphrase = match &id.passphrase {
         Some(s) => Some(s.resolve().map_err(|e| SshError::Secret {
             host: host.to_string(),
@@ -531,18 +529,9 @@ fn load_key(host: &str, id: &Identity) -> Result<russh::keys::PrivateKey, SshErr
         })?),
         None => None,
     };
-    match russh::keys::load_secret_key(&id.path, passphrase.as_ref().map(|p| p.expose())) {
-        Ok(k) => Ok(k),
-        Err(russh::keys::Error::KeyIsEncrypted) => Err(err(
-            "the key is encrypted and no passphrase was given (set its passphrase with \
-             auth.passphrase_env / auth.passphrase_file in cluster.yaml, or \
-             cairn_key_passphrase_env in an inventory)"
-                .into(),
-        )),
-        Err(russh::keys::Error::IO(e)) => Err(err(e.to_string())),
-        Err(e) if passphrase.is_some() => {
-            Err(err(format!("cannot decrypt it: wrong passphrase? ({e})")))
-        }
-        Err(e) => Err(err(e.to_string())),
-    }
+    keys::load(&id.key, passphrase.as_ref()).map_err(|source| SshError::Key {
+        host: host.to_string(),
+        key: id.key.to_string(),
+        source,
+    })
 }

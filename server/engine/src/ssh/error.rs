@@ -2,6 +2,7 @@
 //! own in a recap of 500 hosts. A command's non-zero exit status is not an error: it is data in
 //! [`super::ExecOutput`].
 
+use super::key::KeyError;
 use crate::secret::SecretError;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -115,11 +116,13 @@ pub enum SshError {
         tried: String,
         accepted: String,
     },
-    #[error("{host}: cannot use private key {path}: {reason}")]
+    #[error("{host}: cannot use private key {key}: {source}")]
     Key {
         host: String,
-        path: PathBuf,
-        reason: String,
+        /// The key's path, or that it is text held in memory (never the text).
+        key: String,
+        #[source]
+        source: KeyError,
     },
     #[error("{host}: {source}")]
     Secret {
@@ -304,10 +307,19 @@ mod tests {
             (
                 SshError::Key {
                     host: s("db1"),
-                    path: PathBuf::from("/k/id_rsa"),
-                    reason: s("No such file or directory (os error 2)"),
+                    key: s("/k/id_rsa"),
+                    source: KeyError::Read(s("No such file or directory (os error 2)")),
                 },
-                "db1: cannot use private key /k/id_rsa: No such file or directory (os error 2)",
+                "db1: cannot use private key /k/id_rsa: cannot read it: No such file or directory (os error 2)",
+            ),
+            (
+                SshError::Key {
+                    host: s("db1"),
+                    key: crate::ssh::KeySource::Text(crate::secret::Secret::new("k")).to_string(),
+                    source: KeyError::WrongPassphrase,
+                },
+                "db1: cannot use private key (key text held in memory): cannot decrypt it: wrong passphrase? \
+                 (the passphrase given does not open this key)",
             ),
             (
                 SshError::Secret {

@@ -3,14 +3,34 @@
 //! Built by the inventory (`inventory::connection`) from a host's variables; consumed by
 //! `ssh::connect`. Holds secret *sources*, never resolved secrets, so it can be cloned and logged.
 
-use crate::secret::SecretSource;
+pub use super::key::KeySource;
+use crate::secret::{Secret, SecretSource};
 use std::path::PathBuf;
 
-/// A private key file to offer, with the passphrase that unlocks it, if any.
+/// A private key to offer (a file, or its text held in memory), with the passphrase that
+/// unlocks it, if any. `Debug` shows a key file's path, never a key's text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
-    pub path: PathBuf,
+    pub key: KeySource,
     pub passphrase: Option<SecretSource>,
+}
+
+impl Identity {
+    /// A key file, with its passphrase's source if it is encrypted.
+    pub fn file(path: impl Into<PathBuf>, passphrase: Option<SecretSource>) -> Self {
+        Identity {
+            key: KeySource::File(path.into()),
+            passphrase,
+        }
+    }
+
+    /// A key's text held in memory (pasted into the console), never written anywhere.
+    pub fn text(text: Secret, passphrase: Option<SecretSource>) -> Self {
+        Identity {
+            key: KeySource::Text(text),
+            passphrase,
+        }
+    }
 }
 
 /// One host as the transport sees it.
