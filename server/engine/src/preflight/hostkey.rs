@@ -3,8 +3,8 @@
 //!
 //! A host key the state dir's known_hosts does not hold is not a failure of the host: it waits
 //! for the operator (`pending`), shown with its type and `SHA256:` fingerprint and exactly how
-//! to accept it once compared. A key that differs from the recorded one (or is revoked) is a
-//! hard failure naming both fingerprints. Anything else (refused, timeout, authentication) is
+//! to accept it once compared. A key that differs from the recorded one (or is revoked) stays a
+//! hard failure of `ssh` with the transport's message naming both fingerprints. Anything else (refused, timeout, authentication) is
 //! a failed `ssh` check with the transport's message.
 //!
 //! Owns those checks' values and remedies. Must not: connect, accept or record a key (that is
@@ -41,46 +41,25 @@ pub fn unreached(host: &str, e: &SshError, source: &str) -> Check {
              then accept exactly that key: `cairn hosts accept {source} {host} {fingerprint}` \
              (or in the console: Hosts → Accept); pre-flight checks {host} after that"
         )),
+        // Refused as before (`ssh` failed, the transport's message naming both fingerprints,
+        // so `--ignore-preflight ssh` still leaves that one host out of an install), with a
+        // remedy that says what to find out and how to accept a new key once it is right.
         SshError::HostKeyChanged {
             endpoint,
-            key_type,
-            fingerprint,
-            expected,
-            known_hosts,
-            line,
-            ..
-        } => Check::new(
-            host,
-            ID,
-            Status::Fail,
-            format!(
-                "CHANGED: {host} presents {key_type} {fingerprint}, but {}:{line} records {expected}",
-                known_hosts.display()
-            ),
-        )
-        .threshold("the key recorded in known_hosts")
-        .remedy(format!(
-            "someone may be intercepting the connection, or {host} was reinstalled: find out which on the host itself; \
-             only if the new key is right, remove the old one with `ssh-keygen -R {endpoint} -f {}` \
-             and accept the new one with `cairn hosts accept {source} {host} {fingerprint}`",
-            known_hosts.display()
-        )),
-        SshError::HostKeyRevoked {
             fingerprint,
             known_hosts,
-            line,
             ..
-        } => Check::new(
-            host,
-            ID,
-            Status::Fail,
-            format!(
-                "REVOKED: {host} presents {fingerprint}, marked @revoked in {}:{line}",
+        } => Check::new(host, "ssh", Status::Fail, e.to_string())
+            .threshold("the key recorded in known_hosts")
+            .remedy(format!(
+                "someone may be intercepting the connection, or {host} was reinstalled: find out which on the host itself; \
+                 only if the new key is right, remove the old one with `ssh-keygen -R {endpoint} -f {}` \
+                 and accept the new one with `cairn hosts accept {source} {host} {fingerprint}`",
                 known_hosts.display()
-            ),
-        )
-        .threshold("a key not revoked")
-        .remedy("a revoked key is never used: give the host a new host key and accept that one"),
+            )),
+        SshError::HostKeyRevoked { .. } => Check::new(host, "ssh", Status::Fail, e.to_string())
+            .threshold("a key not revoked")
+            .remedy("a revoked key is never used: give the host a new host key and accept that one"),
         other => ssh_failed(host, &other.to_string()),
     }
 }
@@ -137,11 +116,16 @@ mod tests {
             line: 3,
         };
         let c = unreached("lab54", &e, "-i hosts.ini");
-        assert_eq!(c.id, "ssh:hostkey");
+        assert_eq!(c.id, "ssh");
         assert_eq!(c.status, Status::Fail);
-        assert_eq!(
-            c.value,
-            "CHANGED: lab54 presents ssh-ed25519 SHA256:new, but /s/known_hosts:3 records ssh-ed25519 SHA256:old"
+        assert_eq!(c.value, e.to_string());
+        assert!(
+            c.value.starts_with(
+                "lab54: HOST KEY CHANGED for 10.213.0.64! The server presented ssh-ed25519 SHA256:new, \
+                 but /s/known_hosts:3 records ssh-ed25519 SHA256:old."
+            ),
+            "{}",
+            c.value
         );
         assert_eq!(
             c.remedy.as_deref(),
