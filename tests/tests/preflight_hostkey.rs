@@ -5,15 +5,16 @@
 //!   `ssh-keygen -l` fingerprint, the exact accept command, exit 4, stored with the fingerprint;
 //!   `cairn hosts accept` refuses another fingerprint and takes exactly this one; lab54 is then
 //!   checked; a changed key is a failure of `ssh` naming both fingerprints and is never
-//!   accepted.
+//!   accepted. `cairn install` (a one-file bundle, a playbook leaving a mark) stops at
+//!   pre-flight on the pending key, even with `--ignore-preflight ssh:hostkey`: no mark.
 //! - `fix_is_recorded_per_host`: lab55 with net.ipv4.ip_forward=0 (a kube role needs 1):
 //!   `--fix-only` that check: the terminal, `--json` and the store (`cairn runs show`) carry the
 //!   action, its outcome and whether it changed the host; a second run changes nothing.
 //!
-//! Host use: lab54 (read only: its host key), lab55 (ip_forward and Cairn's sysctl file,
+//! Host use: lab54 (its host key read; the install's mark checked absent), lab55 (ip_forward and Cairn's sysctl file,
 //! restored by a guard).
 
-use cairn_tests::{Lab, cairn_bin, scratch};
+use cairn_tests::{BRIDGE, Lab, cairn_bin, free_tcp_port, free_udp_port, scratch};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -28,6 +29,53 @@ fn config(dir: &Path, lab: &Lab, host: &str, role: &str) -> String {
     std::fs::write(&cfg, y).unwrap();
     cfg.display().to_string()
 }
+
+/// A one-file bundle and a playbook that leaves a mark on the host (which must never appear:
+/// the install is to stop at pre-flight), and a cluster.yaml for `cairn install` on `host`.
+fn install_setup(dir: &Path, lab: &Lab, host: &str) -> (String, String) {
+    let pb = dir.join("pb");
+    std::fs::create_dir_all(&pb).unwrap();
+    std::fs::write(
+        pb.join("site.yml"),
+        format!("- hosts: all\n  gather_facts: false\n  tasks:\n    - copy: {{ dest: {MARK}, content: installed }}\n"),
+    )
+    .unwrap();
+    let hello = b"hello\n";
+    std::fs::write(dir.join("hello.txt"), hello).unwrap();
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(hello))
+    };
+    std::fs::write(
+        dir.join("b.yaml"),
+        format!(
+            "apiVersion: cairn/v1\nkind: Bundle\nname: pfkey\nversion: 0.0.1\n\
+             platforms: [linux/amd64]\nfiles:\n  - path: hello.txt\n    sha256: {sha}\n"
+        ),
+    )
+    .unwrap();
+    let o = Command::new(cairn_bin())
+        .args(["bundle", "build", "b.yaml", "--out", "."])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let y = format!(
+        "apiVersion: cairn/v1\nkind: Cluster\nname: pfkey\nhosts:\n  - {{ name: {host}, address: {}, user: root, auth: {{ key: {} }} }}\n\
+         roles:\n  etcd: [{host}]\ninstaller: {{ address: {BRIDGE}, port: {}, ntp_port: {} }}\nbundle: {}\n",
+        lab.address(host),
+        lab.key("id_ed25519").display(),
+        free_tcp_port(BRIDGE),
+        free_udp_port(BRIDGE),
+        dir.join("pfkey-0.0.1.cairn").display()
+    );
+    let cfg = dir.join("cluster-install.yaml");
+    std::fs::write(&cfg, y).unwrap();
+    (cfg.display().to_string(), pb.display().to_string())
+}
+
+/// What the install's playbook would write: its absence proves the install stopped.
+const MARK: &str = "/tmp/cairn-pfkey-installed";
 
 /// `cairn ARGS...` with the state dir `state`: exit code, stdout, stderr.
 fn cairn(state: &Path, args: &[&str]) -> (Option<i32>, String, String) {
@@ -140,6 +188,37 @@ fn an_unknown_host_key_is_pending_until_accepted() {
     );
     assert_eq!(code, Some(4), "{out}");
     assert!(out.contains("PENDING ssh:hostkey"), "{out}");
+
+    // `cairn install` stops at pre-flight on a pending key, before anything runs on any host,
+    // even told to ignore that check.
+    lab.ssh_stdout("lab54", &format!("rm -f {MARK}"));
+    let (install_cfg, pb) = install_setup(&dir, &lab, "lab54");
+    let (code, out, err) = cairn(
+        &state,
+        &[
+            "install",
+            "--config",
+            &install_cfg,
+            "--playbooks",
+            &pb,
+            "--ignore-preflight",
+            "ssh:hostkey",
+        ],
+    );
+    assert_eq!(code, Some(4), "{out}\n{err}");
+    assert!(
+        err.lines().any(|l| l.starts_with("  PENDING ssh:hostkey ")
+            && l.contains(&format!(" ssh-ed25519 {fp}: not in "))),
+        "{err}"
+    );
+    assert!(
+        err.contains("error: pre-flight failed: the install stops before changing anything"),
+        "{err}"
+    );
+    assert_eq!(
+        lab.ssh_stdout("lab54", &format!("cat {MARK} 2>/dev/null")),
+        ""
+    );
 
     // Accept: another fingerprint is refused, the file untouched.
     let wrong = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";

@@ -433,7 +433,7 @@ mod tests {
             "ssh-ed25519 SHA256:x",
         );
         let ok = Check::new("lab55", "memory", Status::Pass, "8 GiB");
-        assert_eq!(exit_code(&[ok.clone()]), EXIT_OK);
+        assert_eq!(exit_code(std::slice::from_ref(&ok)), EXIT_OK);
         assert_eq!(exit_code(&[ok.clone(), pending.clone()]), EXIT_UNREACHABLE);
         let failed = Check::new("lab55", "port:2379", Status::Fail, "in use");
         assert_eq!(exit_code(&[pending.clone(), failed]), EXIT_FAILED);
