@@ -85,6 +85,8 @@ pub enum AcceptError {
         "{host} did not present {wanted} when connected again: not accepted; run pre-flight again and compare"
     )]
     Vanished { host: String, wanted: String },
+    #[error("cannot use the known_hosts file {} (see the message above)", path.display())]
+    KnownHosts { path: PathBuf },
     #[error("cannot record the key in {}: {source}", path.display())]
     Write {
         path: PathBuf,
@@ -96,7 +98,7 @@ pub enum AcceptError {
 impl AcceptError {
     fn exit_code(&self) -> u8 {
         match self {
-            AcceptError::BadFingerprint { .. } => EXIT_USAGE,
+            AcceptError::BadFingerprint { .. } | AcceptError::KnownHosts { .. } => EXIT_USAGE,
             AcceptError::Unreachable { .. } => EXIT_UNREACHABLE,
             _ => EXIT_FAILED,
         }
@@ -172,10 +174,11 @@ async fn accept_key(
         known_hosts: Some(known_hosts.to_path_buf()),
         ..reach.clone()
     };
-    let connector = strict.connector(None).map_err(|_| AcceptError::Write {
-        path: known_hosts.to_path_buf(),
-        source: std::io::Error::other("cannot read it"),
-    })?;
+    let connector = strict
+        .connector(None)
+        .map_err(|_| AcceptError::KnownHosts {
+            path: known_hosts.to_path_buf(),
+        })?;
     let key_type = match connector.connect(target).await {
         Ok(conn) => {
             conn.close().await;
@@ -293,6 +296,34 @@ mod tests {
             }
             .to_string(),
             "lab54 did not present SHA256:b when connected again: not accepted; run pre-flight again and compare"
+        );
+        let refused = SshError::Refused {
+            host: "lab54".into(),
+            address: "10.213.0.64".into(),
+            port: 22,
+        };
+        assert_eq!(
+            AcceptError::Unreachable {
+                host: "lab54".into(),
+                source: refused
+            }
+            .to_string(),
+            "cannot read the host key of lab54: lab54: connection refused by 10.213.0.64:22 (is sshd running and listening on that port?)"
+        );
+        assert_eq!(
+            AcceptError::Write {
+                path: "/s/known_hosts".into(),
+                source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+            }
+            .to_string(),
+            "cannot record the key in /s/known_hosts: permission denied"
+        );
+        assert_eq!(
+            AcceptError::KnownHosts {
+                path: "/s/known_hosts".into()
+            }
+            .to_string(),
+            "cannot use the known_hosts file /s/known_hosts (see the message above)"
         );
     }
 }
