@@ -1,14 +1,17 @@
 // The console's pre-flight "Fix", in the system's headless Chromium (playwright-core): log in,
 // add one lab host, accept its host key, give it a kube role, run pre-flight, see the broken
 // check warn with a Fix button, press it FROM THE KEYBOARD, then see what Fix did and the same
-// check pass in the re-checked matrix. A screenshot of each step goes to $SHOTS.
+// check pass in the re-checked matrix; then the host broken again (over ssh, $BREAK), a fresh
+// pre-flight, and "Fix all safe": the same outcome. A screenshot of each step goes to $SHOTS.
 //
 // Run by tests/tests/console_preflight.rs (which breaks the host first); by hand:
 //   URL=http://127.0.0.1:PORT TOKEN=... ADDRESS=10.213.0.66 NAME=lab56 KEY=/path/id_ed25519 \
-//   CHECK=sysctl:net.ipv4.ip_forward SHOTS=target/console-preflight node tests/browser/preflight_fix.mjs
+//   CHECK=sysctl:net.ipv4.ip_forward KNOWN_HOSTS=/var/lib/cairn-lab/known_hosts \
+//   BREAK='echo 0 > /proc/sys/net/ipv4/ip_forward' SHOTS=target/console-preflight node tests/browser/preflight_fix.mjs
 // Prints one JSON line `RESULT {...}`; exits non-zero on the first failure.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 
 const env = (k, d) => {
   const v = process.env[k] ?? d;
@@ -117,6 +120,31 @@ await step('fixed-from-the-keyboard', async () => {
   await page.waitForSelector(`${row} td[data-status="pass"]`);
   result.after = await page.textContent(`${row} td[data-status]`);
   if (await page.$(`${row} button.fix`)) throw new Error('still a Fix button on a passed check');
+});
+
+// The run link's href now, and a wait until another run's matrix is shown.
+const runHref = () => page.getAttribute('a[href^="/runs/"]', 'href');
+const nextRun = (before) => page.waitForFunction((b) => {
+  const a = document.querySelector('a[href^="/runs/"]');
+  return a && a.getAttribute('href') !== b && document.querySelector('#checks');
+}, before);
+
+await step('fix-all-safe', async () => {
+  execFileSync('ssh', ['-i', env('KEY'), '-o', `UserKnownHostsFile=${env('KNOWN_HOSTS')}`,
+    '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', `root@${env('ADDRESS')}`, env('BREAK')]);
+  let before = await runHref();
+  await page.click('#run-preflight');
+  await nextRun(before);
+  await page.waitForSelector(`${row} td[data-status="warn"]`);
+  if (await page.$('#fixes')) throw new Error('a fix record on a run without fix');
+  before = await runHref();
+  await page.click('#fix-all');
+  await nextRun(before);
+  const li = `#fixes li[data-host="${NAME}"][data-check="${CHECK}"]`;
+  await page.waitForSelector(li);
+  result.fix_all_outcome = await page.getAttribute(li, 'data-outcome');
+  await page.waitForSelector(`${row} td[data-status="pass"]`);
+  if (await page.$('#fix-all')) throw new Error('"Fix all safe" offered with nothing left to fix');
 });
 
 await browser.close();

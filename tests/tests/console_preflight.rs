@@ -6,8 +6,9 @@
 //! it is the container's own network namespace). In the browser: log in, add lab56, accept its
 //! key, roles etcd + kube_master, run pre-flight: the check warns with a Fix button (none on
 //! `memory`); the button pressed from the keyboard runs pre-flight again with the CLI's
-//! `--fix-only` on the server: the page lists what was done (`changed`) and the check passes.
-//! Then, broken again, `POST /api/preflight {"fix": true}` (the "Fix all safe" button's call):
+//! `--fix-only` on the server: the page lists what was done (`changed`) and the check passes;
+//! broken again (over ssh from the script), a fresh pre-flight warns and "Fix all safe" fixes
+//! it the same way. Then, broken again, `POST /api/preflight {"fix": true}` (that button's call):
 //! the run's record (`GET /api/runs/ID`) carries the fix (action, outcome, changed) and the
 //! re-checked matrix; the host has ip_forward=1 again.
 //!
@@ -157,6 +158,11 @@ fn fix_in_the_console_repairs_a_lab_host_and_shows_what_it_did() {
         .env("NAME", HOST)
         .env("KEY", lab.key("id_ed25519"))
         .env("CHECK", CHECK)
+        .env("KNOWN_HOSTS", &lab.known_hosts)
+        .env(
+            "BREAK",
+            "rm -f /etc/sysctl.d/90-cairn.conf; echo 0 > /proc/sys/net/ipv4/ip_forward",
+        )
         .env("SHOTS", &shots)
         .output()
         .expect("node is needed for the browser test");
@@ -182,6 +188,7 @@ fn fix_in_the_console_repairs_a_lab_host_and_shows_what_it_did() {
     );
     assert!(r["before"].as_str().unwrap().contains("warn"), "{r}");
     assert!(r["after"].as_str().unwrap().starts_with("pass"), "{r}");
+    assert_eq!(r["fix_all_outcome"], "changed", "{r}");
     assert_eq!(
         lab.ssh_stdout(HOST, "cat /proc/sys/net/ipv4/ip_forward")
             .trim(),
