@@ -236,6 +236,17 @@ pub async fn preflight(
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<RunStarted>)> {
     let req: PreflightRequest = optional_json(&body)?;
+    // Fix only ids --fix has a remedy for; each goes into one `--fix-only=...` argument, so a
+    // value is never read as another flag.
+    if let Some(id) = req
+        .fix_only
+        .iter()
+        .find(|id| !cairn_engine::preflight::fix::fixable(id) || id.contains(','))
+    {
+        return Err(Error::invalid(format!(
+            "{id:?} has no safe remedy: Fix applies only to sysctl:*, module:*, swap, swap_fstab and time_sync"
+        )));
+    }
     let _one = api
         .launching
         .try_lock()
@@ -252,10 +263,10 @@ pub async fn preflight(
     }
     let config = write_config(&api)?;
     let mut argv = base_args(&api, "preflight", &config);
-    // "Fix" in the console: the CLI's own --fix (the same remedies, then the checks again).
+    // "Fix" in the console: the CLI's own --fix (the same remedies, then the checks again),
+    // as one `--fix-only=...` argument (checked above).
     if !req.fix_only.is_empty() {
-        argv.push("--fix-only".into());
-        argv.push(req.fix_only.join(","));
+        argv.push(format!("--fix-only={}", req.fix_only.join(",")));
     } else if req.fix {
         argv.push("--fix".into());
     }

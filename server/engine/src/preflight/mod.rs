@@ -10,7 +10,8 @@
 //! after the fix.
 //!
 //! Owns the order of that work and turning an unreachable host into checks (data, not an
-//! error: `hostkey.rs`; an unknown host key is `pending`, not failed). Must not: print, store, or know about HTTP (the repo is fetched *by the host*).
+//! error: `hostkey.rs`; an unknown host key is `pending`, not failed). Must not: print, store,
+//! or know about HTTP (the repo is fetched *by the host*).
 
 pub mod checks;
 pub mod clock;
