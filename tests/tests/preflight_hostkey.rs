@@ -244,6 +244,32 @@ fn an_unknown_host_key_is_pending_until_accepted() {
         &["hosts", "accept", "--config", &cfg, "lab54", "nope"],
     );
     assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.ends_with("error: \"nope\" is not a host key fingerprint: give it as SHA256:... (as pre-flight and `ssh-keygen -l` show it)\n"),
+        "{err}"
+    );
+    let (code, _, err) = cairn(
+        &state,
+        &[
+            "hosts",
+            "accept",
+            "--config",
+            &cfg,
+            "--accept-new-host-keys",
+            "lab54",
+            &fp,
+        ],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.ends_with("error: --accept-new-host-keys does not apply to `cairn hosts accept`, which trusts only the fingerprint given\n"),
+        "{err}"
+    );
+    assert!(
+        !std::fs::read_to_string(&kh)
+            .unwrap_or_default()
+            .contains(&lab.address("lab54"))
+    );
     // The remedy's command, as printed, accepts exactly that key.
     let argv: Vec<&str> = accept_cmd.split(' ').skip(1).collect();
     let (code, out, err) = cairn(&state, &argv);

@@ -111,7 +111,15 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     }
 }
 
+/// `--accept-new-host-keys` (shared with the other commands' flags) would trust whatever key
+/// answers: the opposite of this command.
+const NOT_WITH_ACCEPT_NEW: &str = "error: --accept-new-host-keys does not apply to `cairn hosts accept`, which trusts only the fingerprint given";
+
 async fn accept(args: AcceptArgs) -> anyhow::Result<u8> {
+    if args.reach.accept_new_host_keys {
+        eprintln!("{NOT_WITH_ACCEPT_NEW}");
+        return Ok(EXIT_USAGE);
+    }
     let loaded = match args.source.load() {
         Ok(l) => l,
         Err(code) => return Ok(code),
