@@ -1,8 +1,10 @@
 //! What the console computes without a browser: unit-tested natively, used by the `ui` pages.
 //! `progress` (a run's events → phases, host × task matrix, logs, progress and ETA), `matrix`
-//! (the virtual window over 500 host rows and their HTML), `html` (escaping).
+//! (the virtual window over 500 host rows and their HTML), `html` (escaping), `checks` (the
+//! pre-flight matrix's summary line and what Fix did, in words).
 //! Must not: touch the DOM, the network or Leptos.
 
+pub mod checks;
 pub mod html;
 pub mod matrix;
 pub mod progress;

@@ -58,26 +58,7 @@ pub fn ChecksMatrix(
     #[prop(into)] busy: Signal<bool>,
 ) -> impl IntoView {
     let (hosts, by_id) = rows(&checks);
-    let summary = {
-        let count = |s: &str| checks.iter().filter(|c| c.status == s).count();
-        let mut line = format!(
-            "{} checks on {} hosts: {} pass, {} warn, {} fail, {} skipped, {} ignored",
-            checks.len(),
-            hosts.len(),
-            count("pass"),
-            count("warn"),
-            count("fail"),
-            count("skipped"),
-            count("ignored")
-        );
-        if count("pending") > 0 {
-            line.push_str(&format!(
-                ", {} pending (host keys to accept in step 2, Hosts)",
-                count("pending")
-            ));
-        }
-        line
-    };
+    let summary = crate::model::checks::summary(&checks, hosts.len());
     let failing: Vec<PreflightCheck> = checks
         .iter()
         .filter(|c| matches!(c.status.as_str(), "fail" | "warn" | "ignored" | "pending"))
@@ -182,10 +163,11 @@ pub fn fixes_view(fixes: Vec<PreflightFix>) -> impl IntoView {
                         "failed" => "fail",
                         _ => "skipped",
                     };
+                    let (head, detail) = crate::model::checks::fix_line(&f);
                     view! {
                         <li class=class data-host=f.host.clone() data-check=f.id.clone() data-outcome=f.outcome.clone()>
-                            <strong>{format!("{} on {}: {}", f.id, f.host, f.outcome)}</strong>
-                            {format!(" — {} ({})", f.text, f.action)}
+                            <strong>{head}</strong>
+                            {detail}
                         </li>
                     }
                 }).collect_view()}
