@@ -88,6 +88,10 @@ pub struct RunRecord {
     /// Pre-flight runs: every check on every host.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<PreflightCheck>,
+    /// Pre-flight runs with `--fix`: what was done per host and check, before `checks` (the
+    /// state after it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fixes: Vec<crate::PreflightFix>,
     /// Per-host counters from the run's recap, when it finished.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub recap: BTreeMap<String, crate::Stats>,
@@ -359,6 +363,12 @@ pub struct PreflightRequest {
     /// `preflight.ignore` so they stay visible.
     #[serde(default)]
     pub ignore: Vec<String>,
+    /// Apply the safe remedies first, then check again (`cairn preflight --fix`).
+    #[serde(default)]
+    pub fix: bool,
+    /// With `fix`: only these checks' remedies (`--fix-only`); empty: every safe one.
+    #[serde(default)]
+    pub fix_only: Vec<String>,
 }
 
 /// `POST /api/install` body (optional).

@@ -250,4 +250,25 @@ pub struct PreflightCheck {
     pub threshold: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remedy: Option<String>,
+    /// `--fix` has a safe remedy for it (a warn or fail of a sysctl, module, swap, time sync):
+    /// the console offers a "Fix" button.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fixable: bool,
+}
+
+/// What `cairn preflight --fix` did for one check on one host (then it checked again).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreflightFix {
+    pub host: String,
+    /// The check remedied (`sysctl:net.ipv4.ip_forward`, `swap_fstab`, `time_sync`).
+    pub id: String,
+    /// The remedy (`sysctl net.ipv4.ip_forward=1, persisted in /etc/sysctl.d/90-cairn.conf`).
+    pub action: String,
+    /// `changed`, `ok` (already right), `failed` or `not applied`.
+    pub outcome: String,
+    /// Whether the host was changed.
+    pub changed: bool,
+    /// What was done, or why it failed or was not applied.
+    pub text: String,
 }

@@ -1,4 +1,5 @@
-//! Runs started from the console: `POST /api/preflight`, `POST /api/install`,
+//! Runs started from the console: `POST /api/preflight` (with `fix`/`fix_only`: the CLI's
+//! `--fix`/`--fix-only`, whose record the run keeps), `POST /api/install`,
 //! `POST /api/runs/{id}/resume`, `POST /api/runs/{id}/retry-failed`.
 //!
 //! Each writes the wizard's cluster.yaml (no secret in it) to
@@ -206,7 +207,7 @@ fn not_started(api: &Api, before: i64, kind: &str, code: u8) -> Error {
             .and_then(|s| s.checks(run).ok())
             .unwrap_or_default()
             .into_iter()
-            .filter(|c| c.status == "fail")
+            .filter(|c| c.status == "fail" || c.status == "pending")
             .map(|c| {
                 format!(
                     "{} {}: {}{}",
@@ -260,6 +261,17 @@ pub async fn preflight(
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<RunStarted>)> {
     let req: PreflightRequest = optional_json(&body)?;
+    // Fix only ids --fix has a remedy for; each goes into one `--fix-only=...` argument, so a
+    // value is never read as another flag.
+    if let Some(id) = req
+        .fix_only
+        .iter()
+        .find(|id| !cairn_engine::preflight::fix::fixable(id) || id.contains(','))
+    {
+        return Err(Error::invalid(format!(
+            "{id:?} has no safe remedy: Fix applies only to sysctl:*, module:*, swap, swap_fstab and time_sync"
+        )));
+    }
     let _one = api
         .launching
         .try_lock()
@@ -275,7 +287,14 @@ pub async fn preflight(
         })?;
     }
     let config = write_config(&api)?;
-    let argv = base_args(&api, "preflight", &config);
+    let mut argv = base_args(&api, "preflight", &config);
+    // "Fix" in the console: the CLI's own --fix (the same remedies, then the checks again),
+    // as one `--fix-only=...` argument (checked above).
+    if !req.fix_only.is_empty() {
+        argv.push(format!("--fix-only={}", req.fix_only.join(",")));
+    } else if req.fix {
+        argv.push("--fix".into());
+    }
     // The CLI records a pre-flight run when all checks are in.
     let run = launch(&api, argv, "preflight", Duration::from_secs(300)).await?;
     api.wizard.update(&api, |s| {

@@ -45,7 +45,8 @@ use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder, Sche
         InstallRequest,
         cairn_protocol::Envelope,
         cairn_protocol::Stats,
-        cairn_protocol::PreflightCheck
+        cairn_protocol::PreflightCheck,
+        cairn_protocol::PreflightFix
     ))
 )]
 struct Doc;

@@ -43,15 +43,16 @@ pub async fn list(
 }
 
 pub async fn record(State(api): State<Arc<Api>>, Path(id): Path<i64>) -> Result<Json<RunRecord>> {
-    let (run, results, checks, events) = {
+    let (run, results, checks, fixes, events) = {
         let store = api.store()?;
         let run = store.run(id)?;
         let results = store.results(id)?;
         let checks = store.checks(id)?;
+        let fixes = store.fixes(id)?;
         // Only the recap is needed from the journal: it is the run's last event.
         let after = u64::try_from(run.events.saturating_sub(1)).unwrap_or(0);
         let events = store.events(id, after)?;
-        (run, results, checks, events)
+        (run, results, checks, fixes, events)
     };
     let recap = events
         .into_iter()
@@ -60,7 +61,9 @@ pub async fn record(State(api): State<Arc<Api>>, Path(id): Path<i64>) -> Result<
             _ => None,
         })
         .unwrap_or_default();
-    Ok(Json(build_record(summary(run), results, checks, recap)))
+    let mut record = build_record(summary(run), results, checks, recap);
+    record.fixes = fixes;
+    Ok(Json(record))
 }
 
 /// What makes a task row of the matrix: (play, task name, file, line).
@@ -118,6 +121,7 @@ pub fn build_record(
         tasks,
         results: cells,
         checks,
+        fixes: Vec::new(),
         recap,
     }
 }

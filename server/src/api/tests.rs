@@ -387,3 +387,32 @@ async fn pasted_keys_are_checked_kept_in_memory_and_shown_by_fingerprint_only() 
         }
     }
 }
+
+#[tokio::test]
+async fn fix_only_takes_only_ids_with_a_safe_remedy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (api, token) = setup(dir.path());
+    let app = router(api);
+    let cookie = login(&app, &token).await;
+    // Never passed on as a flag of the CLI (e.g. one that trusts any host key).
+    for bad in ["--accept-new-host-keys", "memory", "sysctl:x,--fix"] {
+        let (status, _, body) = send(
+            &app,
+            post(
+                "/api/preflight",
+                &format!(r#"{{"fix_only":["{bad}"]}}"#),
+                Some(&cookie),
+                true,
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            v["error"],
+            format!(
+                "{bad:?} has no safe remedy: Fix applies only to sysctl:*, module:*, swap, swap_fstab and time_sync"
+            )
+        );
+    }
+}

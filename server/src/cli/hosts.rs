@@ -33,6 +33,16 @@ impl InventoryArgs {
             .expect("clap requires one")
     }
 
+    /// The flag naming this inventory, as the user would type it again (`--config cluster.yaml`).
+    pub fn as_flag(&self) -> String {
+        use cairn_engine::ssh::quote::shell_quote;
+        match (&self.inventory, &self.config) {
+            (Some(p), _) => format!("-i {}", shell_quote(&p.display().to_string())),
+            (None, Some(p)) => format!("--config {}", shell_quote(&p.display().to_string())),
+            (None, None) => String::new(),
+        }
+    }
+
     /// Load and validate; errors and warnings are printed here (rendered with their source
     /// line). An error gives EXIT_USAGE.
     pub fn load(&self) -> Result<Loaded, u8> {
@@ -209,6 +219,25 @@ impl HostArgs {
 }
 
 impl ReachArgs {
+    /// The flags choosing the trust store, as given (`--state-dir D`, `--known-hosts F`), for a
+    /// command shown to the user that must use the same one.
+    pub fn trust_flags(&self) -> String {
+        use cairn_engine::ssh::quote::shell_quote;
+        let mut out = String::new();
+        for (flag, v) in [
+            ("--state-dir", &self.state_dir),
+            ("--known-hosts", &self.known_hosts),
+        ] {
+            if let Some(p) = v {
+                out.push_str(&format!(
+                    " {flag} {}",
+                    shell_quote(&p.display().to_string())
+                ));
+            }
+        }
+        out
+    }
+
     /// The connector the flags describe (timeouts, host key policy, known_hosts). Errors are
     /// the user's: printed here, EXIT_USAGE.
     pub fn connector(&self, command_timeout: Option<Duration>) -> Result<Connector, u8> {

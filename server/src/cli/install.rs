@@ -34,7 +34,7 @@ use crate::serve::{self, ntp, open, routes::Served};
 use cairn_engine::event::EventSink;
 use cairn_engine::inventory::{Diagnostic, InstallSettings, Inventory, Vars};
 use cairn_engine::playbook::{self, TagFilter};
-use cairn_engine::preflight::{self, Policy, Status, policy::ROLES};
+use cairn_engine::preflight::{self, Policy, policy::ROLES};
 use cairn_engine::run::{self, BecomeDefault};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -522,6 +522,12 @@ async fn install(
         ntp: Some((at.installer.address.to_string(), at.installer.ntp_port)),
         arches: at.contents.arches.clone(),
         fix: false,
+        fix_only: Vec::new(),
+        source: format!(
+            "--config {}{}",
+            cairn_engine::ssh::quote::shell_quote(&args.config.display().to_string()),
+            args.reach.trust_flags()
+        ),
     };
     let started = Instant::now();
     let policy = Policy::from_settings(&settings.preflight);
@@ -535,40 +541,28 @@ async fn install(
         .collect();
     super::preflight::apply_ignore(&mut checks, &ignore);
     let wire: Vec<_> = checks.iter().map(super::preflight::to_wire).collect();
-    super::preflight::record_in(args.reach.state_dir.clone(), hosts, &wire);
+    super::preflight::record_in(args.reach.state_dir.clone(), hosts, &wire, &[]);
     let sum = preflight::summary(&checks);
-    let line = format!(
-        "pre-flight: {} hosts, {} checks in {:.1} s: {} pass, {} warn, {} fail, {} skipped, {} ignored",
+    let line = super::preflight::summary_line(
         hosts.len(),
         checks.len(),
         started.elapsed().as_secs_f64(),
-        sum.pass,
-        sum.warn,
-        sum.fail,
-        sum.skipped,
-        sum.ignored
+        &sum,
     );
     let colour = !args.json && super::preflight::colour();
     let shown: Vec<String> = std::iter::once("installer".to_string())
         .chain(hosts.iter().cloned())
         .collect();
     let table = super::preflight::table(&shown, &checks, &roles, false, colour);
-    let failed = |ssh: bool| {
-        checks
-            .iter()
-            .any(|c| c.status == Status::Fail && (c.id == "ssh") == ssh)
-    };
-    if failed(false) || failed(true) {
+    // A host key pending acceptance stops the install like a failure (and cannot be ignored).
+    let code = super::preflight::exit_code(&checks);
+    if code != EXIT_OK {
         eprint!("{table}");
         eprintln!("{line}");
         eprintln!(
             "error: pre-flight failed: the install stops before changing anything; fix what the table shows (or list a check in --ignore-preflight / preflight.ignore), then run cairn install again"
         );
-        return if failed(false) {
-            EXIT_FAILED
-        } else {
-            EXIT_UNREACHABLE
-        };
+        return code;
     }
     if sum.warn + sum.ignored > 0 {
         if args.json {

@@ -12,6 +12,7 @@ mod bundle;
 mod diff;
 pub mod embedded;
 mod exec;
+mod host_keys;
 mod hosts;
 mod init;
 mod install;
@@ -76,6 +77,8 @@ pub enum Command {
     Play(play::Args),
     /// Pre-flight checks on every host: pass/warn/fail, the value seen and a remedy.
     Preflight(preflight::Args),
+    /// Host keys: accept one after comparing its fingerprint (`hosts accept HOST SHA256:...`).
+    Hosts(host_keys::Args),
     /// Build, verify and inspect offline bundles (NAME-VERSION.cairn); make signing keys.
     Bundle(bundle::Args),
     /// Serve a verified bundle over HTTP: its files and an apt repository.
@@ -111,6 +114,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inventory(a) => inventory::run(a)?,
         Command::Play(a) => play::run(a).await?,
         Command::Preflight(a) => preflight::run(a).await?,
+        Command::Hosts(a) => host_keys::run(a).await?,
         Command::Bundle(a) => bundle::run(a)?,
         Command::Serve(a) => serve::run(a).await?,
         Command::Runs(a) => runs::run(a)?,

@@ -13,7 +13,7 @@ use std::time::Instant;
 use super::hosts::{BecomeArgs, HostArgs};
 use super::{EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE};
 use cairn_engine::preflight::{self, Check, Policy, Status, policy::ROLES};
-use cairn_protocol::PreflightCheck;
+use cairn_protocol::{PreflightCheck, PreflightFix};
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -52,6 +52,11 @@ pub struct Args {
     /// print what changed, then check again. Nothing else is touched.
     #[arg(long)]
     pub fix: bool,
+
+    /// Like --fix, but only the remedies of these check ids (comma-separated or repeated;
+    /// `sysctl:net.ipv4.ip_forward`, `time_sync`, ...).
+    #[arg(long, value_name = "ID", value_delimiter = ',')]
+    pub fix_only: Vec<String>,
 
     /// Time synchronous writes on etcd hosts' data disk (p99; as cluster.yaml's
     /// preflight.fsync_probe).
@@ -112,8 +117,11 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             .as_ref()
             .map(|i| (i.address.to_string(), i.ntp_port)),
         arches: found.arches.clone(),
-        fix: args.fix,
+        fix: args.fix || !args.fix_only.is_empty(),
+        fix_only: args.fix_only.clone(),
+        source: source_flags(&args.hosts),
     };
+    let fixing = opts.fix;
     // cluster.yaml's `preflight:` section: thresholds and ids ignored, with the flag's.
     let mut policy = sel
         .settings
@@ -138,7 +146,8 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     apply_ignore(&mut checks, &ignore);
     let took = started.elapsed();
     let wire: Vec<PreflightCheck> = checks.iter().map(to_wire).collect();
-    record(&args, &sel.hosts, &wire);
+    let wire_fixed: Vec<PreflightFix> = fixed.iter().map(fix_to_wire).collect();
+    record(&args, &sel.hosts, &wire, &wire_fixed);
     let sum = preflight::summary(&checks);
     if args.json {
         let mut v = serde_json::json!({
@@ -148,45 +157,80 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
                         "skipped": sum.skipped, "ignored": sum.ignored},
             "checks": wire,
         });
-        if args.fix {
-            v["fixed"] = fixed
-                .iter()
-                .map(|f| {
-                    serde_json::json!({"host": f.host, "id": f.id,
-                    "outcome": f.outcome.word(), "text": f.outcome.text()})
-                })
-                .collect();
+        if sum.pending > 0 {
+            v["summary"]["pending"] = sum.pending.into();
+        }
+        if fixing {
+            v["fixed"] = serde_json::to_value(&wire_fixed)?;
         }
         outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        if args.fix {
+        if fixing {
             super::out(fix_report(&fixed));
         }
         super::out(table(&shown_hosts, &checks, &roles, args.all, colour()));
         outln!(
-            "pre-flight: {} hosts, {} checks in {:.1} s: {} pass, {} warn, {} fail, {} skipped, {} ignored",
-            sel.hosts.len(),
-            checks.len(),
-            took.as_secs_f64(),
-            sum.pass,
-            sum.warn,
-            sum.fail,
-            sum.skipped,
-            sum.ignored
+            "{}",
+            summary_line(sel.hosts.len(), checks.len(), took.as_secs_f64(), &sum)
         );
     }
-    let failed = |ssh: bool| {
-        checks
-            .iter()
-            .any(|c| c.status == Status::Fail && (c.id == "ssh") == ssh)
+    Ok(exit_code(&checks))
+}
+
+/// `--config cluster.yaml` (and the trust store's flags when given): how a remedy's command
+/// names the same inventory and known_hosts.
+pub(super) fn source_flags(hosts: &super::hosts::HostArgs) -> String {
+    format!("{}{}", hosts.source.as_flag(), hosts.reach.trust_flags())
+}
+
+/// The closing line; `pending` only when a host key waits to be accepted.
+pub(super) fn summary_line(
+    hosts: usize,
+    checks: usize,
+    secs: f64,
+    sum: &preflight::Summary,
+) -> String {
+    let mut line = format!(
+        "pre-flight: {hosts} hosts, {checks} checks in {secs:.1} s: {} pass, {} warn, {} fail, {} skipped, {} ignored",
+        sum.pass, sum.warn, sum.fail, sum.skipped, sum.ignored
+    );
+    if sum.pending > 0 {
+        line.push_str(&format!(
+            ", {} pending (host keys to accept: `cairn hosts accept`)",
+            sum.pending
+        ));
+    }
+    line
+}
+
+/// 2 when a check failed; 4 when only reaching hosts did (a failed `ssh` check, or a host key
+/// pending acceptance: those hosts were not checked); else 0.
+pub(super) fn exit_code(checks: &[Check]) -> u8 {
+    let blocked = |ssh: bool| {
+        checks.iter().any(|c| {
+            preflight::report::is_connection(&c.id) == ssh
+                && matches!(c.status, Status::Fail | Status::Pending)
+        })
     };
-    Ok(if failed(false) {
+    if blocked(false) {
         EXIT_FAILED
-    } else if failed(true) {
+    } else if blocked(true) {
         EXIT_UNREACHABLE
     } else {
         EXIT_OK
-    })
+    }
+}
+
+/// One `--fix` remedy in its wire form (JSON, the store, the API).
+pub(super) fn fix_to_wire(f: &preflight::fix::Fixed) -> PreflightFix {
+    PreflightFix {
+        host: f.host.clone(),
+        id: f.id.clone(),
+        action: f.action.clone(),
+        outcome: f.outcome.word().to_string(),
+        changed: matches!(f.outcome, preflight::fix::Outcome::Changed(_)),
+        text: f.outcome.text().to_string(),
+    }
 }
 
 /// What `--fix` did, one line per remedy (then the table shows the state after it).
@@ -228,13 +272,14 @@ pub(super) fn to_wire(c: &Check) -> PreflightCheck {
         value: c.value.clone(),
         threshold: c.threshold.clone(),
         remedy: c.remedy.clone(),
+        fixable: preflight::fix::fixable(&c.id) && matches!(c.status, Status::Warn | Status::Fail),
     }
 }
 
 /// Pre-flight results go to the store for the console; a store that cannot be written is a
 /// warning (the table on screen is the result).
-fn record(args: &Args, hosts: &[String], checks: &[PreflightCheck]) {
-    record_in(args.hosts.reach.state_dir.clone(), hosts, checks);
+fn record(args: &Args, hosts: &[String], checks: &[PreflightCheck], fixes: &[PreflightFix]) {
+    record_in(args.hosts.reach.state_dir.clone(), hosts, checks, fixes);
 }
 
 /// [`record`] for any command that runs pre-flight (`cairn install` too).
@@ -242,12 +287,16 @@ pub(super) fn record_in(
     state_dir: Option<std::path::PathBuf>,
     hosts: &[String],
     checks: &[PreflightCheck],
+    fixes: &[PreflightFix],
 ) {
     let dir = crate::state_dir::resolve(state_dir);
     let saved = crate::store::Store::open_in(&dir).and_then(|mut s| {
         let id = s.begin_run("preflight", &hosts.join(" "))?;
         s.save_checks(id, checks)?;
-        let failed = checks.iter().any(|c| c.status == "fail");
+        s.save_fixes(id, fixes)?;
+        let failed = checks
+            .iter()
+            .any(|c| c.status == "fail" || c.status == "pending");
         let status = if failed {
             crate::store::RunStatus::Failed
         } else {
@@ -271,6 +320,7 @@ fn status_text(s: &Status, colour: bool) -> String {
         Status::Fail => ("FAIL", "31"),
         Status::Skipped(_) => ("skipped", "36"),
         Status::Ignored => ("ignored", "35"),
+        Status::Pending => ("PENDING", "1;33"),
     };
     if colour {
         format!("\x1b[{code}m{word:<7}\x1b[0m")
@@ -372,5 +422,50 @@ mod tests {
              \x20 ignored os         Debian 10\n\
              \x20 1 checks passed\n"
         );
+    }
+
+    #[test]
+    fn a_pending_host_key_is_never_a_pass_and_stops_like_an_unreachable_host() {
+        let pending = Check::new(
+            "lab54",
+            "ssh:hostkey",
+            Status::Pending,
+            "ssh-ed25519 SHA256:x",
+        );
+        let ok = Check::new("lab55", "memory", Status::Pass, "8 GiB");
+        assert_eq!(exit_code(std::slice::from_ref(&ok)), EXIT_OK);
+        assert_eq!(exit_code(&[ok.clone(), pending.clone()]), EXIT_UNREACHABLE);
+        let failed = Check::new("lab55", "port:2379", Status::Fail, "in use");
+        assert_eq!(exit_code(&[pending.clone(), failed]), EXIT_FAILED);
+        // --ignore-preflight cannot turn a pending key into anything else.
+        let mut checks = vec![pending.clone()];
+        apply_ignore(&mut checks, &BTreeSet::from(["ssh:hostkey"]));
+        assert_eq!(checks[0].status, Status::Pending);
+        assert_eq!(to_wire(&pending).status, "pending");
+        let sum = preflight::summary(&[ok, pending]);
+        assert_eq!(
+            summary_line(2, 2, 0.25, &sum),
+            "pre-flight: 2 hosts, 2 checks in 0.2 s: 1 pass, 0 warn, 0 fail, 0 skipped, 0 ignored, 1 pending (host keys to accept: `cairn hosts accept`)"
+        );
+        assert_eq!(
+            table(
+                &["lab54".into()],
+                &[Check::new("lab54", "ssh:hostkey", Status::Pending, "k")],
+                &|_| vec![],
+                false,
+                false
+            ),
+            "\nlab54  (no role)\n  PENDING ssh:hostkey  k\n"
+        );
+    }
+
+    #[test]
+    fn only_warned_or_failed_checks_with_a_remedy_are_fixable() {
+        let c = |id: &str, st: Status| to_wire(&Check::new("h", id, st, "v")).fixable;
+        assert!(c("sysctl:net.ipv4.ip_forward", Status::Warn));
+        assert!(c("time_sync", Status::Fail));
+        assert!(!c("sysctl:net.ipv4.ip_forward", Status::Pass));
+        assert!(!c("sysctl:net.ipv4.ip_forward", Status::Ignored));
+        assert!(!c("port:2379", Status::Fail));
     }
 }

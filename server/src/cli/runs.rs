@@ -118,6 +118,20 @@ fn list(store: &Store, args: &Args) -> Result<(), StoreError> {
 fn show(store: &Store, id: i64, json: bool) -> Result<(), StoreError> {
     let run = store.run(id)?;
     if run.kind == "preflight" {
+        // What --fix did first (the checks are the state after it); --json stays one check
+        // per line.
+        if !json {
+            for f in store.fixes(id)? {
+                outln!(
+                    "fix: {} {}: {}: {} [{}]",
+                    f.host,
+                    f.id,
+                    f.outcome,
+                    f.text,
+                    f.action
+                );
+            }
+        }
         for c in store.checks(id)? {
             if json {
                 if let Ok(line) = serde_json::to_string(&c) {

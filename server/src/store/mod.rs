@@ -21,12 +21,13 @@ use rusqlite::{Connection, params};
 const SCHEMA: &str = include_str!("schema.sql");
 /// Each later version's statements, applied in order to a database at the version before.
 /// (Version 3 was never released: its work became 5.)
-const MIGRATIONS: [(i64, &str); 3] = [
+const MIGRATIONS: [(i64, &str); 4] = [
     (2, include_str!("migrations/2.sql")),
     (4, include_str!("migrations/4.sql")),
     (5, include_str!("migrations/5.sql")),
+    (6, include_str!("migrations/6.sql")),
 ];
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -224,8 +225,8 @@ impl Store {
         let tx = self.conn.transaction()?;
         {
             let mut st = tx.prepare(
-                "INSERT OR REPLACE INTO checks (run_id, host, id, status, reason, value, threshold, remedy)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT OR REPLACE INTO checks (run_id, host, id, status, reason, value, threshold, remedy, fixable)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             for c in checks {
                 st.execute(params![
@@ -236,7 +237,8 @@ impl Store {
                     c.reason,
                     c.value,
                     c.threshold,
-                    c.remedy
+                    c.remedy,
+                    c.fixable
                 ])?;
             }
         }
@@ -247,7 +249,7 @@ impl Store {
     /// Run `id`'s pre-flight checks, in the order they were saved per host.
     pub fn checks(&self, id: i64) -> Result<Vec<cairn_protocol::PreflightCheck>, StoreError> {
         let mut st = self.conn.prepare(
-            "SELECT host, id, status, reason, value, threshold, remedy FROM checks WHERE run_id = ?1",
+            "SELECT host, id, status, reason, value, threshold, remedy, fixable FROM checks WHERE run_id = ?1",
         )?;
         let rows = st
             .query_map(params![id], |r| {
@@ -259,6 +261,49 @@ impl Store {
                     value: r.get(4)?,
                     threshold: r.get(5)?,
                     remedy: r.get(6)?,
+                    fixable: r.get(7)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Record what `--fix` did in pre-flight run `id`, in order.
+    pub fn save_fixes(
+        &mut self,
+        id: i64,
+        fixes: &[cairn_protocol::PreflightFix],
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut st = tx.prepare(
+                "INSERT INTO fixes (run_id, seq, host, id, action, outcome, changed, text)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for (seq, f) in fixes.iter().enumerate() {
+                st.execute(params![
+                    id, seq as i64, f.host, f.id, f.action, f.outcome, f.changed, f.text
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Run `id`'s `--fix` record, in the order it was saved (empty without `--fix`).
+    pub fn fixes(&self, id: i64) -> Result<Vec<cairn_protocol::PreflightFix>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT host, id, action, outcome, changed, text FROM fixes WHERE run_id = ?1 ORDER BY seq",
+        )?;
+        let rows = st
+            .query_map(params![id], |r| {
+                Ok(cairn_protocol::PreflightFix {
+                    host: r.get(0)?,
+                    id: r.get(1)?,
+                    action: r.get(2)?,
+                    outcome: r.get(3)?,
+                    changed: r.get(4)?,
+                    text: r.get(5)?,
                 })
             })?
             .collect::<Result<_, _>>()?;

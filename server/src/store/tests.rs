@@ -229,9 +229,38 @@ fn a_version_1_store_is_migrated_and_keeps_its_runs() {
         value: "in use".into(),
         threshold: None,
         remedy: Some("stop it".into()),
+        fixable: false,
     };
-    s.save_checks(id, std::slice::from_ref(&check)).unwrap();
-    assert_eq!(s.checks(id).unwrap(), vec![check]);
+    let warn = cairn_protocol::PreflightCheck {
+        id: "sysctl:net.ipv4.ip_forward".into(),
+        status: "warn".into(),
+        fixable: true,
+        ..check.clone()
+    };
+    s.save_checks(id, &[check.clone(), warn.clone()]).unwrap();
+    assert_eq!(s.checks(id).unwrap(), vec![check, warn]);
+    // What --fix did (schema 6), in order, back as it was saved.
+    let fixes = vec![
+        cairn_protocol::PreflightFix {
+            host: "lab1".into(),
+            id: "sysctl:net.ipv4.ip_forward".into(),
+            action: "sysctl net.ipv4.ip_forward=1, persisted in /etc/sysctl.d/90-cairn.conf".into(),
+            outcome: "changed".into(),
+            changed: true,
+            text: "set 0 -> 1".into(),
+        },
+        cairn_protocol::PreflightFix {
+            host: "lab1".into(),
+            id: "module:overlay".into(),
+            action: "modprobe overlay, persisted in /etc/modules-load.d/cairn.conf".into(),
+            outcome: "not applied".into(),
+            changed: false,
+            text: "container".into(),
+        },
+    ];
+    assert_eq!(s.fixes(id).unwrap(), vec![]);
+    s.save_fixes(id, &fixes).unwrap();
+    assert_eq!(s.fixes(id).unwrap(), fixes);
 }
 
 #[test]

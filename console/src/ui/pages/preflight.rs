@@ -1,14 +1,17 @@
 //! `/preflight` (step 4): run the same checks as `cairn preflight` on every host (a run of kind
 //! `preflight`, followed live until it ends), then the host × check matrix. Ignoring a check is
 //! explicit (a ticked box per check, sent with the next run) and stays visible: the server
-//! reports it as `ignored`, and the row keeps its mark.
+//! reports it as `ignored`, and the row keeps its mark. "Fix" (per check, or "Fix all safe")
+//! runs pre-flight again with the CLI's `--fix-only ID` / `--fix` on the server: the safe
+//! remedies on the hosts where the check warned or failed, then the checks again; the page
+//! shows what was done (the run's fix record) above the new matrix.
 
 use cairn_protocol::api::{PreflightRequest, RunRecord, RunStarted, WizardState};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::ui::api;
-use crate::ui::parts::checks::ChecksMatrix;
+use crate::ui::parts::checks::{ChecksMatrix, fixes_view};
 use crate::ui::parts::load::error_box;
 use crate::ui::parts::nav::StepNav;
 use crate::ui::parts::run_view::RunView;
@@ -69,10 +72,13 @@ pub fn PreflightPage() -> impl IntoView {
             Err(f) => error.set(Some(f)),
         }
     });
-    let start = move |_| {
+    // A run: plain, with every safe remedy (`fix`), or with only some checks' (`only`).
+    let launch = move |fix: bool, only: Vec<String>| {
         busy.set(true);
         let body = PreflightRequest {
             ignore: ignored.get_untracked(),
+            fix: fix || !only.is_empty(),
+            fix_only: only,
         };
         spawn_local(async move {
             match api::post::<_, RunStarted>("/api/preflight", &body).await {
@@ -87,6 +93,9 @@ pub fn PreflightPage() -> impl IntoView {
             busy.set(false);
         });
     };
+    let start = move |_| launch(false, Vec::new());
+    let fix_all = move |_| launch(true, Vec::new());
+    let on_fix = Callback::new(move |id: String| launch(true, vec![id]));
     let on_ignore = Callback::new(move |(id, on): (String, bool)| {
         ignored.update(|v| {
             v.retain(|x| *x != id);
@@ -97,7 +106,7 @@ pub fn PreflightPage() -> impl IntoView {
     });
     view! {
         <h1 id="title">"4 · Pre-flight"</h1>
-        <p>"Checks every host for what its roles need (OS, memory, disks, ports, time, repository reachable…). Nothing is changed on the hosts."</p>
+        <p>"Checks every host for what its roles need (OS, memory, disks, ports, time, repository reachable…). Nothing is changed on the hosts, unless you click Fix: then only the safe remedies (sysctls, kernel modules, swap off, time sync to the installer), and the checks run again."</p>
         <div class="actions">
             <button id="run-preflight" class="primary" on:click=start disabled=move || busy.get()>
                 {move || if run.get().is_some() { "Run pre-flight again" } else { "Run pre-flight" }}
@@ -110,13 +119,21 @@ pub fn PreflightPage() -> impl IntoView {
         {move || error_box(error.get())}
         {move || match (run.get(), record.get()) {
             (None, _) => view! { <p class="muted">"Not run yet."</p> }.into_any(),
-            (Some(id), Some(r)) if r.run.finished_ms.is_some() => view! {
+            (Some(id), Some(r)) if r.run.finished_ms.is_some() => {
+                let any_fixable = r.checks.iter().any(|c| c.fixable);
+                view! {
                 <p>
                     <span id="preflight-status" class=format!("badge {}", r.run.status) data-status=r.run.status.clone()>{r.run.status.clone()}</span>
                     " " <a href=format!("/runs/{id}")>{format!("run #{id}")}</a>
+                    {any_fixable.then(|| view! {
+                        " " <button id="fix-all" on:click=fix_all disabled=move || busy.get()
+                            title="Apply every safe remedy (as cairn preflight --fix), then check again">"Fix all safe"</button>
+                    })}
                 </p>
-                <ChecksMatrix checks=r.checks.clone() ignored=ignored on_ignore problems_only/>
-            }.into_any(),
+                {fixes_view(r.fixes.clone())}
+                <ChecksMatrix checks=r.checks.clone() ignored=ignored on_ignore problems_only on_fix busy/>
+                }.into_any()
+            }
             (Some(id), _) => view! { <p>"Running…"</p> <RunView run=id/> }.into_any(),
         }}
         <StepNav back="/roles" next="/review"/>

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use crate::model::progress::duration_words;
-use crate::ui::parts::checks::ChecksMatrix;
+use crate::ui::parts::checks::{ChecksMatrix, fixes_view};
 use crate::ui::parts::load::{Loaded, error_box, load};
 use crate::ui::parts::run_view::RunView;
 
@@ -88,7 +88,8 @@ fn RunDetail(id: i64) -> impl IntoView {
             Loaded::Failed(f) => error_box(Some(f)).into_any(),
             Loaded::Ready(r) if !r.checks.is_empty() => view! {
                 <p><span class=format!("badge {}", r.run.status)>{r.run.status.clone()}</span> " " {format!("{} · {}", r.run.kind, r.run.title)}</p>
-                <ChecksMatrix checks=r.checks.clone() ignored on_ignore=none problems_only=false/>
+                {fixes_view(r.fixes.clone())}
+                <ChecksMatrix checks=r.checks.clone() ignored on_ignore=none problems_only=false busy=false/>
             }.into_any(),
             Loaded::Ready(_) => view! { <RunView run=id/> }.into_any(),
         }}

@@ -32,6 +32,24 @@ pub enum Action {
 }
 
 impl Action {
+    /// What the action does, in words (`sysctl net.ipv4.ip_forward=1, persisted`): the
+    /// record's `action`.
+    pub fn describe(&self) -> String {
+        match self {
+            Action::Sysctl { name, value } => {
+                format!("sysctl {name}={value}, persisted in /etc/sysctl.d/90-cairn.conf")
+            }
+            Action::Module(m) => {
+                format!("modprobe {m}, persisted in /etc/modules-load.d/cairn.conf")
+            }
+            Action::Swapoff => "swapoff -a".into(),
+            Action::Fstab => "comment out the swap lines of /etc/fstab".into(),
+            Action::Chrony { address, port } => {
+                format!("chrony: the installer's NTP {address} port {port} as a source")
+            }
+        }
+    }
+
     fn args(&self) -> Vec<String> {
         match self {
             Action::Sysctl { name, value } => vec!["sysctl".into(), name.clone(), value.clone()],
@@ -82,7 +100,34 @@ pub struct Fixed {
     pub host: String,
     /// The check it remedies (`sysctl:net.ipv4.ip_forward`, `swap_fstab`, `time_sync`).
     pub id: String,
+    /// What the remedy is ([`Action::describe`]; for one not applied, what it would be).
+    pub action: String,
     pub outcome: Outcome,
+}
+
+/// Whether `--fix` has a remedy for check `id` (when it warns or fails): what the console
+/// offers a "Fix" button for. Whether it can be applied on a given host (a container's kernel)
+/// is the plan's to say, with the reason.
+pub fn fixable(id: &str) -> bool {
+    id.starts_with("module:")
+        || id.starts_with("sysctl:")
+        || matches!(id, "swap" | "swap_fstab" | "time_sync")
+}
+
+/// The remedy of check `id` in words, for one that is not applied.
+fn intended(id: &str) -> String {
+    if let Some(m) = id.strip_prefix("module:") {
+        format!("modprobe {m}, persisted in /etc/modules-load.d/cairn.conf")
+    } else if let Some(s) = id.strip_prefix("sysctl:") {
+        format!("sysctl {s}, persisted in /etc/sysctl.d/90-cairn.conf")
+    } else {
+        match id {
+            "swap" => "swapoff -a".into(),
+            "swap_fstab" => "comment out the swap lines of /etc/fstab".into(),
+            "time_sync" => "chrony: the installer's NTP as a source".into(),
+            _ => id.to_string(),
+        }
+    }
 }
 
 /// The plan for one host: actions to run (with the check id each remedies, in the script's
@@ -96,6 +141,21 @@ pub struct Plan {
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()
+    }
+
+    /// Only the remedies of the check ids in `ids` (`--fix-only`; empty: all of them). `swap`
+    /// keeps its `swap_fstab` step: swap turned off but left in /etc/fstab comes back at boot.
+    pub fn only(mut self, ids: &[String]) -> Plan {
+        if ids.is_empty() {
+            return self;
+        }
+        let wanted = |id: &str| {
+            ids.iter()
+                .any(|w| w == id || (id == "swap_fstab" && w == "swap"))
+        };
+        self.actions.retain(|(id, _)| wanted(id));
+        self.not_applied.retain(|(id, _)| wanted(id));
+        self
     }
 }
 
@@ -215,6 +275,7 @@ pub async fn apply(
         .map(|(id, why)| Fixed {
             host: host.to_string(),
             id: id.clone(),
+            action: intended(id),
             outcome: Outcome::NotApplied(why.clone()),
         })
         .collect();
@@ -234,7 +295,7 @@ pub async fn apply(
     }
     let done = conn.exec(req).await?;
     let reported = parse(&done.stdout_str());
-    for (id, _) in &plan.actions {
+    for (id, action) in &plan.actions {
         let outcome = reported
             .iter()
             .find(|(r, _)| r == id)
@@ -249,6 +310,7 @@ pub async fn apply(
         out.push(Fixed {
             host: host.to_string(),
             id: id.clone(),
+            action: action.describe(),
             outcome,
         });
     }

@@ -9,12 +9,14 @@
 //! on the same connection), then is probed and checked again: what is reported is the state
 //! after the fix.
 //!
-//! Owns the order of that work and turning an unreachable host into failed checks (data, not
-//! an error). Must not: print, store, or know about HTTP (the repo is fetched *by the host*).
+//! Owns the order of that work and turning an unreachable host into checks (data, not an
+//! error: `hostkey.rs`; an unknown host key is `pending`, not failed). Must not: print, store,
+//! or know about HTTP (the repo is fetched *by the host*).
 
 pub mod checks;
 pub mod clock;
 pub mod fix;
+pub mod hostkey;
 pub mod policy;
 pub mod probe;
 pub mod report;
@@ -43,6 +45,11 @@ pub struct Options<'a> {
     pub arches: Vec<String>,
     /// Apply the safe remedies, then check again (`--fix`).
     pub fix: bool,
+    /// With `fix`: only the remedies of these check ids (`--fix-only`); empty: every safe one.
+    pub fix_only: Vec<String>,
+    /// How the command names its inventory (`--config cluster.yaml`), for the commands a
+    /// remedy shows.
+    pub source: String,
 }
 
 /// Everything a pre-flight produced: the checks (after any fix) and what `--fix` did.
@@ -63,8 +70,8 @@ pub async fn run(
     run_all(hosts, connector, policy, opts).await.checks
 }
 
-/// Probe, offset and connect time of a host that answered.
-type Reached = (probe::Probe, Option<clock::Offset>, std::time::Duration);
+/// Probe, offset and connect time of a host that answered; else the check saying why not.
+type Reached = Result<(probe::Probe, Option<clock::Offset>, std::time::Duration), Check>;
 
 /// [`run`], with what `--fix` changed.
 pub async fn run_all(
@@ -98,11 +105,17 @@ pub async fn run_all(
             let started = Instant::now();
             let target = match (opts.target)(&host) {
                 Ok(t) => t,
-                Err(e) => return (host, roles, Err(e), Vec::new()),
+                Err(e) => {
+                    let c = hostkey::ssh_failed(&host, &e);
+                    return (host, roles, Err(c), Vec::new());
+                }
             };
             let conn = match connector.connect(&target).await {
                 Ok(c) => c,
-                Err(e) => return (host, roles, Err(e.to_string()), Vec::new()),
+                Err(e) => {
+                    let c = hostkey::unreached(&host, &e, &opts.source);
+                    return (host, roles, Err(c), Vec::new());
+                }
             };
             let connect = started.elapsed();
             let become_user = (opts.become_user)(&host);
@@ -111,20 +124,20 @@ pub async fn run_all(
                 let offset = clock::measure(&conn, CLOCK_SAMPLES).await;
                 match (probed, offset) {
                     (Ok(Ok(p)), Ok(o)) => Ok((p, o, connect)),
-                    (Ok(Err(e)), _) => Err(e),
-                    (Err(e), _) | (_, Err(e)) => Err(e.to_string()),
+                    (Ok(Err(e)), _) => Err(hostkey::ssh_failed(&host, &e)),
+                    (Err(e), _) | (_, Err(e)) => Err(hostkey::ssh_failed(&host, &e.to_string())),
                 }
             };
-            let mut r: Result<Reached, String> = look().await;
+            let mut r: Reached = look().await;
             let mut fixed = Vec::new();
             if opts.fix
                 && let Ok((p, o, _)) = &r
             {
                 let first = checks::host(policy, &input(&host, &roles, p, *o, opts));
-                let plan = fix::plan(&needs, p, &first, opts.ntp.as_ref());
+                let plan = fix::plan(&needs, p, &first, opts.ntp.as_ref()).only(&opts.fix_only);
                 match fix::apply(&conn, become_user.as_deref(), &host, &plan).await {
                     Ok(f) => fixed = f,
-                    Err(e) => r = Err(e.to_string()),
+                    Err(e) => r = Err(hostkey::ssh_failed(&host, &e.to_string())),
                 }
                 if !plan.is_empty() && r.is_ok() {
                     r = look().await;
@@ -152,10 +165,7 @@ pub async fn run_all(
                 out.extend(checks::host(policy, &input(host, roles, p, *o, opts)));
                 reached.push((host.as_str(), p, *o));
             }
-            Err(e) => out.push(
-                Check::new(host, "ssh", Status::Fail, e.clone())
-                    .remedy("fix the address, user, key or host key (see the message), then run pre-flight again"),
-            ),
+            Err(c) => out.push(c.clone()),
         }
     }
     out.extend(checks::across(policy, &reached));

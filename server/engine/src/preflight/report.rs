@@ -3,7 +3,8 @@
 //! these; nothing here prints.
 
 /// How a check came out. `Ignored` is set only by the caller (`--ignore-preflight`), so an
-/// ignored failure is never shown as passed.
+/// ignored failure is never shown as passed. `Pending` waits for the operator (a host key not
+/// yet accepted): it is not a pass, cannot be ignored, and stops an install like a failure.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Status {
     Pass,
@@ -12,6 +13,9 @@ pub enum Status {
     /// Not applicable here, with the reason (`container: the kernel is the host machine's`).
     Skipped(String),
     Ignored,
+    /// Waiting for the operator's decision (`ssh:hostkey`: an unknown key, shown with its
+    /// fingerprint, until it is accepted). The host was not checked further.
+    Pending,
 }
 
 impl Status {
@@ -22,6 +26,7 @@ impl Status {
             Status::Fail => "fail",
             Status::Skipped(_) => "skipped",
             Status::Ignored => "ignored",
+            Status::Pending => "pending",
         }
     }
 }
@@ -80,6 +85,7 @@ pub struct Summary {
     pub fail: usize,
     pub skipped: usize,
     pub ignored: usize,
+    pub pending: usize,
 }
 
 pub fn summary(checks: &[Check]) -> Summary {
@@ -91,7 +97,14 @@ pub fn summary(checks: &[Check]) -> Summary {
             Status::Fail => s.fail += 1,
             Status::Skipped(_) => s.skipped += 1,
             Status::Ignored => s.ignored += 1,
+            Status::Pending => s.pending += 1,
         }
     }
     s
+}
+
+/// Checks about reaching the host (`ssh`, `ssh:hostkey`): when one of them is not a pass, the
+/// host was not checked at all (exit 4, "unreachable", rather than 2).
+pub fn is_connection(id: &str) -> bool {
+    id == "ssh" || id.starts_with("ssh:")
 }

@@ -194,3 +194,77 @@ fn the_script_report_is_read_line_by_line() {
         ]
     );
 }
+
+#[test]
+fn fix_only_keeps_the_chosen_checks_remedies_and_swaps_fstab_step() {
+    let p = Plan {
+        actions: vec![
+            ("module:overlay".into(), Action::Module("overlay".into())),
+            (
+                "sysctl:net.ipv4.ip_forward".into(),
+                Action::Sysctl {
+                    name: "net.ipv4.ip_forward".into(),
+                    value: "1".into(),
+                },
+            ),
+            ("swap".into(), Action::Swapoff),
+            ("swap_fstab".into(), Action::Fstab),
+        ],
+        not_applied: vec![("time_sync".into(), "no chrony".into())],
+    };
+    assert_eq!(p.clone().only(&[]), p, "empty: everything");
+    let one = p.clone().only(&["sysctl:net.ipv4.ip_forward".to_string()]);
+    assert_eq!(
+        one.actions.iter().map(|a| a.0.as_str()).collect::<Vec<_>>(),
+        ["sysctl:net.ipv4.ip_forward"]
+    );
+    assert!(one.not_applied.is_empty());
+    let swap = p.only(&["swap".to_string(), "time_sync".to_string()]);
+    assert_eq!(
+        swap.actions
+            .iter()
+            .map(|a| a.0.as_str())
+            .collect::<Vec<_>>(),
+        ["swap", "swap_fstab"]
+    );
+    assert_eq!(swap.not_applied.len(), 1);
+}
+
+#[test]
+fn fixable_ids_and_what_each_action_says() {
+    for id in [
+        "module:br_netfilter",
+        "sysctl:net.ipv4.ip_forward",
+        "swap",
+        "swap_fstab",
+        "time_sync",
+    ] {
+        assert!(fixable(id), "{id}");
+    }
+    for id in [
+        "memory",
+        "port:2379",
+        "disk:/",
+        "ssh:hostkey",
+        "clock_offset",
+        "os",
+    ] {
+        assert!(!fixable(id), "{id}");
+    }
+    assert_eq!(
+        Action::Sysctl {
+            name: "net.ipv4.ip_forward".into(),
+            value: "1".into()
+        }
+        .describe(),
+        "sysctl net.ipv4.ip_forward=1, persisted in /etc/sysctl.d/90-cairn.conf"
+    );
+    assert_eq!(
+        Action::Chrony {
+            address: "10.213.0.1".into(),
+            port: 123
+        }
+        .describe(),
+        "chrony: the installer's NTP 10.213.0.1 port 123 as a source"
+    );
+}
