@@ -1,9 +1,10 @@
 //! `file`: make a path be a file, directory, symbolic or hard link, absent, or touched, with
 //! mode/owner/group (and `recurse` over a directory), as Ansible's `file` module does.
 //!
-//! One exec probes the path (and `src` for links); one exec makes the change and prints the
-//! final state (so results carry the real mode and owner); `recurse` adds one exec listing
-//! the tree (`find` + `stat`) and applies only what differs. `--diff` shows the state and
+//! One script probes the path (and `src` for links); one script makes the change and prints
+//! the final state (so results carry the real mode and owner); `recurse` adds one script
+//! listing the tree (`find` + `stat`) and applies only what differs. All in one shell on the
+//! host, one exec (a [`Session`]). `--diff` shows the state and
 //! attribute changes as Ansible's `{path, state, mode...}` before/after maps.
 //! Must not: write file contents (see `copy`).
 
@@ -12,6 +13,7 @@ use std::fmt::Write as _;
 use serde_json::Value as Json;
 
 use super::remote_path::{self, Attrs, PathState, Probe, Sum};
+use super::session::Session;
 use super::{Call, ModuleResult, arg_bool, arg_str, path_arg};
 use crate::playbook::Vars;
 use crate::ssh::SshError;
@@ -20,13 +22,20 @@ use crate::ssh::quote::shell_quote;
 const STATES: &[&str] = &["file", "directory", "link", "hard", "absent", "touch"];
 
 pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
-    match run_inner(call).await? {
+    // The probe and the change in one shell on the host.
+    let mut s = Session::new(call);
+    let r = run_inner(call, &mut s).await;
+    s.close().await;
+    match r? {
         Ok(r) => Ok(r),
         Err(msg) => Ok(ModuleResult::failed(msg)),
     }
 }
 
-async fn run_inner(call: &Call<'_>) -> Result<Result<ModuleResult, String>, SshError> {
+async fn run_inner(
+    call: &Call<'_>,
+    s: &mut Session<'_>,
+) -> Result<Result<ModuleResult, String>, SshError> {
     let args = call.args;
     let Some(path) = path_arg(args) else {
         return Ok(Err("missing required arguments: path".into()));
@@ -83,7 +92,7 @@ async fn run_inner(call: &Call<'_>) -> Result<Result<ModuleResult, String>, SshE
             sum: Sum::None,
         },
     ];
-    let states = remote_path::probe(call, &probes).await?;
+    let states = remote_path::probe_first(s, &probes).await?;
     let (st, src_st) = (&states[0], &states[1]);
     let state = match state_arg.as_deref() {
         Some(s) => s,
@@ -113,7 +122,7 @@ async fn run_inner(call: &Call<'_>) -> Result<Result<ModuleResult, String>, SshE
             }
             r.extra.insert("state".into(), "absent".into());
             finish_diff(call, &mut r, &path, changed, before, after);
-            return apply(call, r, &script, changed, None).await;
+            return apply(call, s, r, &script, changed, None).await;
         }
         "file" => {
             if !st.exists {
@@ -253,7 +262,7 @@ async fn run_inner(call: &Call<'_>) -> Result<Result<ModuleResult, String>, SshE
     }
     if recurse && (attrs.mode.is_some() || attrs.owner.is_some() || attrs.group.is_some()) {
         let tree = if st.exists {
-            list_tree(call, &path).await?
+            list_tree(s, &path).await?
         } else {
             Vec::new()
         };
@@ -276,9 +285,9 @@ async fn run_inner(call: &Call<'_>) -> Result<Result<ModuleResult, String>, SshE
     // state is the final one, without another exec.
     if !changed && st.exists && probes[0].follow != no_deref {
         report_state(&mut r, st);
-        return apply(call, r, &script, changed, None).await;
+        return apply(call, s, r, &script, changed, None).await;
     }
-    apply(call, r, &script, changed, Some((&path, no_deref))).await
+    apply(call, s, r, &script, changed, Some((&path, no_deref))).await
 }
 
 /// The final state's fields of the result.
@@ -301,6 +310,7 @@ fn finish_diff(call: &Call<'_>, r: &mut ModuleResult, path: &str, changed: bool,
 /// Run the change (not in check mode) and report the final state of `path`.
 async fn apply(
     call: &Call<'_>,
+    s: &mut Session<'_>,
     mut r: ModuleResult,
     script: &str,
     changed: bool,
@@ -319,7 +329,7 @@ async fn apply(
     if let Some(p) = &report_probe {
         full.push_str(&remote_path::probe_script(std::slice::from_ref(p)));
     }
-    let out = remote_path::sh(call, &full).await?;
+    let out = s.sh(&full).await?;
     if !out.success() {
         return Ok(Err(format!(
             "changing {} failed: {}",
@@ -369,12 +379,12 @@ fn touch_args(args: &Vars) -> Result<String, String> {
 }
 
 /// Every path under `dir` (not `dir` itself) with its state, in one exec.
-async fn list_tree(call: &Call<'_>, dir: &str) -> Result<Vec<(String, PathState)>, SshError> {
+async fn list_tree(s: &mut Session<'_>, dir: &str) -> Result<Vec<(String, PathState)>, SshError> {
     let script = format!(
         "find {} -mindepth 1 -exec stat -c 'E %f %u %g %U %G %n' {{}} +",
         shell_quote(dir)
     );
-    let out = remote_path::sh(call, &script).await?;
+    let out = s.sh(&script).await?;
     Ok(parse_tree(&out.stdout_str()))
 }
 

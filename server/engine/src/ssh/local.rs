@@ -101,8 +101,22 @@ pub(crate) async fn exec(
         }
         out
     };
-    let ((), mut out) = tokio::join!(feed, read);
-    let status = child.wait().await.map_err(|e| SshError::Channel {
+    // The command's end decides, as over SSH: stdin still being fed then is abandoned (a
+    // stdin that never ends, as a task's session shell has until it is closed, must not
+    // keep a finished command waiting).
+    let ended = async {
+        let out = read.await;
+        (out, child.wait().await)
+    };
+    tokio::pin!(feed, ended);
+    let mut fed = false;
+    let (mut out, status) = loop {
+        tokio::select! {
+            r = &mut ended => break r,
+            () = &mut feed, if !fed => fed = true,
+        }
+    };
+    let status = status.map_err(|e| SshError::Channel {
         host: host.to_string(),
         reason: format!("waiting for a command on the controller: {e}"),
     })?;
