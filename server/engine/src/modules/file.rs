@@ -114,6 +114,7 @@ async fn run_inner(
     // The shell work to do, and whether the path's state itself changes.
     let mut script = String::new();
     let mut changed = false;
+    let mut make_dir = false;
     match state {
         "absent" => {
             if st.exists {
@@ -138,7 +139,7 @@ async fn run_inner(
             }
             if !st.exists {
                 changed = true;
-                let _ = writeln!(script, "mkdir -p -- {} || exit 3", shell_quote(&path));
+                make_dir = true; // written with the attributes below
             }
         }
         "touch" => {
@@ -253,9 +254,20 @@ async fn run_inner(
     if no_deref {
         changes.mode = None;
     }
+    // A directory created with a mode and no owner or group to set gets the mode from
+    // `mkdir -m`: one `chmod` fewer on the host.
+    let mut to_apply = changes.clone();
+    if make_dir {
+        let m = match (&to_apply.owner, &to_apply.group) {
+            (None, None) => to_apply.mode.take(),
+            _ => None,
+        };
+        let m = m.map(|m| format!("-m {m:o} ")).unwrap_or_default();
+        let _ = writeln!(script, "mkdir -p {m}-- {} || exit 3", shell_quote(&path));
+    }
     if !changes.is_empty() {
         changed = true;
-        script.push_str(&changes.script(&path, no_deref));
+        script.push_str(&to_apply.script(&path, no_deref));
         let (b, a) = changes.diff_maps(&base);
         before.extend(b);
         after.extend(a);
