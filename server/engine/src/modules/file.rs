@@ -257,6 +257,8 @@ async fn run_inner(
     // A directory created with a mode and no owner or group to set gets the mode from
     // `mkdir -m`: one `chmod` fewer on the host.
     let mut to_apply = changes.clone();
+    // Nothing but attributes is written for the path (no creation, removal, link or touch).
+    let attrs_only = script.is_empty() && !make_dir;
     if make_dir {
         let m = match (&to_apply.owner, &to_apply.group) {
             (None, None) => to_apply.mode.take(),
@@ -291,12 +293,30 @@ async fn run_inner(
             after.insert("recursed".into(), format!("{n} paths").into());
         }
     }
+    let recursed = after.contains_key("recursed");
     r.extra.insert("state".into(), state.into());
     finish_diff(call, &mut r, &path, changed, before, after);
     // Nothing to change and the first probe looked at the path the way the report does: its
     // state is the final one, without another exec.
     if !changed && st.exists && probes[0].follow != no_deref {
         report_state(&mut r, st);
+        return apply(call, s, r, &script, changed, None).await;
+    }
+    // Only the mode of the path changes: the probe's state with the new mode is the final one,
+    // without a `stat` after the `chmod` (which is exact, except that it keeps a directory's
+    // setuid/setgid bits: those are read back).
+    if attrs_only
+        && !recursed
+        && st.exists
+        && probes[0].follow != no_deref
+        && to_apply.owner.is_none()
+        && to_apply.group.is_none()
+        && !(st.is_dir() && st.mode & 0o6000 != 0)
+        && let Some(m) = to_apply.mode
+    {
+        let mut now = st.clone();
+        now.mode = m;
+        report_state(&mut r, &now);
         return apply(call, s, r, &script, changed, None).await;
     }
     apply(call, s, r, &script, changed, Some((&path, no_deref))).await

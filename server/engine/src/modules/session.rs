@@ -595,5 +595,15 @@ mod module_tests {
         )
         .await;
         assert!(!e.changed);
+        // A mode-only change reports the new mode (no stat after the chmod) and the rest as
+        // it was.
+        let f = run("file", json!({"path": s, "mode": "0700"}), false).await;
+        assert!(f.changed && !f.failed, "{:?}", f.msg);
+        assert_eq!(
+            (mode(&sub), f.extra["mode"].clone()),
+            (0o700, json!("0700"))
+        );
+        assert_eq!(f.extra["uid"], e.extra["uid"]);
+        assert_eq!(f.extra["size"], e.extra["size"]);
     }
 }
