@@ -170,6 +170,25 @@ mod tests {
         assert_eq!((big.stdout.len(), big.stderr.len()), (3_000_000, 3_000_000));
     }
 
+    /// A command that ends while its stdin is still open (a task's session shell before it is
+    /// closed) ends the exec: stdin is abandoned, as over SSH.
+    #[tokio::test]
+    async fn a_finished_command_does_not_wait_for_its_stdin() {
+        let c = here();
+        let (_writer, reader) = tokio::io::duplex(64);
+        let out = tokio::time::timeout(
+            Duration::from_secs(10),
+            c.exec(ExecRequest::new("echo done; exit 4").stdin(Stdin::Reader(Box::new(reader)))),
+        )
+        .await
+        .expect("the exec ended without its stdin closing")
+        .unwrap();
+        assert_eq!(
+            (out.stdout_str().as_str(), out.exit_status),
+            ("done\n", Some(4))
+        );
+    }
+
     /// A command over its time is stopped (the process too, not only the wait).
     #[tokio::test]
     async fn a_timeout_kills_the_command() {
