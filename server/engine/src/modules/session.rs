@@ -2,7 +2,7 @@
 //!
 //! A file task probes, decides on the controller, then writes. Done as two execs, that is two
 //! SSH sessions on the host, each a process forked by sshd, the login shell, `/bin/sh` (and
-//! under become `sudo` and one more shell): about 4 ms of the host's CPU here before the
+//! under become `sudo` and one more shell): about 3 ms of the host's CPU here before the
 //! script does anything (docs/benchmarks.md, "Playbooks"). A [`Session`] starts the shell once,
 //! with the first script as its argument followed by a loop that reads further scripts from
 //! standard input and runs each with `eval`. Each script sent is ended by a line holding a
@@ -32,7 +32,9 @@ use crate::ssh::{ExecOutput, ExecRequest, SshError, Stdin, Stream};
 type ExecFuture<'c> = Pin<Box<dyn Future<Output = Result<ExecOutput, SshError>> + Send + 'c>>;
 
 /// The scripts of one task on one host. Until [`Session::first`] opens the conversation,
-/// every script is a plain exec of its own, as before sessions existed.
+/// every script is a plain exec of its own, as before sessions existed. The module that
+/// makes one calls [`Session::close`] on every path (its `run` wraps the work), so the shell
+/// ends with the task instead of waiting on its stdin until the channel is dropped.
 pub struct Session<'c> {
     call: &'c Call<'c>,
     open: Option<Open<'c>>,
