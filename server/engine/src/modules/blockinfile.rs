@@ -4,6 +4,7 @@
 //! replaced in place when they are, removed with `state: absent` or an empty block. The edit
 //! is a pure function ([`edit`]) ported from Ansible's module; `text_edit` does the I/O.
 
+use super::session::Session;
 use super::text_edit::{self, Common, Edited};
 use super::{Call, ModuleResult, arg_bool, arg_str, pyregex};
 use crate::ssh::SshError;
@@ -38,6 +39,14 @@ impl Default for Spec {
 }
 
 pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
+    // The read and the write back in one shell on the host.
+    let mut s = Session::new(call);
+    let r = run_in(call, &mut s).await;
+    s.close().await;
+    r
+}
+
+async fn run_in(call: &Call<'_>, s: &mut Session<'_>) -> Result<ModuleResult, SshError> {
     let args = call.args;
     let common = match Common::from_args(call) {
         Ok(c) => c,
@@ -73,7 +82,7 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
         Ok(p) => p,
         Err(e) => return Ok(ModuleResult::failed(e)),
     };
-    let cur = match text_edit::read(call, &common.path).await? {
+    let cur = match text_edit::read(s, &common.path).await? {
         Ok(c) => c,
         Err(e) => return Ok(ModuleResult::failed(e)),
     };
@@ -87,7 +96,7 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
         });
     }
     match edit(cur.text.as_deref(), &spec) {
-        Ok(e) => text_edit::finish(call, &common, &cur, e).await,
+        Ok(e) => text_edit::finish(call, s, &common, &cur, e).await,
         Err(e) => Ok(ModuleResult::failed(e)),
     }
 }

@@ -5,9 +5,11 @@
 //! directories it creates, a `dest` ending in `/` (or an existing directory) receiving the
 //! source's basename, and a `src` directory ending in `/` copying its contents only.
 //!
-//! Round trips for one file: one exec probes `dest` (state and sha1); when the content
-//! differs one exec uploads, checks, validates, backs up, sets attributes and renames; when
-//! only attributes differ one exec sets them. Also the single-file path `template` uses.
+//! Round trips for one file: one script probes `dest` (state and sha1); when the content
+//! differs one script uploads, checks, validates, backs up, sets attributes and renames; when
+//! only attributes differ one script sets them. They run in one shell on the host, one exec
+//! (a [`Session`]): the second script is sent once the first one's output has been read.
+//! Also the single-file path `template` uses.
 //! Must not: render templates (see `template`) or read anything but the source.
 
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ use serde_json::Value as Json;
 
 use super::local_hash;
 use super::remote_path::{self, Attrs, ModeSpec, PathState, Probe, Put, Sum};
+use super::session::Session;
 use super::{Call, ModuleResult, arg_bool, arg_str};
 use crate::ssh::SshError;
 use crate::ssh::quote::shell_quote;
@@ -142,9 +145,25 @@ pub enum Data {
     Remote(String),
 }
 
-/// Copy one file to `dest` (which may name a directory to put it in).
+/// Copy one file to `dest` (which may name a directory to put it in): the probe, and what
+/// follows from it, in one shell on the host (a [`Session`]).
 pub async fn one(
     call: &Call<'_>,
+    dest: &str,
+    src: Option<&str>,
+    data: Data,
+    attrs: &Attrs,
+    opts: &Options,
+) -> Result<ModuleResult, SshError> {
+    let mut s = Session::new(call);
+    let r = one_in(call, &mut s, dest, src, data, attrs, opts).await;
+    s.close().await;
+    r
+}
+
+async fn one_in(
+    call: &Call<'_>,
+    s: &mut Session<'_>,
     dest: &str,
     src: Option<&str>,
     data: Data,
@@ -218,7 +237,7 @@ pub async fn one(
             sum: Sum::None,
         },
     ];
-    let states = remote_path::probe(call, &probes).await?;
+    let states = remote_path::probe_first(s, &probes).await?;
     let [dest_st, into_st, parent_st, rsrc_st, me]: [PathState; 5] =
         states.try_into().expect("five probes");
     // Who a file written at `dest` or into the directory `dest` would belong to.
@@ -279,7 +298,7 @@ pub async fn one(
                 r.diff.push(remote_path::state_diff(&final_dest, b, a));
             }
             if !call.check
-                && let Err(e) = remote_path::apply(call, &final_dest, &changes, false).await?
+                && let Err(e) = remote_path::apply(s, &final_dest, &changes, false).await?
             {
                 return Ok(ModuleResult::failed(e));
             }
@@ -305,7 +324,7 @@ pub async fn one(
     let attrs_now = preserve(attrs, src_mode);
     if call.diff {
         let before = if st.is_file() {
-            fetch_small(call, &final_dest, st.size).await?
+            fetch_small(s, &final_dest, st.size).await?
         } else {
             Some(Vec::new())
         };
@@ -345,7 +364,7 @@ pub async fn one(
     }
     if mkdir {
         let script = mkdir_script(&[dest.trim_end_matches('/').to_string()], attrs, opts);
-        let out = remote_path::sh(call, &script).await?;
+        let out = s.sh(&script).await?;
         if !out.success() {
             return Ok(ModuleResult::failed(format!(
                 "could not create directory {dest}: {}",
@@ -354,9 +373,17 @@ pub async fn one(
         }
     }
     let written = match &data {
-        Data::Bytes(b) => remote_path::put(call, &put, b).await?,
-        Data::Local(p) => remote_path::put_file(call, &put, p, &sha256).await?,
-        Data::Remote(s) => remote_path::put_remote(call, &put, s).await?,
+        Data::Bytes(b) => remote_path::put(s, &put, b).await?,
+        // A small file goes inside the write's script, as content does (one `cat` and one
+        // `sha256sum` fewer on the host), when it still is what was hashed.
+        Data::Local(p) if size <= remote_path::INLINE_MAX as u64 => match std::fs::read(p) {
+            Ok(b) if hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&b)) == sha256 => {
+                remote_path::put(s, &put, &b).await?
+            }
+            _ => remote_path::put_file(s, &put, p, &sha256).await?,
+        },
+        Data::Local(p) => remote_path::put_file(s, &put, p, &sha256).await?,
+        Data::Remote(r) => remote_path::put_remote(s, &put, r).await?,
     };
     let w = match written {
         Ok(w) => w,
@@ -426,11 +453,15 @@ fn preserve(attrs: &Attrs, src_mode: Option<u32>) -> Attrs {
 }
 
 /// A file's content for a diff, when small enough to show.
-async fn fetch_small(call: &Call<'_>, path: &str, size: u64) -> Result<Option<Vec<u8>>, SshError> {
+async fn fetch_small(
+    s: &mut Session<'_>,
+    path: &str,
+    size: u64,
+) -> Result<Option<Vec<u8>>, SshError> {
     if size > 104_448 {
         return Ok(None);
     }
-    let out = remote_path::sh(call, &format!("cat -- {}", shell_quote(path))).await?;
+    let out = s.sh(&format!("cat -- {}", shell_quote(path))).await?;
     Ok(out.success().then_some(out.stdout))
 }
 
@@ -469,6 +500,23 @@ async fn tree(
     attrs: &Attrs,
     opts: &Options,
 ) -> Result<ModuleResult, SshError> {
+    let mut s = Session::new(call);
+    let r = tree_in(call, &mut s, src, local, dest, attrs, opts).await;
+    s.close().await;
+    r
+}
+
+/// [`tree`] in its session: the probe, the directories and the first upload in one shell;
+/// further uploads each in their own exec (an upload's data ends the shell's stdin).
+async fn tree_in(
+    call: &Call<'_>,
+    s: &mut Session<'_>,
+    src: &str,
+    local: &Path,
+    dest: &str,
+    attrs: &Attrs,
+    opts: &Options,
+) -> Result<ModuleResult, SshError> {
     let root = if src.ends_with('/') {
         dest.trim_end_matches('/').to_string()
     } else {
@@ -501,7 +549,7 @@ async fn tree(
             sum: if *is_dir { Sum::None } else { Sum::Sha1 },
         });
     }
-    let states = remote_path::probe(call, &probes).await?;
+    let states = remote_path::probe_first(s, &probes).await?;
     let mut r = ModuleResult::default();
     r.extra.insert("dest".into(), dest.into());
     r.extra.insert("src".into(), src.into());
@@ -522,7 +570,7 @@ async fn tree(
     if !dirs.is_empty() {
         r.changed = true;
         if !call.check {
-            let out = remote_path::sh(call, &mkdir_script(&dirs, attrs, opts)).await?;
+            let out = s.sh(&mkdir_script(&dirs, attrs, opts)).await?;
             if !out.success() {
                 return Ok(ModuleResult::failed(format!(
                     "could not create directories under {root}: {}",
@@ -572,7 +620,7 @@ async fn tree(
             && let Ok(after) = std::fs::read(&file)
         {
             let before = if st.is_file() {
-                fetch_small(call, p, st.size).await?
+                fetch_small(s, p, st.size).await?
             } else {
                 Some(Vec::new())
             };
@@ -594,7 +642,7 @@ async fn tree(
             validate: opts.validate.as_deref(),
             creator: None,
         };
-        match remote_path::put_file(call, &put, &file, &sha256).await? {
+        match remote_path::put_file(s, &put, &file, &sha256).await? {
             Ok(w) if w.invalid.is_some() => {
                 let (rc, _, err) = w.invalid.unwrap_or_default();
                 return Ok(ModuleResult::failed(format!(
@@ -606,7 +654,7 @@ async fn tree(
         }
     }
     if !attr_script.is_empty() && !call.check {
-        let out = remote_path::sh(call, &attr_script).await?;
+        let out = s.sh(&attr_script).await?;
         if !out.success() {
             return Ok(ModuleResult::failed(format!(
                 "setting ownership or permissions under {root} failed: {}",

@@ -1,9 +1,10 @@
 //! `file`: make a path be a file, directory, symbolic or hard link, absent, or touched, with
 //! mode/owner/group (and `recurse` over a directory), as Ansible's `file` module does.
 //!
-//! One exec probes the path (and `src` for links); one exec makes the change and prints the
-//! final state (so results carry the real mode and owner); `recurse` adds one exec listing
-//! the tree (`find` + `stat`) and applies only what differs. `--diff` shows the state and
+//! One script probes the path (and `src` for links); one script makes the change and prints
+//! the final state (so results carry the real mode and owner); `recurse` adds one script
+//! listing the tree (`find` + `stat`) and applies only what differs. All in one shell on the
+//! host, one exec (a [`Session`]). `--diff` shows the state and
 //! attribute changes as Ansible's `{path, state, mode...}` before/after maps.
 //! Must not: write file contents (see `copy`).
 
@@ -12,6 +13,7 @@ use std::fmt::Write as _;
 use serde_json::Value as Json;
 
 use super::remote_path::{self, Attrs, PathState, Probe, Sum};
+use super::session::Session;
 use super::{Call, ModuleResult, arg_bool, arg_str, path_arg};
 use crate::playbook::Vars;
 use crate::ssh::SshError;
@@ -20,13 +22,20 @@ use crate::ssh::quote::shell_quote;
 const STATES: &[&str] = &["file", "directory", "link", "hard", "absent", "touch"];
 
 pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
-    match run_inner(call).await? {
+    // The probe and the change in one shell on the host.
+    let mut s = Session::new(call);
+    let r = run_inner(call, &mut s).await;
+    s.close().await;
+    match r? {
         Ok(r) => Ok(r),
         Err(msg) => Ok(ModuleResult::failed(msg)),
     }
 }
 
-async fn run_inner(call: &Call<'_>) -> Result<Result<ModuleResult, String>, SshError> {
+async fn run_inner(
+    call: &Call<'_>,
+    s: &mut Session<'_>,
+) -> Result<Result<ModuleResult, String>, SshError> {
     let args = call.args;
     let Some(path) = path_arg(args) else {
         return Ok(Err("missing required arguments: path".into()));
@@ -83,7 +92,7 @@ async fn run_inner(call: &Call<'_>) -> Result<Result<ModuleResult, String>, SshE
             sum: Sum::None,
         },
     ];
-    let states = remote_path::probe(call, &probes).await?;
+    let states = remote_path::probe_first(s, &probes).await?;
     let (st, src_st) = (&states[0], &states[1]);
     let state = match state_arg.as_deref() {
         Some(s) => s,
@@ -105,6 +114,7 @@ async fn run_inner(call: &Call<'_>) -> Result<Result<ModuleResult, String>, SshE
     // The shell work to do, and whether the path's state itself changes.
     let mut script = String::new();
     let mut changed = false;
+    let mut make_dir = false;
     match state {
         "absent" => {
             if st.exists {
@@ -113,7 +123,7 @@ async fn run_inner(call: &Call<'_>) -> Result<Result<ModuleResult, String>, SshE
             }
             r.extra.insert("state".into(), "absent".into());
             finish_diff(call, &mut r, &path, changed, before, after);
-            return apply(call, r, &script, changed, None).await;
+            return apply(call, s, r, &script, changed, None).await;
         }
         "file" => {
             if !st.exists {
@@ -129,7 +139,7 @@ async fn run_inner(call: &Call<'_>) -> Result<Result<ModuleResult, String>, SshE
             }
             if !st.exists {
                 changed = true;
-                let _ = writeln!(script, "mkdir -p -- {} || exit 3", shell_quote(&path));
+                make_dir = true; // written with the attributes below
             }
         }
         "touch" => {
@@ -244,16 +254,29 @@ async fn run_inner(call: &Call<'_>) -> Result<Result<ModuleResult, String>, SshE
     if no_deref {
         changes.mode = None;
     }
+    // A directory created with a mode and no owner or group to set gets the mode from
+    // `mkdir -m`: one `chmod` fewer on the host.
+    let mut to_apply = changes.clone();
+    // Nothing but attributes is written for the path (no creation, removal, link or touch).
+    let attrs_only = script.is_empty() && !make_dir;
+    if make_dir {
+        let m = match (&to_apply.owner, &to_apply.group) {
+            (None, None) => to_apply.mode.take(),
+            _ => None,
+        };
+        let m = m.map(|m| format!("-m {m:o} ")).unwrap_or_default();
+        let _ = writeln!(script, "mkdir -p {m}-- {} || exit 3", shell_quote(&path));
+    }
     if !changes.is_empty() {
         changed = true;
-        script.push_str(&changes.script(&path, no_deref));
+        script.push_str(&to_apply.script(&path, no_deref));
         let (b, a) = changes.diff_maps(&base);
         before.extend(b);
         after.extend(a);
     }
     if recurse && (attrs.mode.is_some() || attrs.owner.is_some() || attrs.group.is_some()) {
         let tree = if st.exists {
-            list_tree(call, &path).await?
+            list_tree(s, &path).await?
         } else {
             Vec::new()
         };
@@ -270,15 +293,33 @@ async fn run_inner(call: &Call<'_>) -> Result<Result<ModuleResult, String>, SshE
             after.insert("recursed".into(), format!("{n} paths").into());
         }
     }
+    let recursed = after.contains_key("recursed");
     r.extra.insert("state".into(), state.into());
     finish_diff(call, &mut r, &path, changed, before, after);
     // Nothing to change and the first probe looked at the path the way the report does: its
     // state is the final one, without another exec.
     if !changed && st.exists && probes[0].follow != no_deref {
         report_state(&mut r, st);
-        return apply(call, r, &script, changed, None).await;
+        return apply(call, s, r, &script, changed, None).await;
     }
-    apply(call, r, &script, changed, Some((&path, no_deref))).await
+    // Only the mode of the path changes: the probe's state with the new mode is the final one,
+    // without a `stat` after the `chmod` (which is exact, except that it keeps a directory's
+    // setuid/setgid bits: those are read back).
+    if attrs_only
+        && !recursed
+        && st.exists
+        && probes[0].follow != no_deref
+        && to_apply.owner.is_none()
+        && to_apply.group.is_none()
+        && !(st.is_dir() && st.mode & 0o6000 != 0)
+        && let Some(m) = to_apply.mode
+    {
+        let mut now = st.clone();
+        now.mode = m;
+        report_state(&mut r, &now);
+        return apply(call, s, r, &script, changed, None).await;
+    }
+    apply(call, s, r, &script, changed, Some((&path, no_deref))).await
 }
 
 /// The final state's fields of the result.
@@ -301,6 +342,7 @@ fn finish_diff(call: &Call<'_>, r: &mut ModuleResult, path: &str, changed: bool,
 /// Run the change (not in check mode) and report the final state of `path`.
 async fn apply(
     call: &Call<'_>,
+    s: &mut Session<'_>,
     mut r: ModuleResult,
     script: &str,
     changed: bool,
@@ -319,7 +361,7 @@ async fn apply(
     if let Some(p) = &report_probe {
         full.push_str(&remote_path::probe_script(std::slice::from_ref(p)));
     }
-    let out = remote_path::sh(call, &full).await?;
+    let out = s.sh(&full).await?;
     if !out.success() {
         return Ok(Err(format!(
             "changing {} failed: {}",
@@ -369,12 +411,12 @@ fn touch_args(args: &Vars) -> Result<String, String> {
 }
 
 /// Every path under `dir` (not `dir` itself) with its state, in one exec.
-async fn list_tree(call: &Call<'_>, dir: &str) -> Result<Vec<(String, PathState)>, SshError> {
+async fn list_tree(s: &mut Session<'_>, dir: &str) -> Result<Vec<(String, PathState)>, SshError> {
     let script = format!(
         "find {} -mindepth 1 -exec stat -c 'E %f %u %g %U %G %n' {{}} +",
         shell_quote(dir)
     );
-    let out = remote_path::sh(call, &script).await?;
+    let out = s.sh(&script).await?;
     Ok(parse_tree(&out.stdout_str()))
 }
 

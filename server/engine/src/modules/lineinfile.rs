@@ -8,6 +8,7 @@
 
 use serde_json::json;
 
+use super::session::Session;
 use super::text_edit::{self, Common, Edited, lines};
 use super::{Call, ModuleResult, arg_bool, arg_str, pyregex};
 use crate::ssh::SshError;
@@ -25,6 +26,14 @@ pub struct Spec {
 }
 
 pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
+    // The read and the write back in one shell on the host.
+    let mut s = Session::new(call);
+    let r = run_in(call, &mut s).await;
+    s.close().await;
+    r
+}
+
+async fn run_in(call: &Call<'_>, s: &mut Session<'_>) -> Result<ModuleResult, SshError> {
     let args = call.args;
     let common = match Common::from_args(call) {
         Ok(c) => c,
@@ -54,7 +63,7 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
     if let Err(e) = check(&spec, &state) {
         return Ok(ModuleResult::failed(e));
     }
-    let cur = match text_edit::read(call, &common.path).await? {
+    let cur = match text_edit::read(s, &common.path).await? {
         Ok(c) => c,
         Err(e) => return Ok(ModuleResult::failed(e)),
     };
@@ -78,7 +87,7 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
         present(cur.text.as_deref().unwrap_or(""), &spec)
     };
     match edited {
-        Ok(e) => text_edit::finish(call, &common, &cur, e).await,
+        Ok(e) => text_edit::finish(call, s, &common, &cur, e).await,
         Err(e) => Ok(ModuleResult::failed(e)),
     }
 }

@@ -34,6 +34,7 @@ pub mod remote_path;
 mod replace;
 mod script;
 mod service;
+pub mod session;
 mod set_fact;
 pub mod setup;
 mod sh;

@@ -2,6 +2,7 @@
 //! only in the section between `after` and `before`, as Ansible's module does
 //! (`N replacements made`). The edit is a pure function ([`edit`]); `text_edit` does the I/O.
 
+use super::session::Session;
 use super::text_edit::{self, Common, Edited};
 use super::{Call, ModuleResult, arg_str, pyregex};
 use crate::ssh::SshError;
@@ -15,6 +16,14 @@ pub struct Spec {
 }
 
 pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
+    // The read and the write back in one shell on the host.
+    let mut s = Session::new(call);
+    let r = run_in(call, &mut s).await;
+    s.close().await;
+    r
+}
+
+async fn run_in(call: &Call<'_>, s: &mut Session<'_>) -> Result<ModuleResult, SshError> {
     let args = call.args;
     let common = match Common::from_args(call) {
         Ok(c) => c,
@@ -29,7 +38,7 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
         after: arg_str(args, "after"),
         before: arg_str(args, "before"),
     };
-    let cur = match text_edit::read(call, &common.path).await? {
+    let cur = match text_edit::read(s, &common.path).await? {
         Ok(c) => c,
         Err(e) => return Ok(ModuleResult::failed(e)),
     };
@@ -43,7 +52,7 @@ pub async fn run(call: &Call<'_>) -> Result<ModuleResult, SshError> {
         )));
     };
     match edit(&text, &spec) {
-        Ok(e) => text_edit::finish(call, &common, &cur, e).await,
+        Ok(e) => text_edit::finish(call, s, &common, &cur, e).await,
         Err(e) => Ok(ModuleResult::failed(e)),
     }
 }

@@ -1,11 +1,13 @@
 //! The flow `lineinfile`, `blockinfile` and `replace` share: read the file (state, real
-//! path and content in one exec), edit its text on the controller, and when it changed write
-//! it back atomically with backup, validate and attributes in one more exec (see
-//! `remote_path::put`); when only attributes differ, one exec sets them. Check mode stops
+//! path and content in one script), edit its text on the controller, and when it changed write
+//! it back atomically with backup, validate and attributes in one more script (see
+//! `remote_path::put`); when only attributes differ, one script sets them. Both scripts run
+//! in the same shell on the host, one exec (the module's [`Session`]). Check mode stops
 //! before writing; `--diff` gets the texts before and after.
 //! Must not: know any module's editing rules (they are pure functions in each module).
 
 use super::remote_path::{self, Attrs, PathState, Put};
+use super::session::Session;
 use super::{Call, Diff, ModuleResult, arg_bool, arg_str, path_arg};
 use crate::ssh::SshError;
 use crate::ssh::quote::shell_quote;
@@ -35,7 +37,7 @@ pub struct Current {
 }
 
 /// Read `path`: state, real path, content.
-pub async fn read(call: &Call<'_>, path: &str) -> Result<Result<Current, String>, SshError> {
+pub async fn read(s: &mut Session<'_>, path: &str) -> Result<Result<Current, String>, SshError> {
     let marker = format!("CAIRN-CONTENT-{:08x}", rand::random::<u32>());
     let q = shell_quote(path);
     let parent = super::copy::parent_of(path);
@@ -57,11 +59,12 @@ pub async fn read(call: &Call<'_>, path: &str) -> Result<Result<Current, String>
         },
     ];
     // The probe prints `R 0 <real path>` for a link: no `readlink` for a plain file.
+    // No `exit`: the write back, when there is one, runs in the same shell.
     let script = format!(
-        "{}echo {marker}\n[ -f {q} ] && cat -- {q}; exit 0\n",
+        "{}echo {marker}\n[ -f {q} ] && cat -- {q}; true\n",
         remote_path::probe_script(&probes),
     );
-    let out = remote_path::sh(call, &script).await?;
+    let out = s.first(&script).await?;
     let needle = format!("{marker}\n");
     let pos = out
         .stdout
@@ -141,6 +144,7 @@ impl Common {
 /// result.
 pub async fn finish(
     call: &Call<'_>,
+    s: &mut Session<'_>,
     common: &Common,
     cur: &Current,
     edited: Edited,
@@ -165,8 +169,9 @@ pub async fn finish(
         if !call.check {
             if !cur.state.exists && !cur.parent_exists {
                 let parent = super::copy::parent_of(&cur.real);
-                let out =
-                    remote_path::sh(call, &format!("mkdir -p -- {}", shell_quote(&parent))).await?;
+                let out = s
+                    .sh(&format!("mkdir -p -- {}", shell_quote(&parent)))
+                    .await?;
                 if !out.success() {
                     return Ok(ModuleResult::failed(format!(
                         "Error creating {parent} ({})",
@@ -183,7 +188,7 @@ pub async fn finish(
                 validate: common.validate.as_deref(),
                 creator: cur.creator.clone(),
             };
-            let w = match remote_path::put(call, &put, edited.text.as_bytes()).await? {
+            let w = match remote_path::put(s, &put, edited.text.as_bytes()).await? {
                 Ok(w) => w,
                 Err(e) => return Ok(ModuleResult::failed(e)),
             };
@@ -217,7 +222,7 @@ pub async fn finish(
                 r.diff.push(d);
             }
             if !call.check
-                && let Err(e) = remote_path::apply(call, &cur.real, &changes, false).await?
+                && let Err(e) = remote_path::apply(s, &cur.real, &changes, false).await?
             {
                 return Ok(ModuleResult::failed(e));
             }

@@ -101,8 +101,22 @@ pub(crate) async fn exec(
         }
         out
     };
-    let ((), mut out) = tokio::join!(feed, read);
-    let status = child.wait().await.map_err(|e| SshError::Channel {
+    // The command's end decides, as over SSH: stdin still being fed then is abandoned (a
+    // stdin that never ends, as a task's session shell has until it is closed, must not
+    // keep a finished command waiting).
+    let ended = async {
+        let out = read.await;
+        (out, child.wait().await)
+    };
+    tokio::pin!(feed, ended);
+    let mut fed = false;
+    let (mut out, status) = loop {
+        tokio::select! {
+            r = &mut ended => break r,
+            () = &mut feed, if !fed => fed = true,
+        }
+    };
+    let status = status.map_err(|e| SshError::Channel {
         host: host.to_string(),
         reason: format!("waiting for a command on the controller: {e}"),
     })?;
@@ -154,6 +168,25 @@ mod tests {
             .await
             .unwrap();
         assert_eq!((big.stdout.len(), big.stderr.len()), (3_000_000, 3_000_000));
+    }
+
+    /// A command that ends while its stdin is still open (a task's session shell before it is
+    /// closed) ends the exec: stdin is abandoned, as over SSH.
+    #[tokio::test]
+    async fn a_finished_command_does_not_wait_for_its_stdin() {
+        let c = here();
+        let (_writer, reader) = tokio::io::duplex(64);
+        let out = tokio::time::timeout(
+            Duration::from_secs(10),
+            c.exec(ExecRequest::new("echo done; exit 4").stdin(Stdin::Reader(Box::new(reader)))),
+        )
+        .await
+        .expect("the exec ended without its stdin closing")
+        .unwrap();
+        assert_eq!(
+            (out.stdout_str().as_str(), out.exit_status),
+            ("done\n", Some(4))
+        );
     }
 
     /// A command over its time is stopped (the process too, not only the wait).
