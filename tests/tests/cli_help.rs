@@ -28,6 +28,7 @@ fn help_lists_subcommands_and_each_has_help() {
             "inventory",
             "play",
             "preflight",
+            "hosts",
             "bundle",
             "serve",
             "runs",
