@@ -151,6 +151,35 @@ pub fn scratch(name: &str) -> PathBuf {
     d
 }
 
+/// A small bundle built by `cairn bundle build` in `dir`: `NAME-0.0.1.cairn` with one file,
+/// `hello.txt` holding `hello`, and, when `site` is given, the playbook set `dir/pb/` whose
+/// `site.yml` it is. For the tests that need a server with a bundle and a few tasks to run.
+pub fn small_bundle(dir: &Path, name: &str, hello: &str, site: Option<&str>) -> PathBuf {
+    std::fs::write(dir.join("hello.txt"), hello).unwrap();
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(hello.as_bytes()))
+    };
+    let mut spec = format!(
+        "apiVersion: cairn/v1\nkind: Bundle\nname: {name}\nversion: 0.0.1\n\
+         platforms: [linux/amd64]\nfiles:\n  - path: hello.txt\n    sha256: {sha}\n"
+    );
+    if let Some(site) = site {
+        let pb = dir.join("pb");
+        std::fs::create_dir_all(&pb).unwrap();
+        std::fs::write(pb.join("site.yml"), site).unwrap();
+        spec.push_str("playbooks: pb\n");
+    }
+    std::fs::write(dir.join("b.yaml"), spec).unwrap();
+    let o = Command::new(cairn_bin())
+        .args(["bundle", "build", "b.yaml", "--out", "."])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    dir.join(format!("{name}-0.0.1.cairn"))
+}
+
 /// The `cairn` binary: `$CAIRN_BIN` if set (needed when cargo's build dir is not the target
 /// dir), else the one built beside this test executable (scripts/test builds it first).
 pub fn cairn_bin() -> PathBuf {

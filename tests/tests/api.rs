@@ -18,6 +18,7 @@
 use cairn_tests::http::{self, Response};
 use cairn_tests::{
     BRIDGE, Lab, OPS_PASSWORD, Served, cairn_bin, free_tcp_port, free_udp_port, scratch,
+    small_bundle,
 };
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -58,31 +59,8 @@ impl Drop for Restore<'_> {
 
 /// A bundle with one file and the test playbooks.
 fn bundle(dir: &Path) -> (PathBuf, PathBuf) {
-    let pb = dir.join("pb");
-    std::fs::create_dir_all(&pb).unwrap();
-    std::fs::write(pb.join("site.yml"), SITE).unwrap();
-    let hello = "hello from the api test\n";
-    std::fs::write(dir.join("hello.txt"), hello).unwrap();
-    let sha = {
-        use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(hello.as_bytes()))
-    };
-    std::fs::write(
-        dir.join("b.yaml"),
-        format!(
-            "apiVersion: cairn/v1\nkind: Bundle\nname: apitest\nversion: 0.0.1\n\
-             platforms: [linux/amd64]\nfiles:\n  - path: hello.txt\n    sha256: {sha}\n\
-             playbooks: pb\n"
-        ),
-    )
-    .unwrap();
-    let o = Command::new(cairn_bin())
-        .args(["bundle", "build", "b.yaml", "--out", "."])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    (dir.join("apitest-0.0.1.cairn"), pb)
+    let b = small_bundle(dir, "apitest", "hello from the api test\n", Some(SITE));
+    (b, dir.join("pb"))
 }
 
 /// The API as a logged-in browser uses it.

@@ -24,7 +24,9 @@
 //! The two tests take turns (both change lab58's authorized_keys).
 
 use cairn_tests::http::{self, Response};
-use cairn_tests::{BRIDGE, Lab, Served, cairn_bin, free_tcp_port, free_udp_port, scratch};
+use cairn_tests::{
+    BRIDGE, Lab, Served, cairn_bin, free_tcp_port, free_udp_port, scratch, small_bundle,
+};
 use serde_json::{Value, json};
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -122,31 +124,8 @@ fn keygen_keep(dir: &Path, name: &str, passphrase: &str) -> (String, String, Str
 
 /// A bundle with one file and the test playbook.
 fn bundle(dir: &Path) -> (PathBuf, PathBuf) {
-    let pb = dir.join("pb");
-    std::fs::create_dir_all(&pb).unwrap();
-    std::fs::write(pb.join("site.yml"), SITE).unwrap();
-    let hello = "hello from the keys test\n";
-    std::fs::write(dir.join("hello.txt"), hello).unwrap();
-    let sha = {
-        use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(hello.as_bytes()))
-    };
-    std::fs::write(
-        dir.join("b.yaml"),
-        format!(
-            "apiVersion: cairn/v1\nkind: Bundle\nname: keystest\nversion: 0.0.1\n\
-             platforms: [linux/amd64]\nfiles:\n  - path: hello.txt\n    sha256: {sha}\n\
-             playbooks: pb\n"
-        ),
-    )
-    .unwrap();
-    let o = Command::new(cairn_bin())
-        .args(["bundle", "build", "b.yaml", "--out", "."])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    (dir.join("keystest-0.0.1.cairn"), pb)
+    let b = small_bundle(dir, "keystest", "hello from the keys test\n", Some(SITE));
+    (b, dir.join("pb"))
 }
 
 /// The API as a logged-in browser uses it; every body it receives is kept, to be searched.

@@ -23,7 +23,7 @@
 //! Host use: lab37, lab38, lab39 (`/tmp/cairn-console-test`, removed by a guard).
 
 use cairn_protocol::{HostResult, Location, Outcome, RunEvent, Stats};
-use cairn_tests::{Lab, Served, cairn_bin, repo_root, scratch};
+use cairn_tests::{Lab, Served, cairn_bin, repo_root, scratch, small_bundle};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -76,31 +76,7 @@ fn http_get(addr: SocketAddr, path: &str) -> String {
 
 /// The small bundle: one file and the playbook set.
 fn bundle(dir: &Path) -> PathBuf {
-    let pb = dir.join("pb");
-    std::fs::create_dir_all(&pb).unwrap();
-    std::fs::write(pb.join("site.yml"), SITE).unwrap();
-    let hello = b"hello\n";
-    std::fs::write(dir.join("hello.txt"), hello).unwrap();
-    let sha = {
-        use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(hello))
-    };
-    std::fs::write(
-        dir.join("b.yaml"),
-        format!(
-            "apiVersion: cairn/v1\nkind: Bundle\nname: consoletest\nversion: 0.0.1\n\
-             platforms: [linux/amd64]\nfiles:\n  - path: hello.txt\n    sha256: {sha}\n\
-             playbooks: pb\n"
-        ),
-    )
-    .unwrap();
-    let o = Command::new(cairn_bin())
-        .args(["bundle", "build", "b.yaml", "--out", "."])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    dir.join("consoletest-0.0.1.cairn")
+    small_bundle(dir, "consoletest", "hello\n", Some(SITE))
 }
 
 /// The events of a run of `hosts` × `tasks` (host 7 fails at task 50 and stops; every 10th

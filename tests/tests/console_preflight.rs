@@ -18,7 +18,7 @@
 //! Host use: lab56 (ip_forward and /etc/sysctl.d/90-cairn.conf, restored by a guard).
 
 use cairn_tests::http;
-use cairn_tests::{Lab, Served, cairn_bin, repo_root, scratch};
+use cairn_tests::{Lab, Served, cairn_bin, repo_root, scratch, small_bundle};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -50,27 +50,7 @@ fn break_forwarding(lab: &Lab) {
 
 /// A bundle with one file (the server needs one; nothing is installed).
 fn bundle(dir: &Path) -> PathBuf {
-    let hello = b"hello\n";
-    std::fs::write(dir.join("hello.txt"), hello).unwrap();
-    let sha = {
-        use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(hello))
-    };
-    std::fs::write(
-        dir.join("b.yaml"),
-        format!(
-            "apiVersion: cairn/v1\nkind: Bundle\nname: pftest\nversion: 0.0.1\n\
-             platforms: [linux/amd64]\nfiles:\n  - path: hello.txt\n    sha256: {sha}\n"
-        ),
-    )
-    .unwrap();
-    let o = Command::new(cairn_bin())
-        .args(["bundle", "build", "b.yaml", "--out", "."])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    dir.join("pftest-0.0.1.cairn")
+    small_bundle(dir, "pftest", "hello\n", None)
 }
 
 /// `npm ci` once (console.rs does the same; one at a time across this file's tests).
