@@ -204,3 +204,87 @@ impl EventStream {
         }
     }
 }
+
+/// A logged-in API session, as the console uses the API: the session cookie on every call and
+/// the CSRF header on every change. Every body it receives is kept ([`Session::seen`]), for the
+/// tests that search the API's answers for secrets.
+pub struct Session {
+    pub addr: SocketAddr,
+    /// `name=value` of the session cookie.
+    pub cookie: String,
+    /// The login's whole `Set-Cookie` header, for tests of its attributes.
+    pub set_cookie: String,
+    seen: std::cell::RefCell<String>,
+}
+
+impl Session {
+    /// `POST /api/login` with the admin token; panics unless it answers 200 with a cookie.
+    pub fn login(addr: SocketAddr, token: &str) -> Session {
+        let r = request(
+            addr,
+            "POST",
+            "/api/login",
+            &[("X-Cairn-Csrf", "1")],
+            Some(&serde_json::json!({ "token": token }).to_string()),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let set_cookie = r
+            .header("set-cookie")
+            .expect("a session cookie")
+            .to_string();
+        Session {
+            addr,
+            cookie: set_cookie.split(';').next().unwrap().to_string(),
+            set_cookie,
+            seen: std::cell::RefCell::new(String::new()),
+        }
+    }
+
+    /// Adds `text` to what this session has seen (e.g. an event read from a stream).
+    pub fn keep(&self, text: &str) {
+        self.seen.borrow_mut().push_str(text);
+    }
+
+    /// Every body (and kept text) received so far.
+    pub fn seen(&self) -> String {
+        self.seen.borrow().clone()
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        let r = request(self.addr, "GET", path, &[("Cookie", &self.cookie)], None);
+        self.keep(&r.body);
+        r
+    }
+
+    pub fn send(&self, method: &str, path: &str, body: serde_json::Value) -> Response {
+        let r = request(
+            self.addr,
+            method,
+            path,
+            &[("Cookie", &self.cookie), ("X-Cairn-Csrf", "1")],
+            Some(&body.to_string()),
+        );
+        self.keep(&r.body);
+        r
+    }
+
+    /// A call that must succeed (2xx): its JSON body, or null when empty.
+    pub fn ok(&self, method: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let r = if method == "GET" {
+            self.get(path)
+        } else {
+            self.send(method, path, body)
+        };
+        assert!(
+            (200..300).contains(&r.status),
+            "{method} {path}: {} {}",
+            r.status,
+            r.body
+        );
+        if r.body.is_empty() {
+            serde_json::Value::Null
+        } else {
+            r.json()
+        }
+    }
+}

@@ -180,6 +180,33 @@ pub fn small_bundle(dir: &Path, name: &str, hello: &str, site: Option<&str>) -> 
     dir.join(format!("{name}-0.0.1.cairn"))
 }
 
+/// `npm ci` in `dir` (tests/browser: playwright-core for the browser tests) once. The tests of
+/// one binary run in parallel threads, and a test that saw a half-extracted `node_modules` would
+/// fail to import playwright-core, so the others wait for the first. npm writes
+/// `node_modules/.package-lock.json` last: without it (an interrupted install) everything is
+/// installed again.
+pub fn npm_ci(dir: &Path) {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if dir.join("node_modules/.package-lock.json").is_file()
+        && dir
+            .join("node_modules/playwright-core/package.json")
+            .is_file()
+    {
+        return;
+    }
+    let o = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .output()
+        .expect("npm (node's package manager) is needed for the browser test");
+    assert!(
+        o.status.success(),
+        "npm ci: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// The `cairn` binary: `$CAIRN_BIN` if set (needed when cargo's build dir is not the target
 /// dir), else the one built beside this test executable (scripts/test builds it first).
 pub fn cairn_bin() -> PathBuf {

@@ -15,7 +15,7 @@
 //!
 //! Host use: lab34, lab35, lab36 (`/tmp/cairn-api-test` and the marker, removed by a guard).
 
-use cairn_tests::http::{self, Response};
+use cairn_tests::http::{self, Session as Client};
 use cairn_tests::{
     BRIDGE, Lab, OPS_PASSWORD, Served, cairn_bin, free_tcp_port, free_udp_port, scratch,
     small_bundle,
@@ -63,68 +63,16 @@ fn bundle(dir: &Path) -> (PathBuf, PathBuf) {
     (b, dir.join("pb"))
 }
 
-/// The API as a logged-in browser uses it.
-struct Client {
-    addr: SocketAddr,
-    cookie: String,
-}
-
-impl Client {
-    fn login(addr: SocketAddr, token: &str) -> Client {
-        let r = http::request(
-            addr,
-            "POST",
-            "/api/login",
-            &[("X-Cairn-Csrf", "1")],
-            Some(&json!({ "token": token }).to_string()),
-        );
-        assert_eq!(r.status, 200, "{}", r.body);
-        let set = r
-            .header("set-cookie")
-            .expect("a session cookie")
-            .to_string();
-        assert!(
-            set.contains("HttpOnly") && set.contains("SameSite=Strict"),
-            "{set}"
-        );
-        Client {
-            addr,
-            cookie: set.split(';').next().unwrap().to_string(),
-        }
-    }
-
-    fn get(&self, path: &str) -> Response {
-        http::request(self.addr, "GET", path, &[("Cookie", &self.cookie)], None)
-    }
-
-    fn send(&self, method: &str, path: &str, body: Value) -> Response {
-        http::request(
-            self.addr,
-            method,
-            path,
-            &[("Cookie", &self.cookie), ("X-Cairn-Csrf", "1")],
-            Some(&body.to_string()),
-        )
-    }
-
-    fn ok(&self, method: &str, path: &str, body: Value) -> Value {
-        let r = if method == "GET" {
-            self.get(path)
-        } else {
-            self.send(method, path, body)
-        };
-        assert!(
-            (200..300).contains(&r.status),
-            "{method} {path}: {} {}",
-            r.status,
-            r.body
-        );
-        if r.body.is_empty() {
-            Value::Null
-        } else {
-            r.json()
-        }
-    }
+/// The API as a logged-in browser uses it; the session cookie must be HttpOnly and
+/// SameSite=Strict.
+fn login(addr: SocketAddr, token: &str) -> Client {
+    let c = Client::login(addr, token);
+    assert!(
+        c.set_cookie.contains("HttpOnly") && c.set_cookie.contains("SameSite=Strict"),
+        "{}",
+        c.set_cookie
+    );
+    c
 }
 
 fn serve(bundle: &Path, state: &Path, extra: &[&str]) -> (Served, SocketAddr) {
@@ -200,7 +148,7 @@ fn auth_csrf_and_secrets() {
     assert_eq!(r.status, 403, "{}", r.body);
     assert_eq!(r.json()["code"], "csrf");
 
-    let c = Client::login(addr, TOKEN);
+    let c = login(addr, TOKEN);
     // Logged in: a POST without the header, or from another origin, is refused.
     let add = json!({
         "address": format!("{}.[44:46]", lab.net),
@@ -365,7 +313,7 @@ fn wizard_tofu_preflight_install_and_live_events() {
     let (bundle, pb) = bundle(&dir);
     let state = dir.join("state");
     let (server, addr) = serve(&bundle, &state, &["--playbooks", pb.to_str().unwrap()]);
-    let c = Client::login(addr, TOKEN);
+    let c = login(addr, TOKEN);
 
     c.ok(
         "POST",
@@ -555,7 +503,7 @@ fn wizard_tofu_preflight_install_and_live_events() {
     // The wizard survives a restart (secrets would not: none were typed here).
     server.stop();
     let (server, addr) = serve(&bundle, &state, &[]);
-    let c = Client::login(addr, TOKEN);
+    let c = login(addr, TOKEN);
     let w = c.ok("GET", "/api/wizard", json!({}));
     assert_eq!(w["hosts"].as_array().unwrap().len(), 3);
     assert_eq!(w["roles"]["valid"], true);

@@ -23,12 +23,11 @@
 //! Host use: lab57, lab58 (root's authorized_keys, restored byte for byte; `/tmp/cairn-keys-test`).
 //! The two tests take turns (both change lab58's authorized_keys).
 
-use cairn_tests::http::{self, Response};
+use cairn_tests::http::{self, Session as Client};
 use cairn_tests::{
-    BRIDGE, Lab, Served, cairn_bin, free_tcp_port, free_udp_port, scratch, small_bundle,
+    BRIDGE, Lab, Served, cairn_bin, free_tcp_port, free_udp_port, npm_ci, scratch, small_bundle,
 };
 use serde_json::{Value, json};
-use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -128,93 +127,20 @@ fn bundle(dir: &Path) -> (PathBuf, PathBuf) {
     (b, dir.join("pb"))
 }
 
-/// The API as a logged-in browser uses it; every body it receives is kept, to be searched.
-struct Client {
-    addr: SocketAddr,
-    cookie: String,
-    seen: RefCell<String>,
-}
-
-impl Client {
-    fn login(addr: SocketAddr) -> Client {
-        let r = http::request(
-            addr,
-            "POST",
-            "/api/login",
-            &[("X-Cairn-Csrf", "1")],
-            Some(&json!({ "token": TOKEN }).to_string()),
-        );
-        assert_eq!(r.status, 200, "{}", r.body);
-        let set = r
-            .header("set-cookie")
-            .expect("a session cookie")
-            .to_string();
-        Client {
-            addr,
-            cookie: set.split(';').next().unwrap().to_string(),
-            seen: RefCell::new(String::new()),
-        }
-    }
-
-    fn keep(&self, r: Response) -> Response {
-        self.seen.borrow_mut().push_str(&r.body);
-        r
-    }
-
-    fn get(&self, path: &str) -> Response {
-        self.keep(http::request(
-            self.addr,
-            "GET",
-            path,
-            &[("Cookie", &self.cookie)],
-            None,
-        ))
-    }
-
-    fn send(&self, method: &str, path: &str, body: Value) -> Response {
-        self.keep(http::request(
-            self.addr,
-            method,
-            path,
-            &[("Cookie", &self.cookie), ("X-Cairn-Csrf", "1")],
-            Some(&body.to_string()),
-        ))
-    }
-
-    fn ok(&self, method: &str, path: &str, body: Value) -> Value {
-        let r = if method == "GET" {
-            self.get(path)
-        } else {
-            self.send(method, path, body)
-        };
-        assert!(
-            (200..300).contains(&r.status),
-            "{method} {path}: {} {}",
-            r.status,
-            r.body
-        );
-        if r.body.is_empty() {
-            Value::Null
-        } else {
-            r.json()
-        }
-    }
-
-    /// A run's events to its `end` (each kept), and the end's status.
-    fn follow(&self, run: i64) -> String {
-        let (status, mut s) = http::events(
-            self.addr,
-            &format!("/api/runs/{run}/events?after=0"),
-            &[("Cookie", &self.cookie)],
-        );
-        assert_eq!(status, 200);
-        loop {
-            let ev = s.next_event().expect("the stream ended without `end`");
-            self.seen.borrow_mut().push_str(&ev.data);
-            if ev.event == "end" {
-                let v: Value = serde_json::from_str(&ev.data).unwrap();
-                return v["status"].as_str().unwrap_or_default().to_string();
-            }
+/// A run's events to its `end` (each kept), and the end's status.
+fn follow(c: &Client, run: i64) -> String {
+    let (status, mut s) = http::events(
+        c.addr,
+        &format!("/api/runs/{run}/events?after=0"),
+        &[("Cookie", &c.cookie)],
+    );
+    assert_eq!(status, 200);
+    loop {
+        let ev = s.next_event().expect("the stream ended without `end`");
+        c.keep(&ev.data);
+        if ev.event == "end" {
+            let v: Value = serde_json::from_str(&ev.data).unwrap();
+            return v["status"].as_str().unwrap_or_default().to_string();
         }
     }
 }
@@ -293,7 +219,7 @@ fn pasted_key_connects_installs_and_never_leaks() {
     }
 
     let (server, addr) = serve(&bundle, &pb, &state, &stdout);
-    let c = Client::login(addr);
+    let c = Client::login(addr, TOKEN);
     // One batch, one pasted key (encrypted: its passphrase alongside).
     let added = c.ok(
         "POST",
@@ -394,7 +320,7 @@ fn pasted_key_connects_installs_and_never_leaks() {
     let run = c.ok("POST", "/api/install", json!({ "ignore_preflight": true }))["run"]
         .as_i64()
         .unwrap();
-    assert_eq!(c.follow(run), "ok");
+    assert_eq!(follow(&c, run), "ok");
     for h in HOSTS {
         assert_eq!(
             lab.ssh_stdout(h, &format!("cat {REMOTE}/who")),
@@ -421,7 +347,7 @@ fn pasted_key_connects_installs_and_never_leaks() {
 
     // Restarted: the key is gone with the old process; the console is told which one to paste.
     let (server, addr) = serve(&bundle, &pb, &state, &stdout);
-    let c2 = Client::login(addr);
+    let c2 = Client::login(addr, TOKEN);
     let hosts = c2.ok("GET", "/api/hosts", json!({}));
     for h in hosts.as_array().unwrap() {
         assert_eq!(h["secret_missing"], true, "{h}");
@@ -441,7 +367,7 @@ fn pasted_key_connects_installs_and_never_leaks() {
 
     // Nowhere: not in a response, an event, a log line, or a file of the state dir.
     let out = std::fs::read_to_string(&stdout).unwrap_or_default();
-    let seen = format!("{}{}", c.seen.borrow(), c2.seen.borrow());
+    let seen = format!("{}{}", c.seen(), c2.seen());
     assert!(seen.contains(&fingerprint), "the responses were not kept");
     for needle in secret_lines(&key, &stranger) {
         for (what, text) in [
@@ -521,24 +447,4 @@ fn pasted_key_file_in_chromium() {
         let leaked = files_containing(&state, needle);
         assert!(leaked.is_empty(), "the key reached {leaked:?}");
     }
-}
-
-/// `npm ci` in tests/browser once (playwright-core), as tests/console.rs does.
-fn npm_ci(dir: &Path) {
-    if dir
-        .join("node_modules/playwright-core/package.json")
-        .is_file()
-    {
-        return;
-    }
-    let o = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(dir)
-        .output()
-        .expect("npm (node's package manager) is needed for the browser test");
-    assert!(
-        o.status.success(),
-        "npm ci: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
 }

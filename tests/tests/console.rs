@@ -23,7 +23,7 @@
 //! Host use: lab37, lab38, lab39 (`/tmp/cairn-console-test`, removed by a guard).
 
 use cairn_protocol::{HostResult, Location, Outcome, RunEvent, Stats};
-use cairn_tests::{Lab, Served, cairn_bin, repo_root, scratch, small_bundle};
+use cairn_tests::{Lab, Served, cairn_bin, npm_ci, repo_root, scratch, small_bundle};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -250,32 +250,6 @@ fn live_synthetic_run(
         .unwrap();
         events.len() as u64
     })
-}
-
-/// `npm ci` in `dir` once: the tests of this file run in parallel threads, and a test that
-/// saw a half-extracted `node_modules` would fail to import playwright-core, so the others
-/// wait for the first. npm writes `node_modules/.package-lock.json` last: without it (an
-/// interrupted install) everything is installed again.
-fn npm_ci(dir: &Path) {
-    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if dir.join("node_modules/.package-lock.json").is_file()
-        && dir
-            .join("node_modules/playwright-core/package.json")
-            .is_file()
-    {
-        return;
-    }
-    let o = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(dir)
-        .output()
-        .expect("npm (node's package manager) is needed for the browser test");
-    assert!(
-        o.status.success(),
-        "npm ci: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
 }
 
 /// The console alone (no lab host): the binary serves it gzip'd with its security headers, it

@@ -18,7 +18,7 @@
 //! Host use: lab56 (ip_forward and /etc/sysctl.d/90-cairn.conf, restored by a guard).
 
 use cairn_tests::http;
-use cairn_tests::{Lab, Served, cairn_bin, repo_root, scratch, small_bundle};
+use cairn_tests::{Lab, Served, cairn_bin, npm_ci, repo_root, scratch, small_bundle};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -53,43 +53,9 @@ fn bundle(dir: &Path) -> PathBuf {
     small_bundle(dir, "pftest", "hello\n", None)
 }
 
-/// `npm ci` once (console.rs does the same; one at a time across this file's tests).
-fn npm_ci(dir: &Path) {
-    if dir.join("node_modules/.package-lock.json").is_file()
-        && dir
-            .join("node_modules/playwright-core/package.json")
-            .is_file()
-    {
-        return;
-    }
-    let o = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(dir)
-        .output()
-        .expect("npm (node's package manager) is needed for the browser test");
-    assert!(
-        o.status.success(),
-        "npm ci: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
 /// Log in over the API: the session cookie.
 fn login(addr: SocketAddr) -> String {
-    let r = http::request(
-        addr,
-        "POST",
-        "/api/login",
-        &[("X-Cairn-Csrf", "1")],
-        Some(&json!({ "token": TOKEN }).to_string()),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string()
+    http::Session::login(addr, TOKEN).cookie
 }
 
 fn cell<'a>(rec: &'a Value, id: &str) -> &'a Value {
