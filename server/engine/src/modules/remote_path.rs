@@ -846,7 +846,7 @@ pub async fn put(
     put: &Put<'_>,
     data: &[u8],
 ) -> Result<Result<Written, String>, SshError> {
-    if let Some(text) = inline_text(data) {
+    if let Some(text) = inline_into(s.is_open(), data) {
         let out = s.sh(&put_script(put, &Source::Inline(text))).await?;
         return Ok(finish(put, &out));
     }
@@ -861,6 +861,18 @@ pub async fn put(
 /// time (`read` may not read past a line on a pipe): about 0.3 µs per byte, so 4 KiB cost
 /// ~1 ms of the host's CPU against 2-3 ms for each of the `cat` and `sha256sum` it saves.
 pub const INLINE_MAX: usize = 4096;
+
+/// `data` as text for [`Source::Inline`], when it may go inside the script: only into an open
+/// session, whose scripts go over stdin. A script run as an exec of its own is its command
+/// line, which the host shows in `ps` and sudo writes to its log, and the content may be a
+/// secret (a `no_log` template, a key).
+fn inline_into(session_open: bool, data: &[u8]) -> Option<&str> {
+    if session_open {
+        inline_text(data)
+    } else {
+        None
+    }
+}
 
 /// `data` as text for [`Source::Inline`], when it may be.
 fn inline_text(data: &[u8]) -> Option<&str> {
@@ -1341,6 +1353,9 @@ mod tests {
         assert_eq!(inline_text(text.as_bytes()), Some(text));
         assert_eq!(inline_text(b"a\0b"), None);
         assert_eq!(inline_text(&vec![b'a'; INLINE_MAX + 1]), None);
+        // Never on a command line: without an open session the content goes over stdin.
+        assert_eq!(inline_into(true, text.as_bytes()), Some(text));
+        assert_eq!(inline_into(false, text.as_bytes()), None);
         let script = put_script(&put, &Source::Inline(text));
         for absent_cmd in ["cat", "sha256sum", "chmod", "stat -c"] {
             assert!(!script.contains(absent_cmd), "{absent_cmd} in {script}");
